@@ -51,3 +51,7 @@ class RecordRejected(OdSchedulerError):
         self.reason = reason
         self.ref = ref
         self.detail = detail
+
+
+class BatchTooLarge(PermanentUpstreamError):
+    """The Data API refused a batch as too large (413): the caller splits it and sends the halves."""

@@ -1,0 +1,67 @@
+# Open Dealer scheduler. The two commands: `make demo` (run the main job locally) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# Reinstall only when a requirements file changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help install demo setup up down test test-unit test-dags test-integration test-e2e lint format typecheck clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	@echo "==> Installing pinned requirements into $(VENV) (uv $(UV_VERSION))"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## Create .venv and install the pinned requirements
+
+demo: install  ## Run every platform DAG once on embedded PostgreSQL + the local sandbox; print a summary
+	$(BIN)/python -m include.tools.demo
+
+setup: install  ## Migrate Airflow's DB, create missing connections, import pools, apply include/sql
+	$(BIN)/python -m include.tools.setup_project
+
+up: install  ## Start the whole local Airflow (UI on http://127.0.0.1:8080, admin/admin)
+	$(BIN)/python -m include.tools.stack up
+
+down:  ## Stop the local Airflow, the sandbox and embedded PostgreSQL
+	@test -x $(BIN)/python && $(BIN)/python -m include.tools.stack down || true
+
+lint: install  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install  ## mypy over plugins/
+	$(BIN)/mypy
+
+test: install lint typecheck  ## Lint, typecheck, then the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install  ## Fast tests only (no Airflow DB, no servers)
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-dags: install  ## DAG integrity tests
+	$(BIN)/python -m pytest -m dags $(PYTEST_ARGS)
+
+test-integration: install  ## dag.test() against embedded PostgreSQL and the sandbox
+	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+test-e2e: install  ## A real scheduler, executor and api-server
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+clean: down  ## Remove .local (embedded DB, logs, staging) and test output
+	rm -rf .local test-output

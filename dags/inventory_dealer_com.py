@@ -1,0 +1,29 @@
+"""
+### Dealer.com inventory (hourly)
+
+Pulls every active Dealer.com dealer's inventory from its site widget (new, certified and used
+segments), normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer Data API.
+
+`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `dealer_com_api`) → `ingest_inventory`
+(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
+dealers failed. Every dealer's outcome is in the `job_executions` table.
+
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+`airflow dags trigger inventory_dealer_com --conf '{"dealer_id": "<id>"}'`
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks
+
+PLATFORM = "dealer.com"
+
+
+@dag(**inventory_dag_kwargs(PLATFORM), doc_md=__doc__)
+def inventory_dealer_com() -> None:
+    inventory_tasks(PLATFORM)
+
+
+inventory_dealer_com()

@@ -1,0 +1,132 @@
+"""``make setup``: install the project into the Airflow deployment the environment names.
+
+1. ``airflow db migrate`` on ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``.
+2. Connections: for each connection in ``--connections FILE`` (Airflow's ``connections import`` JSON
+   format; default ``$OD_CONNECTIONS_FILE``) that is NOT already defined, create it in the metadata
+   database. A connection given as ``AIRFLOW_CONN_<ID>``, in a secrets backend or already in the database
+   always wins and is left untouched. Required connections that are defined nowhere are reported.
+3. Pools from ``include/pools.json`` (created or resized).
+4. The job-history schema (``include/sql/*.sql``, idempotent) on the ``od_job_history`` connection.
+
+Safe to run any number of times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = ("od_payload_cms", "od_dealer_com", "od_data_api", "od_job_history")
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def migrate() -> None:
+    step("Migrating Airflow's metadata database (airflow db migrate)")
+    proc = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, check=False)  # noqa: S607
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"airflow db migrate failed (exit {proc.returncode})")
+
+
+def where_defined(conn_id: str) -> str | None:
+    """Where Airflow would find ``conn_id``: 'environment', 'metadata database', 'secrets backend' or None."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+        return "environment"
+    with create_session() as session:
+        if session.query(Connection).filter(Connection.conn_id == conn_id).first() is not None:
+            return "metadata database"
+    try:
+        Connection.get_connection_from_secrets(conn_id)
+    except Exception:  # noqa: BLE001 - AirflowNotFoundException or a backend's own error: not defined
+        return None
+    return "secrets backend"
+
+
+def ensure_connections(defined: dict[str, dict[str, Any]]) -> None:
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    step("Connections (an existing definition always wins)")
+    for conn_id in sorted(set(defined) | set(REQUIRED)):
+        source = where_defined(conn_id)
+        if source:
+            print(f"    {conn_id:<16} kept ({source})")
+            continue
+        if conn_id not in defined:
+            print(f"    {conn_id:<16} MISSING: define AIRFLOW_CONN_{conn_id.upper()} or add it in the UI")
+            continue
+        spec = dict(defined[conn_id])
+        extra = spec.pop("extra", None)
+        conn = Connection(conn_id=conn_id, extra=json.dumps(extra) if isinstance(extra, dict) else extra, **spec)
+        with create_session() as session:
+            session.add(conn)
+        print(f"    {conn_id:<16} created")
+
+
+def import_pools(pools_file: Path) -> None:
+    from airflow.models.pool import Pool
+
+    step(f"Pools from {pools_file.relative_to(ROOT) if pools_file.is_relative_to(ROOT) else pools_file}")
+    for name, spec in json.loads(pools_file.read_text()).items():
+        Pool.create_or_update_pool(
+            name=name,
+            slots=int(spec["slots"]),
+            description=spec.get("description", ""),
+            include_deferred=bool(spec.get("include_deferred", False)),
+        )
+        print(f"    {name:<18} {spec['slots']} slot(s)")
+
+
+def apply_schema(sql_dir: Path) -> None:
+    import psycopg
+    from airflow.models.connection import Connection
+
+    step("Job-history schema (include/sql) on connection od_job_history")
+    conn = Connection.get_connection_from_secrets("od_job_history")
+    kwargs: dict[str, Any] = {"host": conn.host, "dbname": conn.schema or "postgres", "user": conn.login}
+    if conn.port:
+        kwargs["port"] = conn.port
+    if conn.password:
+        kwargs["password"] = conn.password
+    with psycopg.connect(**kwargs, autocommit=False) as db:
+        for path in sorted(sql_dir.glob("*.sql")):
+            db.execute(path.read_text())  # type: ignore[call-overload]
+            print(f"    applied {path.name}")
+        db.commit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=Path, default=os.environ.get("OD_CONNECTIONS_FILE"),
+                        help="JSON file of connections to create where not already defined")
+    parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
+    parser.add_argument("--sql-dir", type=Path, default=ROOT / "include" / "sql")
+    parser.add_argument("--skip-migrate", action="store_true", help="the metadata DB is already migrated")
+    args = parser.parse_args(argv)
+    if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        print("warning: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set; using airflow.cfg's [database]",
+              file=sys.stderr)
+    if not args.skip_migrate:
+        migrate()
+    defined = json.loads(args.connections.read_text()) if args.connections else {}
+    ensure_connections(defined)
+    import_pools(args.pools)
+    apply_schema(args.sql_dir)
+    step("Setup complete")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

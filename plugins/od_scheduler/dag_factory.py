@@ -1,0 +1,109 @@
+"""The shape every platform DAG shares, written once.
+
+``inventory_dag_kwargs(platform)`` gives the ``@dag`` arguments (schedule, params, defaults, tags);
+``inventory_tasks(platform)`` wires, inside the DAG being defined::
+
+    list_dealers >> per_dealer[pull_inventory >> ingest_inventory] (mapped, one per dealer) >> summarize_run
+
+Nothing here touches the network, a database, Variables or Connections: DAG files call it at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, task_group
+
+from od_scheduler.operators.ingest import DataApiIngestOperator
+from od_scheduler.operators.list_dealers import ListDealersOperator
+from od_scheduler.operators.summarize import SummarizeRunOperator
+from od_scheduler.platforms import DATA_API_POOL, PAYLOAD_CMS_POOL, get_platform
+from od_scheduler.settings import get_settings
+
+#: Shown as each mapped task's index in the UI and in log file names.
+DEALER_LABEL = "{{ task.dealer['name'] }} ({{ task.dealer['slug'] }})"
+
+
+def inventory_params() -> dict[str, Param]:
+    """Typed run parameters; an invalid ``--conf`` is rejected at trigger time with Airflow's message."""
+    return {
+        "dealer_id": Param(
+            None, type=["null", "string"], minLength=1,
+            description="Pull only this dealer (PayloadCMS dealer id). Empty: every active dealer.",
+        ),
+        "force": Param(
+            False, type="boolean", description="Pull every selected dealer, whether or not it is due.",
+        ),
+        "full_refresh": Param(
+            False, type="boolean", description="Send every vehicle to the Data API, changed or not.",
+        ),
+        "max_failure_rate": Param(
+            None, type=["null", "number"], minimum=0, maximum=1,
+            description="Share of dealers allowed to fail before the run fails. Empty: the setting.",
+        ),
+    }
+
+
+def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
+    """The ``@dag(...)`` arguments of a platform DAG."""
+    platform = get_platform(platform_id)
+    settings = get_settings()
+    return {
+        "dag_id": platform.dag_id,
+        # Data intervals (not just trigger times): a run's [data_interval_start, data_interval_end) is the
+        # window incremental sources and backfills work on.
+        "schedule": CronDataIntervalTimetable(
+            getattr(settings, platform.schedule_setting, settings.default_schedule), timezone="UTC"
+        ),
+        "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "params": inventory_params(),
+        "tags": ["inventory", platform.id],
+        "default_args": {
+            "owner": "open-dealer-data",
+            "retries": settings.task_retries,
+            "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
+            "retry_exponential_backoff": True,
+        },
+    }
+
+
+def inventory_tasks(platform_id: str) -> None:
+    """Wire the inventory pipeline of ``platform_id`` into the DAG being defined."""
+    platform = get_platform(platform_id)
+    pull_operator = platform.operator_class()
+
+    dealers = ListDealersOperator(
+        task_id="list_dealers",
+        platform=platform.id,
+        dealer_id="{{ params.dealer_id }}",
+        pool=PAYLOAD_CMS_POOL,
+    )
+
+    @task_group(group_id="per_dealer")
+    def per_dealer(dealer: dict[str, Any]) -> None:
+        pulled = pull_operator(
+            task_id="pull_inventory",
+            dealer=dealer,
+            pool=platform.pool,
+            map_index_template=DEALER_LABEL,
+        )
+        DataApiIngestOperator(
+            task_id="ingest_inventory",
+            dealer=dealer,
+            pull=pulled.output,
+            platform=platform.id,
+            pool=DATA_API_POOL,
+            map_index_template=DEALER_LABEL,
+        )
+
+    summary = SummarizeRunOperator(
+        task_id="summarize_run",
+        platform=platform.id,
+        max_failure_rate="{{ params.max_failure_rate }}",
+        trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,
+    )
+    per_dealer.expand(dealer=dealers.output) >> summary

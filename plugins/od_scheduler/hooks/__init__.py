@@ -1,0 +1,1 @@
+"""Hooks: an Airflow Connection in, a configured client (or database session) out. No per-run state."""

@@ -1,0 +1,184 @@
+"""JobHistoryHook: the project's only door to the `job_executions` table.
+
+Every write is an upsert keyed by (dag_id, run_id, dealer_id, platform), so a task retry or a re-run of
+the same DAG run updates its row and never adds one. Counts and metrics are written as they become
+known, so a killed task leaves a `running` row that `summarize_run` later closes as failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+from od_scheduler import conn_ids
+from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
+
+SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
+
+_COLUMNS = (
+    "id, job_id, dag_id, run_id, try_number, dealer_id, platform, status, start_time, end_time, "
+    "vehicles_found, vehicles_processed, vehicles_rejected, vehicles_delisted, errors, "
+    "performance_metrics, created_at"
+)
+
+_START_SQL = """
+INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, try_number, start_time)
+VALUES (%(job_id)s, %(dag_id)s, %(run_id)s, %(dealer_id)s, %(platform)s, 'running', %(try_number)s, now())
+ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
+   SET status = 'running',
+       try_number = EXCLUDED.try_number,
+       end_time = NULL,
+       updated_at = now()
+RETURNING id
+"""
+
+_PROGRESS_SQL = """
+UPDATE job_executions
+   SET vehicles_found = COALESCE(%(found)s, vehicles_found),
+       vehicles_processed = COALESCE(%(processed)s, vehicles_processed),
+       vehicles_rejected = COALESCE(%(rejected)s, vehicles_rejected),
+       vehicles_delisted = COALESCE(%(delisted)s, vehicles_delisted),
+       performance_metrics = performance_metrics || %(metrics)s::jsonb,
+       updated_at = now()
+ WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND dealer_id = %(dealer_id)s AND platform = %(platform)s
+"""
+
+_FINISH_SQL = """
+UPDATE job_executions
+   SET status = %(status)s,
+       end_time = now(),
+       errors = CASE WHEN %(error)s::text IS NULL THEN errors ELSE array_append(errors, %(error)s::text) END,
+       performance_metrics = performance_metrics
+           || jsonb_build_object('duration_ms', (extract(epoch FROM now() - start_time) * 1000)::bigint),
+       updated_at = now()
+ WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND dealer_id = %(dealer_id)s AND platform = %(platform)s
+"""
+
+_FAIL_UNSTARTED_SQL = """
+INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, try_number,
+                            start_time, end_time, errors)
+VALUES (%(job_id)s, %(dag_id)s, %(run_id)s, %(dealer_id)s, %(platform)s, 'failed', %(try_number)s,
+        now(), now(), ARRAY[%(error)s::text])
+ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
+   SET status = 'failed', end_time = now(), errors = array_append(job_executions.errors, %(error)s::text),
+       updated_at = now()
+"""
+
+
+class JobHistoryHook(PostgresHook):
+    """PostgresHook on the ``od_job_history`` connection with the job-history operations."""
+
+    conn_name_attr = "postgres_conn_id"
+    default_conn_name = conn_ids.JOB_HISTORY
+    conn_type = "postgres"
+    hook_name = "Open Dealer job history"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("postgres_conn_id", conn_ids.JOB_HISTORY)
+        super().__init__(*args, **kwargs)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        conn = self.get_conn()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    # -- schema ---------------------------------------------------------------------------------
+    def apply_schema(self, sql_dir: Path = SQL_DIR) -> list[str]:
+        """Apply every ``*.sql`` file in order; each is idempotent. Returns the file names applied."""
+        applied = []
+        with self._cursor() as cur:
+            for path in sorted(sql_dir.glob("*.sql")):
+                cur.execute(path.read_text())
+                applied.append(path.name)
+        return applied
+
+    # -- writes ---------------------------------------------------------------------------------
+    def start(self, key: ExecutionKey, *, try_number: int) -> int:
+        """Mark the dealer's job ``running`` (insert, or reset on retry). Returns the row id."""
+        with self._cursor() as cur:
+            cur.execute(_START_SQL, {**key.model_dump(), "job_id": key.job_id, "try_number": try_number})
+            return int(cur.fetchone()[0])
+
+    def progress(
+        self,
+        key: ExecutionKey,
+        *,
+        found: int | None = None,
+        processed: int | None = None,
+        rejected: int | None = None,
+        delisted: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record counts and measured metrics as they become known (``None`` leaves a count as is)."""
+        params = {
+            **key.model_dump(),
+            "found": found,
+            "processed": processed,
+            "rejected": rejected,
+            "delisted": delisted,
+            "metrics": json.dumps(dict(metrics or {}), default=str),
+        }
+        with self._cursor() as cur:
+            cur.execute(_PROGRESS_SQL, params)
+
+    def finish(self, key: ExecutionKey, status: JobStatus, *, error: str | None = None) -> None:
+        """End the dealer's job with its final status and, on failure, the error text."""
+        with self._cursor() as cur:
+            cur.execute(_FINISH_SQL, {**key.model_dump(), "status": status.value, "error": error})
+            if cur.rowcount == 0:
+                # The row was never started (the task died before its first write): record the failure anyway.
+                cur.execute(
+                    _FAIL_UNSTARTED_SQL,
+                    {**key.model_dump(), "job_id": key.job_id, "try_number": 1, "error": error or status},
+                )
+
+    def close_stale(self, dag_id: str, run_id: str, message: str) -> int:
+        """Fail rows of this run still ``running`` (their task was killed before it could report)."""
+        sql = """
+        UPDATE job_executions
+           SET status = 'failed', end_time = now(), errors = array_append(errors, %(message)s::text),
+               performance_metrics = performance_metrics
+                   || jsonb_build_object('duration_ms', (extract(epoch FROM now() - start_time) * 1000)::bigint),
+               updated_at = now()
+         WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND status = 'running'
+        """
+        with self._cursor() as cur:
+            cur.execute(sql, {"dag_id": dag_id, "run_id": run_id, "message": message})
+            return int(cur.rowcount)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def run_executions(self, dag_id: str, run_id: str) -> list[JobExecution]:
+        """All rows of one DAG run, by dealer."""
+        return self._select(
+            f"SELECT {_COLUMNS} FROM job_executions WHERE dag_id = %s AND run_id = %s ORDER BY dealer_id",
+            (dag_id, run_id),
+        )
+
+    def get(self, key: ExecutionKey) -> JobExecution | None:
+        """The row for ``key``, if any."""
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM job_executions "
+            "WHERE dag_id = %s AND run_id = %s AND dealer_id = %s AND platform = %s",
+            (key.dag_id, key.run_id, key.dealer_id, key.platform),
+        )
+        return rows[0] if rows else None
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[JobExecution]:
+        with self._cursor() as cur:
+            cur.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [JobExecution.model_validate(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+

@@ -1,0 +1,1 @@
+"""Operators: list dealers, pull (a base + one per platform), ingest, summarize."""

@@ -1,0 +1,30 @@
+"""DealerComInventoryOperator: pull a dealer's inventory from its Dealer.com site widget."""
+
+from __future__ import annotations
+
+from od_scheduler.exceptions import RecordRejected
+from od_scheduler.hooks.dealer_com import DealerComHook
+from od_scheduler.models.dealer import Dealer, DealerComConfig
+from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, PullStream
+
+
+class DealerComInventoryOperator(PullInventoryOperator):
+    """Pages the widget's three segments (new, certified, used), deduping the overlap by VIN."""
+
+    platform_id = "dealer.com"
+
+    def pull(self, dealer: Dealer) -> PullStream:
+        config = dealer.config_for(self.platform_id)
+        assert isinstance(config, DealerComConfig)
+        with DealerComHook().get_client(config.base_url) as client:
+            for raw in client.iter_inventory(config.site_id):
+                try:
+                    yield raw.to_vehicle(dealer_id=dealer.id, base_url=config.base_url)
+                except RecordRejected as rejected:
+                    yield rejected
+            report = client.report
+            return PullOutcome(
+                complete=report.complete,
+                notes=list(report.notes),
+                metrics=client.stats.as_metrics(),
+            )

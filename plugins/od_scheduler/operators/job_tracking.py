@@ -1,0 +1,64 @@
+"""Shared plumbing for the per-dealer operators: the job-history row and how errors end it.
+
+Transient upstream errors are re-raised so Airflow retries the task; permanent ones (bad credentials,
+bad config, unusable payloads) become ``AirflowFailException`` so it fails at once. Either way the
+dealer's `job_executions` row ends ``failed`` with the error text before the exception leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
+from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus
+
+PERMANENT = (PermanentUpstreamError, ConfigError, PayloadError)
+
+
+def execution_key(context: Context, dealer: DealerRef, platform: str) -> ExecutionKey:
+    """The job-history key of this dealer in this DAG run."""
+    return ExecutionKey(
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        dealer_id=dealer.dealer_id,
+        platform=platform,
+    )
+
+
+def describe(err: BaseException) -> str:
+    """One-line error text for the job history: type and message, never a traceback."""
+    text = str(err).strip() or "(no message)"
+    return f"{type(err).__name__}: {text}"
+
+
+@contextmanager
+def failing_job(
+    history: JobHistoryHook, key: ExecutionKey, *, what: str, label: str, try_number: int
+) -> Iterator[None]:
+    """Run a step; on any error end the row ``failed`` with the error, then fail or retry the task."""
+    try:
+        yield
+    except PERMANENT as err:
+        message = f"{what} failed for {label}: {describe(err)}"
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {message}")
+        raise AirflowFailException(message) from err
+    except AirflowFailException as err:
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {err}")
+        raise
+    except BaseException as err:
+        # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {describe(err)}")
+        raise
+
+
+def dealer_ref(value: Any) -> DealerRef:
+    """Parse the mapped ``dealer`` argument (a dict from ``list_dealers``)."""
+    if isinstance(value, DealerRef):
+        return value
+    return DealerRef.model_validate(value)

