@@ -1,0 +1,136 @@
+"""Open Dealer Data API client: batch upsert and delist (CONTRACTS.md §8).
+
+Every POST carries ``X-Dealer-ID``; batches carry an ``Idempotency-Key``, which is what makes the base
+client's retry of a POST safe. Statuses the caller must act on get their own errors: 413 ->
+``BatchTooLarge`` (split and resend), 422 -> ``PermanentUpstreamError`` with the API's message (an
+``Idempotency-Key`` reused with a different body, or a body the API refuses).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from od_scheduler.clients.base import BaseClient, HeaderAuth, excerpt
+from od_scheduler.exceptions import BatchTooLarge, ConfigError, PayloadError, PermanentUpstreamError
+from od_scheduler.models.dealer import summarize_validation_error
+
+logger = logging.getLogger(__name__)
+
+BATCH_PATH = "/v1/vehicles/batch"
+DELIST_PATH = "/v1/vehicles/delist"
+#: The API's limit per batch request; larger batches are refused locally, before any request.
+MAX_BATCH_SIZE = 500
+
+
+class VinError(BaseModel):
+    """One per-VIN rejection in a batch response (partial success: reported, not retried)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    vin: str | None = None
+    error: str
+
+
+class BatchResult(BaseModel):
+    """The Data API's answer to one batch."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    success: bool
+    processed: int
+    dealer_id: str
+    source: str
+    errors: list[VinError] = Field(default_factory=list)
+
+
+class DataApiClient(BaseClient):
+    """Sends canonical vehicles to the Data API and delists sold ones (``X-API-Key`` auth)."""
+
+    def __init__(self, *, base_url: str, api_key: str, **kw: Any) -> None:
+        if not api_key:
+            raise ConfigError("Data API key is empty")
+        kw.setdefault("service", "data_api")
+        secrets = [api_key, *kw.pop("secrets", ())]
+        super().__init__(base_url=base_url, auth=HeaderAuth("X-API-Key", api_key), secrets=secrets, **kw)
+
+    def post_batch(
+        self, *, dealer_id: str, source: str, vehicles: Sequence[Mapping[str, Any]], idempotency_key: str
+    ) -> BatchResult:
+        """Upsert up to 500 vehicles (``Vehicle.to_api()`` dicts); per-VIN rejections are in ``errors``."""
+        if len(vehicles) > MAX_BATCH_SIZE:
+            raise BatchTooLarge(
+                f"data_api batch for dealer {dealer_id} has {len(vehicles)} vehicles; "
+                f"the API takes at most {MAX_BATCH_SIZE} per request: split it"
+            )
+        body = {"vehicles": [dict(v) for v in vehicles], "source": source, "dealer_id": dealer_id}
+        headers = {"X-Dealer-ID": dealer_id, "Idempotency-Key": idempotency_key}
+        data = self.post_json(BATCH_PATH, json=body, headers=headers)
+        try:
+            result = BatchResult.model_validate(data)
+        except ValidationError as err:
+            raise PayloadError(
+                f"data_api POST {BATCH_PATH} for dealer {dealer_id}: unexpected response shape: "
+                f"{summarize_validation_error(err)}"
+            ) from err
+        logger.info(
+            "data_api batch for dealer %s (%s): %d sent, %d processed, %d rejected by the API",
+            dealer_id,
+            source,
+            len(vehicles),
+            result.processed,
+            len(result.errors),
+        )
+        return result
+
+    def delist(self, *, dealer_id: str, source: str, vins: Sequence[str]) -> int:
+        """Stop advertising ``vins`` (sold); returns how many the API delisted. No request for no VINs."""
+        if not vins:
+            return 0
+        body = {"dealer_id": dealer_id, "source": source, "vins": list(vins)}
+        data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id})
+        delisted = data.get("delisted") if isinstance(data, dict) else None
+        if not isinstance(delisted, int) or isinstance(delisted, bool):
+            raise PayloadError(
+                f"data_api POST {DELIST_PATH} for dealer {dealer_id}: response has no 'delisted' count"
+            )
+        logger.info(
+            "data_api delist for dealer %s (%s): %d asked, %d delisted",
+            dealer_id,
+            source,
+            len(vins),
+            delisted,
+        )
+        return delisted
+
+    def _permanent_error(self, *, method: str, url: str, response: httpx.Response) -> PermanentUpstreamError:
+        status = response.status_code
+        if status == 413:
+            return BatchTooLarge(
+                f"data_api {method} {url} refused the batch as too large (HTTP 413): split it and resend",
+                status_code=status,
+            )
+        if status == 422:
+            return PermanentUpstreamError(
+                f"data_api {method} {url} refused the request (HTTP 422): {self._api_message(response)}. "
+                "An Idempotency-Key reused with a different body, or a body the API does not accept.",
+                status_code=status,
+            )
+        return super()._permanent_error(method=method, url=url, response=response)
+
+    def _api_message(self, response: httpx.Response) -> str:
+        """The API's own ``error``/``message``/``detail`` text when the body is JSON, else an excerpt."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("error", "message", "detail"):
+                value = data.get(key)
+                if isinstance(value, str) and value.strip():
+                    return excerpt(value, self.redactor)
+        return excerpt(response.content, self.redactor)

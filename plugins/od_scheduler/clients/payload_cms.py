@@ -1,0 +1,121 @@
+"""PayloadCMS client for dealer configuration (CONTRACTS.md §1).
+
+Payload's default ``limit`` is 10, so ``limit`` is always sent and pages are followed while
+``hasNextPage`` is true. A dealer document that fails validation is yielded as an ``InvalidDealer``
+(never dropped): the run then shows that dealer as failed with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator
+from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
+from od_scheduler.models.dealer import PLATFORM_IDS, Dealer, InvalidDealer, summarize_validation_error
+from od_scheduler.models.normalize import parse_int
+
+logger = logging.getLogger(__name__)
+
+DEALERS_PATH = "/api/dealers"
+
+
+class PayloadCmsClient(BaseClient):
+    """Lists active dealers per platform from PayloadCMS (``Authorization: <collection> API-Key <key>``)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        auth_collection: str = "users",
+        page_size: int = 100,
+        max_pages: int = 1000,
+        **kw: Any,
+    ) -> None:
+        if not api_key:
+            raise ConfigError("PayloadCMS API key is empty")
+        kw.setdefault("service", "payload_cms")
+        secrets = [api_key, *kw.pop("secrets", ())]
+        auth = HeaderAuth("Authorization", f"{auth_collection} API-Key {api_key}")
+        super().__init__(base_url=base_url, auth=auth, secrets=secrets, **kw)
+        self.page_size = page_size
+        self.max_pages = max_pages
+
+    def _dealer_params(self, page: int, *, platform: str, dealer_id: str | None) -> dict[str, str | int]:
+        params: dict[str, str | int] = {
+            "depth": 0,
+            "limit": self.page_size,
+            "page": page,
+            "where[status][equals]": "active",
+            "where[platforms][contains]": platform,
+        }
+        if dealer_id is not None:
+            params["where[id][equals]"] = dealer_id
+        return params
+
+    def _fetch_dealers(self, page: int, *, platform: str, dealer_id: str | None) -> Page[Any]:
+        body = self.get_json(
+            DEALERS_PATH, params=self._dealer_params(page, platform=platform, dealer_id=dealer_id)
+        )
+        self.stats.pages += 1
+        docs = body.get("docs") if isinstance(body, dict) else None
+        if not isinstance(docs, list):
+            raise PayloadError(
+                f"payload_cms GET {DEALERS_PATH} page {page}: the response has no 'docs' list "
+                "(is the base URL a PayloadCMS server?)"
+            )
+        total = parse_int(body.get("totalDocs"))
+        logger.info(
+            "payload_cms dealers for %s page %d of %s: %d documents (%s in total)",
+            platform,
+            page,
+            body.get("totalPages", "?"),
+            len(docs),
+            total if total is not None else "?",
+        )
+        return Page(items=docs, total=total, has_next=body.get("hasNextPage") is True)
+
+    def iter_dealers(
+        self, *, platform: str, dealer_id: str | None = None
+    ) -> Iterator[Dealer | InvalidDealer]:
+        """Active dealers using ``platform`` (optionally only ``dealer_id``), lazily, page by page."""
+        if platform not in PLATFORM_IDS:
+            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
+        paginator: PageNumberPaginator[Any] = PageNumberPaginator(
+            lambda page: self._fetch_dealers(page, platform=platform, dealer_id=dealer_id),
+            max_pages=self.max_pages,
+        )
+        valid = invalid = 0
+        for doc in paginator:
+            try:
+                dealer: Dealer | InvalidDealer = Dealer.model_validate(doc)
+                valid += 1
+            except ValidationError as err:
+                dealer = InvalidDealer.from_document(doc, summarize_validation_error(err))
+                invalid += 1
+                logger.warning(
+                    "payload_cms dealer %s (%s) is invalid: %s",
+                    dealer.id,
+                    dealer.slug or dealer.name,
+                    dealer.error,
+                )
+            yield dealer
+        if not paginator.complete:
+            raise PayloadError(
+                f"payload_cms dealers for {platform}: {paginator.note}; the dealer list is incomplete"
+            )
+        logger.info("payload_cms dealers for %s: %d valid, %d invalid", platform, valid, invalid)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One small authenticated read: ``(True, message)`` when the CMS answers as expected."""
+        try:
+            body = self.get_json(DEALERS_PATH, params={"depth": 0, "limit": 1})
+        except (UpstreamError, PayloadError, ConfigError) as err:
+            return False, str(err)
+        if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+            return False, "PayloadCMS answered, but /api/dealers did not return a 'docs' list"
+        return True, f"PayloadCMS reachable: {body.get('totalDocs', '?')} dealer documents"

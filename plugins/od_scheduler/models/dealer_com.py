@@ -1,0 +1,172 @@
+"""Raw model of a Dealer.com site-widget vehicle (CONTRACTS.md §3) and its mapping to ``Vehicle``.
+
+Every field is optional and tolerant (see ``normalize.Loose*``): the widget's JSON varies between sites
+and releases, and one odd field must not fail a record. Only ``to_vehicle()`` decides that a record is
+unusable, by raising ``RecordRejected``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from od_scheduler.models.normalize import (
+    LooseBool,
+    LooseStr,
+    absolute_url,
+    clean_str,
+    dict_or_none,
+    dicts_only,
+    parse_int,
+    parse_money,
+    parse_us_date,
+    parse_year,
+)
+from od_scheduler.models.vehicle import Condition, Vehicle, make_vehicle, parse_condition
+
+SOURCE = "dealer.com"
+
+
+class _Raw(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DealerComAttribute(_Raw):
+    """One ``trackingAttributes`` entry: ``{name, value}``."""
+
+    name: LooseStr = None
+    value: LooseStr = None
+
+
+class DealerComPrice(_Raw):
+    """One ``pricing.dprice`` entry: ``{typeClass, value}`` (``internetPrice``, ``msrp``, ...)."""
+
+    type_class: LooseStr = Field(default=None, alias="typeClass")
+    value: LooseStr = None
+
+
+class DealerComPricing(_Raw):
+    """``pricing``: ``retailPrice`` and the displayed prices."""
+
+    retail_price: LooseStr = Field(default=None, alias="retailPrice")
+    dprice: Annotated[list[DealerComPrice], BeforeValidator(dicts_only)] = Field(default_factory=list)
+
+
+class DealerComTrackingPricing(_Raw):
+    """``trackingPricing``: analytics copy of the prices (``"0"`` means unknown)."""
+
+    internet_price: LooseStr = Field(default=None, alias="internetPrice")
+    sale_price: LooseStr = Field(default=None, alias="salePrice")
+    msrp: LooseStr = None
+
+
+class DealerComImage(_Raw):
+    """One ``images`` entry: ``{uri, alt}``."""
+
+    uri: LooseStr = None
+    alt: LooseStr = None
+
+
+class DealerComVehicle(_Raw):
+    """A vehicle as the Dealer.com ``getInventory`` widget returns it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    vin: LooseStr = None
+    uuid: LooseStr = None
+    stock_number: LooseStr = Field(default=None, alias="stockNumber")
+    year: LooseStr = None
+    make: LooseStr = None
+    model: LooseStr = None
+    trim: LooseStr = None
+    link: LooseStr = None
+    type: LooseStr = None
+    condition: LooseStr = None
+    certified: LooseBool = None
+    status: LooseStr = None
+    body_style: LooseStr = Field(default=None, alias="bodyStyle")
+    fuel_type: LooseStr = Field(default=None, alias="fuelType")
+    inventory_date: LooseStr = Field(default=None, alias="inventoryDate")
+    tracking_attributes: Annotated[list[DealerComAttribute], BeforeValidator(dicts_only)] = Field(
+        default_factory=list, alias="trackingAttributes"
+    )
+    pricing: Annotated[DealerComPricing | None, BeforeValidator(dict_or_none)] = None
+    tracking_pricing: Annotated[DealerComTrackingPricing | None, BeforeValidator(dict_or_none)] = Field(
+        default=None, alias="trackingPricing"
+    )
+    images: Annotated[list[DealerComImage], BeforeValidator(dicts_only)] = Field(default_factory=list)
+
+    def attributes(self) -> dict[str, str]:
+        """``trackingAttributes`` as ``{name: value}`` (first occurrence wins, blanks skipped)."""
+        out: dict[str, str] = {}
+        for attr in self.tracking_attributes:
+            if attr.name and attr.value is not None and attr.name not in out:
+                out[attr.name] = attr.value
+        return out
+
+    def _dprice(self, type_class: str) -> Decimal | None:
+        if self.pricing is None:
+            return None
+        for price in self.pricing.dprice:
+            if price.type_class == type_class:
+                amount = parse_money(price.value)
+                if amount is not None:
+                    return amount
+        return None
+
+    def price(self) -> Decimal | None:
+        """dprice ``internetPrice``, else trackingPricing ``internetPrice``, else ``salePrice``."""
+        tracking = self.tracking_pricing or DealerComTrackingPricing()
+        return (
+            self._dprice("internetPrice")
+            or parse_money(tracking.internet_price)
+            or parse_money(tracking.sale_price)
+        )
+
+    def msrp(self) -> Decimal | None:
+        """dprice ``msrp``, else trackingPricing ``msrp``."""
+        tracking = self.tracking_pricing or DealerComTrackingPricing()
+        return self._dprice("msrp") or parse_money(tracking.msrp)
+
+    def vehicle_condition(self) -> Condition | None:
+        """``certified`` flag first, then ``condition``, then ``type``."""
+        if self.certified:
+            return Condition.CERTIFIED
+        return parse_condition(self.condition) or parse_condition(self.type)
+
+    def to_vehicle(self, *, dealer_id: str, base_url: str) -> Vehicle:
+        """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""
+        attrs = self.attributes()
+        images: list[str] = []
+        for image in self.images:
+            url = absolute_url(base_url, image.uri)
+            if url is not None and url not in images:
+                images.append(url)
+        return make_vehicle(
+            vin=self.vin,
+            dealer_id=dealer_id,
+            source=SOURCE,
+            stock_number=self.stock_number,
+            condition=self.vehicle_condition(),
+            year=parse_year(self.year),
+            make=self.make,
+            model=self.model,
+            trim=self.trim,
+            body_style=self.body_style,
+            drivetrain=clean_str(attrs.get("driveLine")),
+            transmission=clean_str(attrs.get("transmission")),
+            fuel_type=self.fuel_type,
+            engine=clean_str(attrs.get("engine")) or clean_str(attrs.get("engineSize")),
+            exterior_color=clean_str(attrs.get("exteriorColor")),
+            interior_color=clean_str(attrs.get("interiorColor")),
+            mileage=parse_int(attrs.get("odometer")),
+            price=self.price(),
+            msrp=self.msrp(),
+            images=images,
+            detail_url=absolute_url(base_url, self.link),
+            description=None,
+            in_stock_since=parse_us_date(self.inventory_date),
+            source_updated_at=None,
+        )

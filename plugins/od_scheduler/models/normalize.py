@@ -1,0 +1,209 @@
+"""Pure normalization functions shared by every platform's raw model.
+
+Sources disagree on how they say "unknown": ``""``, ``"0"``, ``"$0"``, ``"N/A"``, ``"Call for price"``,
+``"00/24/2025"``. Every function here turns such a value into ``None`` rather than guessing, because the
+canonical vehicle holds ``null`` for unknown and never an invented value.
+
+The ``Loose*`` annotated types and :func:`dicts_only` / :func:`dict_or_none` let raw pydantic models accept
+anything a source sends: a field with an unusable value becomes ``None`` (or an empty list) instead of
+failing the whole record, so a record only fails where ``to_vehicle()`` decides it must.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urljoin, urlsplit
+
+from pydantic import BeforeValidator
+
+_CENT = Decimal("0.01")
+_MONEY_NOISE = re.compile(r"[\s$,]|USD", re.IGNORECASE)
+_INT_UNITS = re.compile(r"\s*(mi|miles)\.?$", re.IGNORECASE)
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_TRUE = frozenset({"true", "yes", "y", "1", "t"})
+_FALSE = frozenset({"false", "no", "n", "0", "f"})
+
+#: Model years outside this range are treated as unknown (a typo, or "0" for unknown).
+MIN_MODEL_YEAR = 1886
+MAX_MODEL_YEAR = 2100
+
+
+def clean_str(v: object) -> str | None:
+    """A stripped string, or ``None`` for ``None``, blanks and values that are not text or numbers."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        s = v.strip()
+        return s or None
+    if isinstance(v, int | float | Decimal):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return str(v)
+    return None
+
+
+def _to_decimal(v: object) -> Decimal | None:
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, Decimal):
+        d = v
+    elif isinstance(v, int):
+        d = Decimal(v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        d = Decimal(repr(v))  # repr is the shortest round-tripping form: 0.1 -> Decimal("0.1")
+    elif isinstance(v, str):
+        text = _MONEY_NOISE.sub("", v)
+        if not text:
+            return None
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return d if d.is_finite() else None
+
+
+def parse_money(v: object) -> Decimal | None:
+    """A positive amount rounded to cents, or ``None`` when unknown.
+
+    Accepts numbers and strings like ``"$37,088"``, ``"$25,999.00"``, ``"37088.5"``. Zero, negative
+    amounts and text (``"N/A"``, ``"Call for price"``) are unknown: a dealer never sells a car for $0.
+    """
+    d = _to_decimal(v)
+    if d is None:
+        return None
+    try:
+        cents = d.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # absurdly large (beyond 28 digits)
+        return None
+    return cents if cents > 0 else None
+
+
+def parse_int(v: object) -> int | None:
+    """An integer from ``34512``, ``"34,512"``, ``"34512.0"`` or ``"34,512 mi"``; ``None`` otherwise.
+
+    ``"0"`` is 0 (an odometer can read 0); a fractional value (``"12.5"``) is not an integer: ``None``.
+    """
+    if isinstance(v, str):
+        v = _INT_UNITS.sub("", v.strip()).replace(",", "")
+    d = _to_decimal(v)
+    if d is None or d != d.to_integral_value():
+        return None
+    return int(d)
+
+
+def parse_year(v: object) -> int | None:
+    """A plausible model year, or ``None`` (``"0"``, ``""``, ``"20"`` are unknown)."""
+    year = parse_int(v)
+    if year is None or not MIN_MODEL_YEAR <= year <= MAX_MODEL_YEAR:
+        return None
+    return year
+
+
+def parse_bool(v: object) -> bool | None:
+    """``True``/``False`` from booleans, ``"True"``/``"false"``/``"yes"``/``1``...; ``None`` otherwise."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in _TRUE:
+            return True
+        if s in _FALSE:
+            return False
+    return None
+
+
+def parse_us_date(v: object) -> date | None:
+    """A date from ``"MM/DD/YYYY"`` (also ``"M/D/YYYY"``); malformed (``"00/24/2025"``) -> ``None``."""
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    if not isinstance(v, str):
+        return None
+    m = _US_DATE.match(v.strip())
+    if m is None:
+        return None
+    month, day, year = (int(g) for g in m.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_datetime(v: object) -> datetime | None:
+    """A timezone-aware UTC datetime from ISO-8601 text (``Z`` or an offset; naive means UTC)."""
+    if isinstance(v, datetime):
+        dt = v
+    elif isinstance(v, str) and v.strip():
+        try:
+            dt = datetime.fromisoformat(v.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def absolute_url(base: str | None, link: str | None) -> str | None:
+    """``link`` made absolute against ``base``; only ``http(s)`` results are kept.
+
+    ``"/used/x.htm"`` + ``"https://dealer.com"`` -> ``"https://dealer.com/used/x.htm"``; ``"//cdn/x.jpg"``
+    -> ``"https://cdn/x.jpg"``; ``"javascript:..."``, ``"mailto:..."`` or a relative link without a base
+    -> ``None``. A base without a scheme (``"dealer.com"``) is taken as https.
+    """
+    link_s = clean_str(link)
+    if link_s is None:
+        return None
+    if link_s.startswith("//"):
+        link_s = "https:" + link_s
+    base_s = clean_str(base)
+    if base_s is not None:
+        if base_s.startswith("//"):
+            base_s = "https:" + base_s
+        elif "://" not in base_s:
+            base_s = "https://" + base_s
+        if not base_s.endswith("/") and not urlsplit(base_s).path:
+            base_s += "/"
+        link_s = urljoin(base_s, link_s)
+    parts = urlsplit(link_s)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return link_s
+
+
+def dicts_only(v: object) -> list[Any]:
+    """A list keeping only its dict elements; anything that is not a list becomes ``[]``."""
+    if not isinstance(v, list):
+        return []
+    return [item for item in v if isinstance(item, dict)]
+
+
+def dict_or_none(v: object) -> object:
+    """``v`` if it is a dict, else ``None``: a nested object of the wrong type counts as absent."""
+    return v if isinstance(v, dict) else None
+
+
+def strings_only(v: object) -> list[str]:
+    """A list of the non-blank strings in ``v``; anything that is not a list becomes ``[]``."""
+    if not isinstance(v, list):
+        return []
+    return [s for s in (clean_str(item) for item in v if isinstance(item, str)) if s is not None]
+
+
+#: Tolerant field types for raw models: never fail, fall back to ``None``.
+LooseStr = Annotated[str | None, BeforeValidator(clean_str)]
+LooseInt = Annotated[int | None, BeforeValidator(parse_int)]
+LooseBool = Annotated[bool | None, BeforeValidator(parse_bool)]
+LooseStrList = Annotated[list[str], BeforeValidator(strings_only)]

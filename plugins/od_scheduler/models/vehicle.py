@@ -1,0 +1,306 @@
+"""The canonical vehicle: what every platform is normalized to and what the Data API receives.
+
+Unknown is ``None``, never invented: the validators canonicalize (strip text, ``0`` price -> ``None``,
+drop duplicate image URLs) but never fill a gap. An invalid VIN is rejected with the reason code of
+:func:`od_scheduler.models.vin.vin_problem` as the pydantic error type, so :func:`make_vehicle` can turn
+it into a :class:`~od_scheduler.exceptions.RecordRejected` keyed by that reason.
+
+``content_hash()`` fingerprints a vehicle for change detection (``vehicle_fingerprints``). It hashes an
+explicit, versioned field list (:data:`HASH_FIELDS`, :data:`HASH_VERSION`) so adding a field to the
+model later does not change existing hashes (which would re-send every vehicle once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from od_scheduler.exceptions import RecordRejected
+from od_scheduler.models.normalize import (
+    absolute_url,
+    clean_str,
+    parse_datetime,
+    parse_int,
+    parse_money,
+    parse_year,
+)
+from od_scheduler.models.vin import VIN_PROBLEMS, normalize_vin, vin_problem
+
+
+class Condition(StrEnum):
+    """Sale condition of a vehicle."""
+
+    NEW = "new"
+    USED = "used"
+    CERTIFIED = "certified"
+
+
+_CONDITION_WORDS = {
+    "new": Condition.NEW,
+    "used": Condition.USED,
+    "pre-owned": Condition.USED,
+    "preowned": Condition.USED,
+    "certified": Condition.CERTIFIED,
+    "cpo": Condition.CERTIFIED,
+}
+
+#: The fields ``content_hash()`` covers, in hashing order. ``source_updated_at`` is left out on purpose:
+#: feeds that restamp every record on each export would otherwise make every vehicle look changed.
+HASH_FIELDS: tuple[str, ...] = (
+    "vin",
+    "dealer_id",
+    "source",
+    "stock_number",
+    "condition",
+    "year",
+    "make",
+    "model",
+    "trim",
+    "body_style",
+    "drivetrain",
+    "transmission",
+    "fuel_type",
+    "engine",
+    "exterior_color",
+    "interior_color",
+    "mileage",
+    "price",
+    "msrp",
+    "images",
+    "detail_url",
+    "description",
+    "in_stock_since",
+)
+#: Bump when the hashing scheme (not the model) changes: every fingerprint then differs once.
+HASH_VERSION = 1
+
+_OPTIONAL_TEXT = (
+    "stock_number",
+    "make",
+    "model",
+    "trim",
+    "body_style",
+    "drivetrain",
+    "transmission",
+    "fuel_type",
+    "engine",
+    "exterior_color",
+    "interior_color",
+    "description",
+)
+
+
+def parse_condition(v: object) -> Condition | None:
+    """``Condition`` from source text such as ``"New"``, ``"USED"``, ``"Certified Pre-Owned"``, ``"CPO"``.
+
+    Certified wins over used when both appear; unrecognized text is unknown (``None``).
+    """
+    if isinstance(v, Condition):
+        return v
+    text = clean_str(v)
+    if text is None:
+        return None
+    words = {w for w in text.lower().replace("_", " ").replace("/", " ").split()}
+    found = {_CONDITION_WORDS[w] for w in words if w in _CONDITION_WORDS}
+    for condition in (Condition.CERTIFIED, Condition.NEW, Condition.USED):
+        if condition in found:
+            return condition
+    return None
+
+
+class Vehicle(BaseModel):
+    """One vehicle in the canonical shape of DESIGN.md ("Canonical vehicle")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vin: str
+    dealer_id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    stock_number: str | None = None
+    condition: Condition | None = None
+    year: int | None = None
+    make: str | None = None
+    model: str | None = None
+    trim: str | None = None
+    body_style: str | None = None
+    drivetrain: str | None = None
+    transmission: str | None = None
+    fuel_type: str | None = None
+    engine: str | None = None
+    exterior_color: str | None = None
+    interior_color: str | None = None
+    mileage: int | None = None
+    price: Decimal | None = None
+    msrp: Decimal | None = None
+    images: list[str] = Field(default_factory=list)
+    detail_url: str | None = None
+    description: str | None = None
+    in_stock_since: date | None = None
+    source_updated_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_vin(cls, data: Any) -> Any:
+        # Runs before field validation so a bad VIN is the reported reason even if other fields are bad.
+        if not isinstance(data, dict):
+            return data
+        vin = normalize_vin(data.get("vin"))
+        problem = vin_problem(vin, model_year=parse_year(data.get("year")))
+        if problem is not None:
+            raise PydanticCustomError(
+                problem, "VIN {vin} rejected: {problem}", {"vin": vin, "problem": problem}
+            )
+        return {**data, "vin": vin}
+
+    @field_validator(*_OPTIONAL_TEXT, mode="before")
+    @classmethod
+    def _clean_text(cls, v: Any) -> Any:
+        return clean_str(v) if v is None or isinstance(v, str) else v
+
+    @field_validator("dealer_id", "source", mode="before")
+    @classmethod
+    def _strip_ids(cls, v: Any) -> Any:
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _condition(cls, v: Any) -> Any:
+        # Unrecognized text ("Demo", "Loaner") is unknown, not a reason to drop the vehicle.
+        return parse_condition(v)
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _year(cls, v: Any) -> Any:
+        if v is None or v == "" or v == 0 or v == "0":
+            return None
+        year = parse_year(v)
+        if year is None:
+            raise ValueError(f"implausible model year {v!r}")
+        return year
+
+    @field_validator("mileage", mode="before")
+    @classmethod
+    def _mileage(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        miles = parse_int(v)
+        if miles is None:
+            raise ValueError(f"mileage {v!r} is not a whole number")
+        return miles if miles >= 0 else None  # a negative odometer reading is unknown, not an error
+
+    @field_validator("price", "msrp", mode="before")
+    @classmethod
+    def _money(cls, v: Any) -> Any:
+        # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
+        return parse_money(v)
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _images(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if not isinstance(v, list | tuple):
+            return v
+        unique: list[Any] = []
+        for url in v:
+            if url not in unique:
+                unique.append(url)
+        return unique
+
+    @field_validator("images")
+    @classmethod
+    def _images_absolute(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if absolute_url(None, url) != url:
+                raise ValueError(f"image URL {url[:100]!r} is not an absolute http(s) URL")
+        return v
+
+    @field_validator("detail_url")
+    @classmethod
+    def _detail_url_absolute(cls, v: str | None) -> str | None:
+        if v is not None and absolute_url(None, v) != v:
+            raise ValueError(f"detail_url {v[:100]!r} is not an absolute http(s) URL")
+        return v
+
+    @field_validator("source_updated_at", mode="before")
+    @classmethod
+    def _utc(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        parsed = parse_datetime(v)
+        if parsed is None:
+            raise ValueError(f"source_updated_at {v!r} is not an ISO-8601 datetime")
+        return parsed
+
+    @field_serializer("price", "msrp", when_used="json")
+    def _money_json(self, v: Decimal | None) -> float | None:
+        # The Data API takes amounts as JSON numbers; cents survive the float round trip.
+        return None if v is None else float(v)
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON-safe dict the Data API receives: every field present, unknown as ``None``."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> Self:
+        """The vehicle back from a ``to_api()`` dict (for example a staged JSON line)."""
+        return cls.model_validate(dict(d))
+
+    def content_hash(self) -> str:
+        """sha256 hex over :data:`HASH_FIELDS` (stable across model changes, see the module docstring).
+
+        The hashed text is compact JSON ``[HASH_VERSION, [[field, value], ...]]`` in ``HASH_FIELDS`` order,
+        amounts as strings with cents (``"5999.50"``), dates as ISO strings, enums as their values.
+        """
+        values = []
+        for name in HASH_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            values.append([name, value])
+        payload = json.dumps([HASH_VERSION, values], ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _summarize(err: ValidationError, limit: int = 300) -> str:
+    """Field locations and messages only: input values may hold long text, never echo them whole."""
+    parts = []
+    for e in err.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "record"
+        parts.append(f"{loc}: {e['msg']}")
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def make_vehicle(**fields: Any) -> Vehicle:
+    """Build a :class:`Vehicle`, or raise ``RecordRejected`` (never pydantic's ``ValidationError``).
+
+    The reason is the VIN problem code (``missing_vin``, ``invalid_vin_check_digit``, ...) when the VIN
+    is bad, else ``invalid_record`` with the failing fields in ``detail``.
+    """
+    try:
+        return Vehicle(**fields)
+    except ValidationError as err:
+        ref = normalize_vin(fields.get("vin")) or clean_str(fields.get("stock_number"))
+        for e in err.errors(include_input=False, include_url=False):
+            if e["type"] in VIN_PROBLEMS:
+                raise RecordRejected(e["type"], ref=ref) from err
+        raise RecordRejected("invalid_record", ref=ref, detail=_summarize(err)) from err

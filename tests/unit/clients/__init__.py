@@ -1,0 +1,1 @@
+"""Unit tests of the HTTP clients (no Airflow, no network: httpx.MockTransport)."""

@@ -1,0 +1,153 @@
+"""DataApiClient: batch headers and body, per-VIN errors, 413/422 handling, retries, delist."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from od_scheduler.clients.base import RetryPolicy
+from od_scheduler.clients.data_api import MAX_BATCH_SIZE, BatchResult, DataApiClient, VinError
+from od_scheduler.exceptions import BatchTooLarge, PayloadError, PermanentUpstreamError
+from od_scheduler.models.vehicle import Vehicle
+
+from .conftest import FakeClock, Script
+
+pytestmark = pytest.mark.unit
+
+API_KEY = "od-data-key-77aa88bb"
+DEALER = "00000000-0000-0000-0000-000000000042"
+
+
+def vehicle(vin: str = "1HGCM82633A004352") -> dict[str, Any]:
+    return Vehicle(
+        vin=vin, dealer_id=DEALER, source="dealer.com", price=Decimal("25999.00"), year=2003, make="Honda"
+    ).to_api()
+
+
+def make_client(script: Script, clock: FakeClock) -> DataApiClient:
+    return DataApiClient(
+        base_url="https://data.test",
+        api_key=API_KEY,
+        transport=script.transport,
+        sleep=clock.sleep,
+        retry=RetryPolicy(max_attempts=3, jitter=False),
+        conn_id="od_data_api",
+    )
+
+
+def batch_ok(processed: int, errors: list[dict[str, str]] | None = None) -> httpx.Response:
+    body = {"success": True, "processed": processed, "dealer_id": DEALER, "source": "dealer.com"}
+    return httpx.Response(200, json={**body, "errors": errors or []})
+
+
+def test_post_batch_sends_headers_and_body_and_parses_vin_errors(clock: FakeClock) -> None:
+    script = Script(batch_ok(1, [{"vin": "1M8GDM9AXKP042788", "error": "duplicate stock number"}]))
+    vehicles = [vehicle(), vehicle("1M8GDM9AXKP042788")]
+    result = make_client(script, clock).post_batch(
+        dealer_id=DEALER, source="dealer.com", vehicles=vehicles, idempotency_key="idem-1"
+    )
+    assert result == BatchResult(
+        success=True,
+        processed=1,
+        dealer_id=DEALER,
+        source="dealer.com",
+        errors=[VinError(vin="1M8GDM9AXKP042788", error="duplicate stock number")],
+    )
+    (request,) = script.requests
+    assert request.method == "POST"
+    assert request.url == "https://data.test/v1/vehicles/batch"
+    assert request.headers["X-API-Key"] == API_KEY
+    assert request.headers["X-Dealer-ID"] == DEALER
+    assert request.headers["Idempotency-Key"] == "idem-1"
+    body = json.loads(request.content)
+    assert body == {"vehicles": vehicles, "source": "dealer.com", "dealer_id": DEALER}
+    assert body["vehicles"][0]["price"] == 25999.0
+
+
+def test_413_raises_batch_too_large_without_retry(clock: FakeClock) -> None:
+    script = Script(httpx.Response(413, text="Payload Too Large"))
+    with pytest.raises(BatchTooLarge, match="HTTP 413"):
+        make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[vehicle()], idempotency_key="k"
+        )
+    assert len(script.requests) == 1
+
+
+def test_oversized_batch_is_refused_before_sending(clock: FakeClock) -> None:
+    script = Script()
+    with pytest.raises(BatchTooLarge, match="at most 500"):
+        make_client(script, clock).post_batch(
+            dealer_id=DEALER,
+            source="homenet",
+            vehicles=[vehicle()] * (MAX_BATCH_SIZE + 1),
+            idempotency_key="k",
+        )
+    assert script.requests == []
+
+
+def test_422_idempotency_conflict_carries_the_api_message(clock: FakeClock) -> None:
+    script = Script(httpx.Response(422, json={"error": "Idempotency-Key reused with a different body"}))
+    with pytest.raises(PermanentUpstreamError) as info:
+        make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[vehicle()], idempotency_key="k"
+        )
+    assert not isinstance(info.value, BatchTooLarge)
+    assert info.value.status_code == 422
+    assert "HTTP 422): Idempotency-Key reused with a different body." in str(info.value)
+    assert len(script.requests) == 1
+
+
+def test_429_is_retried_with_the_same_idempotency_key(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": "2"}, text=f"slow down {API_KEY}"), batch_ok(1)
+    )
+    with caplog.at_level(logging.DEBUG):
+        result = make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[vehicle()], idempotency_key="stable-key"
+        )
+    assert result.processed == 1
+    assert clock.sleeps == [2.0]
+    assert [r.headers["Idempotency-Key"] for r in script.requests] == ["stable-key", "stable-key"]
+    assert script.requests[0].content == script.requests[1].content
+    assert all(API_KEY not in r.getMessage() for r in caplog.records)
+
+
+def test_unexpected_response_shape_is_a_payload_error(clock: FakeClock) -> None:
+    script = Script(httpx.Response(200, json={"ok": 1}))
+    with pytest.raises(PayloadError, match="unexpected response shape: success: Field required"):
+        make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[], idempotency_key="k"
+        )
+
+
+def test_delist(clock: FakeClock) -> None:
+    script = Script(httpx.Response(200, json={"success": True, "delisted": 2}))
+    client = make_client(script, clock)
+    assert client.delist(dealer_id=DEALER, source="cobalt", vins=["A" * 17, "B" * 17]) == 2
+    (request,) = script.requests
+    assert request.url.path == "/v1/vehicles/delist"
+    assert request.headers["X-Dealer-ID"] == DEALER
+    assert json.loads(request.content) == {
+        "dealer_id": DEALER,
+        "source": "cobalt",
+        "vins": ["A" * 17, "B" * 17],
+    }
+
+
+def test_delist_nothing_sends_nothing(clock: FakeClock) -> None:
+    script = Script()
+    assert make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=[]) == 0
+    assert script.requests == []
+
+
+def test_delist_without_count_is_a_payload_error(clock: FakeClock) -> None:
+    script = Script(httpx.Response(200, json={"success": True}))
+    with pytest.raises(PayloadError, match="no 'delisted' count"):
+        make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=["X"])

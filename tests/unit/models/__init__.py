@@ -1,0 +1,1 @@
+"""Unit tests of the pydantic models and normalization functions."""

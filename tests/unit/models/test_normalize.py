@@ -1,0 +1,153 @@
+"""Normalization of the values sources send: money, numbers, dates, URLs, text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from od_scheduler.models.normalize import (
+    absolute_url,
+    clean_str,
+    parse_bool,
+    parse_datetime,
+    parse_int,
+    parse_money,
+    parse_us_date,
+    parse_year,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("$37,088", Decimal("37088.00")),
+        ("$25,999.00", Decimal("25999.00")),
+        (37088, Decimal("37088.00")),
+        ("37088.5", Decimal("37088.50")),
+        (19999.99, Decimal("19999.99")),
+        (" USD 1,200 ", Decimal("1200.00")),
+        ("0", None),
+        ("$0", None),
+        ("0.00", None),
+        (0, None),
+        ("", None),
+        (None, None),
+        ("N/A", None),
+        ("Call for price", None),
+        ("-500", None),
+        (-1, None),
+        (True, None),
+        (float("nan"), None),
+        ("Infinity", None),
+        ("0.004", None),  # rounds to $0.00: unknown too
+        ("1e40", None),
+    ],
+)
+def test_parse_money(raw: object, expected: Decimal | None) -> None:
+    assert parse_money(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("34,512", 34512),
+        (34512, 34512),
+        ("34512.0", 34512),
+        ("34,512 mi", 34512),
+        ("0", 0),
+        ("-3", -3),
+        ("", None),
+        (None, None),
+        ("12.5", None),
+        ("twelve", None),
+        (True, None),
+    ],
+)
+def test_parse_int(raw: object, expected: int | None) -> None:
+    assert parse_int(raw) == expected
+
+
+def test_parse_year() -> None:
+    assert parse_year("2024") == 2024
+    assert parse_year(1975) == 1975
+    assert parse_year("0") is None
+    assert parse_year("24") is None
+    assert parse_year("") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("03/15/2024", date(2024, 3, 15)),
+        ("3/5/2024", date(2024, 3, 5)),
+        (" 12/31/2023 ", date(2023, 12, 31)),
+        ("00/24/2025", None),
+        ("13/01/2025", None),
+        ("02/30/2024", None),
+        ("2024-03-15", None),
+        ("", None),
+        (None, None),
+        (20240315, None),
+    ],
+)
+def test_parse_us_date(raw: object, expected: date | None) -> None:
+    assert parse_us_date(raw) == expected
+
+
+def test_parse_datetime_is_utc() -> None:
+    assert parse_datetime("2025-01-02T03:04:05Z") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_datetime("2025-01-02T05:04:05+02:00") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    naive = parse_datetime("2025-01-02T03:04:05")
+    assert naive == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert naive is not None
+    assert naive.utcoffset() == timedelta(0)
+    aware = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5)))
+    parsed = parse_datetime(aware)
+    assert parsed is not None
+    assert parsed.tzinfo is UTC
+    assert parsed.hour == 8
+    for bad in ("", "yesterday", "2025-13-01T00:00:00Z", None, 12345):
+        assert parse_datetime(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("base", "link", "expected"),
+    [
+        ("https://www.dealer.test", "/used/Ford/x.htm", "https://www.dealer.test/used/Ford/x.htm"),
+        ("https://www.dealer.test/", "used/x.htm", "https://www.dealer.test/used/x.htm"),
+        ("www.dealer.test", "/used/x.htm", "https://www.dealer.test/used/x.htm"),
+        ("https://www.dealer.test", "//pictures.test/a.jpg", "https://pictures.test/a.jpg"),
+        (None, "//pictures.test/a.jpg", "https://pictures.test/a.jpg"),
+        ("https://www.dealer.test", "http://other.test/a", "http://other.test/a"),
+        (None, "https://other.test/a", "https://other.test/a"),
+        (None, "/relative/without/base", None),
+        ("https://www.dealer.test", "javascript:void(0)", None),
+        ("https://www.dealer.test", "mailto:sales@dealer.test", None),
+        ("https://www.dealer.test", "", None),
+        ("https://www.dealer.test", None, None),
+    ],
+)
+def test_absolute_url(base: str | None, link: str | None, expected: str | None) -> None:
+    assert absolute_url(base, link) == expected
+
+
+def test_clean_str_and_parse_bool() -> None:
+    assert clean_str("  Ford ") == "Ford"
+    assert clean_str("   ") is None
+    assert clean_str("") is None
+    assert clean_str(None) is None
+    assert clean_str(2024) == "2024"
+    assert clean_str({"a": 1}) is None
+    assert [parse_bool(v) for v in ("True", "false", True, 0, "yes", "maybe", None)] == [
+        True,
+        False,
+        True,
+        False,
+        True,
+        None,
+        None,
+    ]

@@ -1,0 +1,204 @@
+"""The canonical Vehicle: validation, the Data API shape, round trips and the content hash."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from od_scheduler.exceptions import RecordRejected
+from od_scheduler.models.vehicle import (
+    HASH_FIELDS,
+    HASH_VERSION,
+    Condition,
+    Vehicle,
+    make_vehicle,
+    parse_condition,
+)
+
+pytestmark = pytest.mark.unit
+
+FIELDS: dict[str, Any] = {
+    "vin": "1HGCM82633A004352",
+    "dealer_id": "00000000-0000-0000-0000-000000000042",
+    "source": "dealer.com",
+    "stock_number": "H4352",
+    "condition": "used",
+    "year": 2003,
+    "make": "Honda",
+    "model": "Accord",
+    "trim": "EX V6",
+    "body_style": "Sedan",
+    "drivetrain": "FWD",
+    "transmission": "Automatic",
+    "fuel_type": "Gasoline",
+    "engine": "3.0L V6",
+    "exterior_color": "Silver",
+    "interior_color": "Black",
+    "mileage": 123456,
+    "price": Decimal("5999.50"),
+    "msrp": Decimal("26700"),
+    "images": ["https://img.test/1.jpg", "https://img.test/2.jpg"],
+    "detail_url": "https://www.dealer.test/used/Honda/2003-Honda-Accord.htm",
+    "description": "One owner.",
+    "in_stock_since": date(2025, 2, 3),
+    "source_updated_at": datetime(2025, 2, 4, 5, 6, 7, tzinfo=UTC),
+}
+
+#: Pinned: if this changes, every stored fingerprint changes and every vehicle is re-sent once.
+EXPECTED_HASH = "3d47d10e27f28edd074979b84bd10260dfbfb78da6f7a3861a4c4767739ba946"
+
+
+def test_field_list_is_the_canonical_one() -> None:
+    assert list(Vehicle.model_fields) == list(FIELDS)
+
+
+def test_to_api_is_json_safe_and_complete() -> None:
+    api = Vehicle(**FIELDS).to_api()
+    assert list(api) == list(FIELDS)
+    assert api["price"] == 5999.5
+    assert api["msrp"] == 26700.0
+    assert api["condition"] == "used"
+    assert api["in_stock_since"] == "2025-02-03"
+    assert api["source_updated_at"] == "2025-02-04T05:06:07Z"
+    assert json.loads(json.dumps(api)) == api
+    sparse = Vehicle(vin=FIELDS["vin"], dealer_id="d", source="cobalt").to_api()
+    assert sparse["price"] is None
+    assert sparse["images"] == []
+    assert all(sparse[k] is None for k in FIELDS if k not in ("vin", "dealer_id", "source", "images"))
+
+
+def test_from_api_round_trips_through_json() -> None:
+    vehicle = Vehicle(**FIELDS)
+    line = json.dumps(vehicle.to_api())
+    again = Vehicle.from_api(json.loads(line))
+    assert again == vehicle
+    assert again.price == Decimal("5999.50")
+    assert again.content_hash() == vehicle.content_hash()
+
+
+def test_content_hash_is_pinned() -> None:
+    assert HASH_VERSION == 1
+    assert Vehicle(**FIELDS).content_hash() == EXPECTED_HASH
+
+
+def test_content_hash_tracks_content_not_timestamps() -> None:
+    base = Vehicle(**FIELDS)
+    assert Vehicle(**{**FIELDS, "price": "$5,999.5"}).content_hash() == base.content_hash()
+    assert Vehicle(**{**FIELDS, "price": Decimal("5899.50")}).content_hash() != base.content_hash()
+    assert Vehicle(**{**FIELDS, "images": FIELDS["images"][::-1]}).content_hash() != base.content_hash()
+    restamped = Vehicle(**{**FIELDS, "source_updated_at": datetime(2030, 1, 1, tzinfo=UTC)})
+    assert restamped.content_hash() == base.content_hash()
+
+
+def test_every_field_is_hashed_or_deliberately_not() -> None:
+    """A new model field must be a conscious choice: hashing it changes every fingerprint."""
+    assert set(Vehicle.model_fields) - set(HASH_FIELDS) == {"source_updated_at"}
+    assert set(HASH_FIELDS) <= set(Vehicle.model_fields)
+
+
+def test_canonicalization() -> None:
+    v = Vehicle(
+        vin=" 1hgcm82633a004352 ",
+        dealer_id=" d1 ",
+        source="homenet",
+        stock_number="  ",
+        make=" Honda ",
+        condition="Certified Pre-Owned",
+        year="2003",
+        mileage="12,345",
+        price="0",
+        msrp="$0",
+        images=["https://img.test/1.jpg", "https://img.test/1.jpg"],
+        source_updated_at="2025-01-01T00:00:00+01:00",
+    )
+    assert v.vin == "1HGCM82633A004352"
+    assert v.dealer_id == "d1"
+    assert v.stock_number is None
+    assert v.make == "Honda"
+    assert v.condition is Condition.CERTIFIED
+    assert v.year == 2003
+    assert v.mileage == 12345
+    assert v.price is None
+    assert v.msrp is None
+    assert v.images == ["https://img.test/1.jpg"]
+    assert v.source_updated_at == datetime(2024, 12, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("New", Condition.NEW),
+        ("USED", Condition.USED),
+        ("Pre-Owned", Condition.USED),
+        ("Certified Used", Condition.CERTIFIED),
+        ("CPO", Condition.CERTIFIED),
+        ("Demo", None),
+        ("", None),
+        ("Renewed", None),
+    ],
+)
+def test_parse_condition(text: str, expected: Condition | None) -> None:
+    assert parse_condition(text) == expected
+
+
+def test_frozen_and_strict_about_unknown_fields() -> None:
+    vehicle = Vehicle(**FIELDS)
+    with pytest.raises(ValidationError):
+        vehicle.price = Decimal(1)  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Vehicle(**FIELDS, colour="red")
+
+
+def test_dealer_and_source_are_required() -> None:
+    for field in ("dealer_id", "source"):
+        with pytest.raises(ValidationError, match=field):
+            Vehicle(**{**FIELDS, field: "  "})
+
+
+def test_invalid_vin_is_rejected_by_the_model() -> None:
+    with pytest.raises(ValidationError) as info:
+        Vehicle(**{**FIELDS, "vin": "1HGCM82633A004353"})
+    assert info.value.errors()[0]["type"] == "invalid_vin_check_digit"
+
+
+def test_pre_1981_vehicle_keeps_its_short_vin() -> None:
+    v = Vehicle(vin="F10GCR12345", dealer_id="d", source="cobalt", year=1975)
+    assert v.vin == "F10GCR12345"
+
+
+@pytest.mark.parametrize(
+    ("vin", "reason"),
+    [
+        (None, "missing_vin"),
+        ("", "missing_vin"),
+        ("1HGCM82633A00435", "invalid_vin_length"),
+        ("1HGCM82633AO04352", "invalid_vin_charset"),
+        ("1HGCM82633A004353", "invalid_vin_check_digit"),
+    ],
+)
+def test_make_vehicle_rejects_bad_vins_with_their_reason(vin: str | None, reason: str) -> None:
+    with pytest.raises(RecordRejected) as info:
+        make_vehicle(**{**FIELDS, "vin": vin, "year": "not a year"})  # the VIN is reported first
+    assert info.value.reason == reason
+    assert info.value.ref == (vin or FIELDS["stock_number"])
+
+
+def test_make_vehicle_other_errors_are_invalid_record() -> None:
+    with pytest.raises(RecordRejected) as info:
+        make_vehicle(**{**FIELDS, "images": ["/relative.jpg"], "year": 1850})
+    assert info.value.reason == "invalid_record"
+    assert info.value.ref == FIELDS["vin"]
+    assert info.value.detail is not None
+    assert "year: Value error, implausible model year 1850" in info.value.detail
+    assert (
+        "images: Value error, image URL '/relative.jpg' is not an absolute http(s) URL" in info.value.detail
+    )
+
+
+def test_make_vehicle_returns_the_vehicle() -> None:
+    assert make_vehicle(**FIELDS) == Vehicle(**FIELDS)
