@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks, platform_schedule
 
 PLATFORM = "dealer.com"
 
 
-@dag(**inventory_dag_kwargs(PLATFORM), doc_md=__doc__)
+@dag(schedule=platform_schedule(PLATFORM), doc_md=__doc__, **inventory_dag_kwargs(PLATFORM))
 def inventory_dealer_com() -> None:
     inventory_tasks(PLATFORM)
 

@@ -8,6 +8,7 @@ environment is fixed in ``pytest_configure``, before any test module imports Air
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -36,11 +37,14 @@ def _database_urls() -> tuple[str, dict[str, str]]:
         info = psycopg.conninfo.conninfo_to_dict(external)
         base = {k: str(v) for k, v in info.items() if k in ("host", "port", "user", "password")}
         auth = base.get("user", "postgres") + (f":{base['password']}" if base.get("password") else "")
-        url = f"postgresql+psycopg2://{auth}@{base.get('host', '127.0.0.1')}:{base.get('port', '5432')}/od_test_airflow"
+        host, port = base.get("host", "127.0.0.1"), base.get("port", "5432")
+        url = f"postgresql+psycopg2://{auth}@{host}:{port}/od_test_airflow"
         return url, {**base, "dbname": "od_test_job_history"}
     socket_dir = localenv.start_postgres(TEST_LOCAL / "pg")
     return localenv.sqlalchemy_url(socket_dir, "airflow"), {
-        "host": socket_dir, "user": "postgres", "dbname": "od_job_history",
+        "host": socket_dir,
+        "user": "postgres",
+        "dbname": "od_job_history",
     }
 
 
@@ -51,18 +55,20 @@ def pytest_configure(config: pytest.Config) -> None:
     home = TEST_LOCAL / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     OUTPUT.mkdir(exist_ok=True)
-    os.environ.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "OD_STAGING_URL": f"file://{TEST_LOCAL / 'staging'}",
-        # Fast client retries in tests; the policy itself is tested with injected sleeps.
-        "AIRFLOW__OD_SCHEDULER__HTTP_MAX_BACKOFF_S": "0.2",
-        "AIRFLOW__OD_SCHEDULER__TASK_RETRIES": "0",
-    })
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "OD_STAGING_URL": f"file://{TEST_LOCAL / 'staging'}",
+            # Fast client retries in tests; the policy itself is tested with injected sleeps.
+            "AIRFLOW__OD_SCHEDULER__HTTP_MAX_BACKOFF_S": "0.2",
+            "AIRFLOW__OD_SCHEDULER__TASK_RETRIES": "0",
+        }
+    )
     # Only suites that need a database pay for starting one.
     markexpr = config.getoption("markexpr", "") or ""
     if markexpr.strip() == "unit":
@@ -70,10 +76,13 @@ def pytest_configure(config: pytest.Config) -> None:
     url, job_history = _database_urls()
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
     os.environ["OD_TEST_JOB_HISTORY"] = " ".join(f"{k}={v}" for k, v in job_history.items())
-    os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"] = (
-        '{"conn_type": "postgres", "host": "%s", "port": %s, "login": "%s", "password": "%s", "schema": "%s"}'
-        % (
-            job_history["host"], job_history.get("port", "null"), job_history.get("user", "postgres"),
-            job_history.get("password", ""), job_history["dbname"],
-        )
+    os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": job_history["host"],
+            "port": int(job_history["port"]) if job_history.get("port") else None,
+            "login": job_history.get("user", "postgres"),
+            "password": job_history.get("password", ""),
+            "schema": job_history["dbname"],
+        }
     )

@@ -31,14 +31,18 @@ def _db(env: dict[str, str], database: str) -> psycopg.Connection[Any]:
 
 def _latest_run_id(meta: psycopg.Connection[Any], dag_id: str, after_id: int) -> str | None:
     row = meta.execute(
-        "SELECT run_id FROM dag_run WHERE dag_id = %s AND id > %s ORDER BY id DESC LIMIT 1", (dag_id, after_id)
+        "SELECT run_id FROM dag_run WHERE dag_id = %s AND id > %s ORDER BY id DESC LIMIT 1",
+        (dag_id, after_id),
     ).fetchone()
     return row[0] if row else None
 
 
-def _progress(meta: psycopg.Connection[Any], history: psycopg.Connection[Any], dag_id: str, run_id: str) -> str:
+def _progress(
+    meta: psycopg.Connection[Any], history: psycopg.Connection[Any], dag_id: str, run_id: str
+) -> str:
     total = meta.execute(
-        "SELECT count(*) FROM task_instance WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index >= 0",
+        "SELECT count(*) FROM task_instance"
+        " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index >= 0",
         (dag_id, run_id, PULL_TASK),
     ).fetchone()[0]
     counts = dict(
@@ -50,8 +54,10 @@ def _progress(meta: psycopg.Connection[Any], history: psycopg.Connection[Any], d
     done = counts.get("success", 0) + counts.get("failed", 0)
     if not total:
         return "listing dealers..."
-    return (f"{done}/{total} dealers done ({counts.get('success', 0)} succeeded, "
-            f"{counts.get('failed', 0)} failed, {counts.get('running', 0)} in progress)")
+    return (
+        f"{done}/{total} dealers done ({counts.get('success', 0)} succeeded, "
+        f"{counts.get('failed', 0)} failed, {counts.get('running', 0)} in progress)"
+    )
 
 
 def run_dag(env: dict[str, str], dag_id: str, log_dir: Path) -> tuple[str | None, str, Path]:
@@ -62,7 +68,9 @@ def run_dag(env: dict[str, str], dag_id: str, log_dir: Path) -> tuple[str | None
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(  # noqa: S603
                 ["airflow", "dags", "test", dag_id, "--conf", json.dumps({"force": True})],  # noqa: S607
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             run_id, shown, started = None, "", time.monotonic()
             while proc.poll() is None:
@@ -73,9 +81,13 @@ def run_dag(env: dict[str, str], dag_id: str, log_dir: Path) -> tuple[str | None
                     print(f"    [{time.monotonic() - started:5.0f}s] {dag_id}: {line}", flush=True)
                     shown = line
         run_id = run_id or _latest_run_id(meta, dag_id, last_id)
-        state_row = meta.execute(
-            "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)
-        ).fetchone() if run_id else None
+        state_row = (
+            meta.execute(
+                "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)
+            ).fetchone()
+            if run_id
+            else None
+        )
     return run_id, (state_row[0] if state_row else f"did not run (exit {proc.returncode})"), log_path
 
 
@@ -86,7 +98,8 @@ def summary_table(env: dict[str, str], runs: list[tuple[str, str]]) -> tuple[str
         for dag_id, run_id in runs:
             rows += history.execute(
                 """SELECT platform, dealer_id, status, vehicles_found, vehicles_processed, vehicles_rejected,
-                          (extract(epoch FROM end_time - start_time))::numeric(10,1), errors[array_upper(errors, 1)]
+                          (extract(epoch FROM end_time - start_time))::numeric(10,1),
+                          errors[array_upper(errors, 1)]
                      FROM job_executions WHERE dag_id = %s AND run_id = %s ORDER BY platform, dealer_id""",
                 (dag_id, run_id),
             ).fetchall()
@@ -94,9 +107,18 @@ def summary_table(env: dict[str, str], runs: list[tuple[str, str]]) -> tuple[str
     header = ("platform", "dealer", "status", "found", "sent", "rejected", "seconds", "error")
     lines = [header]
     for platform, dealer_id, status, found, sent, rejected, seconds, error in rows:
-        lines.append((platform, names.get(dealer_id, dealer_id)[:32], status, str(found), str(sent),
-                      str(rejected), str(seconds if seconds is not None else "-"),
-                      (error or "")[:70] if status == "failed" else ""))
+        lines.append(
+            (
+                platform,
+                names.get(dealer_id, dealer_id)[:32],
+                status,
+                str(found),
+                str(sent),
+                str(rejected),
+                str(seconds if seconds is not None else "-"),
+                (error or "")[:70] if status == "failed" else "",
+            )
+        )
     total = ("TOTAL", f"{len(rows)} dealers", "", *(str(sum(r[i] for r in rows)) for i in (3, 4, 5)), "", "")
     lines.append(total)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
@@ -135,7 +157,7 @@ def main() -> int:
     env = dict(os.environ)
     sys.path.insert(0, str(localenv.ROOT / "plugins"))
     localenv.step("Setting up Airflow: migrate, connections, pools, job-history schema")
-    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)  # noqa: S603
+    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)
 
     from od_scheduler.platforms import PLATFORMS
 

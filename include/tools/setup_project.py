@@ -49,7 +49,7 @@ def where_defined(conn_id: str) -> str | None:
             return "metadata database"
     try:
         Connection.get_connection_from_secrets(conn_id)
-    except Exception:  # noqa: BLE001 - AirflowNotFoundException or a backend's own error: not defined
+    except Exception:
         return None
     return "secrets backend"
 
@@ -69,7 +69,9 @@ def ensure_connections(defined: dict[str, dict[str, Any]]) -> None:
             continue
         spec = dict(defined[conn_id])
         extra = spec.pop("extra", None)
-        conn = Connection(conn_id=conn_id, extra=json.dumps(extra) if isinstance(extra, dict) else extra, **spec)
+        conn = Connection(
+            conn_id=conn_id, extra=json.dumps(extra) if isinstance(extra, dict) else extra, **spec
+        )
         with create_session() as session:
             session.add(conn)
         print(f"    {conn_id:<16} created")
@@ -108,16 +110,24 @@ def apply_schema(sql_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--connections", type=Path, default=os.environ.get("OD_CONNECTIONS_FILE"),
-                        help="JSON file of connections to create where not already defined")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--connections",
+        type=Path,
+        default=os.environ.get("OD_CONNECTIONS_FILE"),
+        help="JSON file of connections to create where not already defined",
+    )
     parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
     parser.add_argument("--sql-dir", type=Path, default=ROOT / "include" / "sql")
     parser.add_argument("--skip-migrate", action="store_true", help="the metadata DB is already migrated")
     args = parser.parse_args(argv)
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        print("warning: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set; using airflow.cfg's [database]",
-              file=sys.stderr)
+        print(
+            "warning: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set; using airflow.cfg's [database]",
+            file=sys.stderr,
+        )
     if not args.skip_migrate:
         migrate()
     defined = json.loads(args.connections.read_text()) if args.connections else {}

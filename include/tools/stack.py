@@ -46,7 +46,7 @@ def up() -> int:
     env, _sandbox = localenv.prepare()
     env = {**os.environ, **env}
     localenv.step("Setting up Airflow: migrate, connections, pools, job-history schema")
-    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)  # noqa: S603
+    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)
     home = Path(env["AIRFLOW_HOME"])
     passwords = home / "simple_auth_manager_passwords.json.generated"
     if not passwords.exists():
@@ -59,19 +59,24 @@ def up() -> int:
             print(f"    {name} already running (pid {pid_file.read_text()})")
             continue
         with open(logs / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+            proc = subprocess.Popen(  # noqa: S603 - fixed airflow commands
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         pid_file.write_text(str(proc.pid))
         print(f"    started {name} (pid {proc.pid}, log .local/logs/{name}.log)")
     localenv.step("Waiting for the api-server")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:8080/api/v2/monitor/health", timeout=2):  # noqa: S310
+            with urllib.request.urlopen("http://127.0.0.1:8080/api/v2/monitor/health", timeout=2):
                 break
         except OSError:
             time.sleep(1)
     else:
-        print("error: the api-server did not answer within 120 s; see .local/logs/api-server.log", file=sys.stderr)
+        print(
+            "error: the api-server did not answer within 120 s; see .local/logs/api-server.log",
+            file=sys.stderr,
+        )
         return 1
     print("Airflow UI: http://127.0.0.1:8080  (admin / admin)")
     print("From a shell:  source .local/env.sh && airflow dags list")

@@ -29,33 +29,50 @@ def inventory_params() -> dict[str, Param]:
     """Typed run parameters; an invalid ``--conf`` is rejected at trigger time with Airflow's message."""
     return {
         "dealer_id": Param(
-            None, type=["null", "string"], minLength=1,
+            None,
+            type=["null", "string"],
+            minLength=1,
             description="Pull only this dealer (PayloadCMS dealer id). Empty: every active dealer.",
         ),
         "force": Param(
-            False, type="boolean", description="Pull every selected dealer, whether or not it is due.",
+            False,
+            type="boolean",
+            description="Pull every selected dealer, whether or not it is due.",
         ),
         "full_refresh": Param(
-            False, type="boolean", description="Send every vehicle to the Data API, changed or not.",
+            False,
+            type="boolean",
+            description="Send every vehicle to the Data API, changed or not.",
         ),
         "max_failure_rate": Param(
-            None, type=["null", "number"], minimum=0, maximum=1,
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
             description="Share of dealers allowed to fail before the run fails. Empty: the setting.",
         ),
     }
 
 
+def platform_schedule(platform_id: str) -> CronDataIntervalTimetable:
+    """The platform's schedule (from settings) as cron with real data intervals.
+
+    A run's ``[data_interval_start, data_interval_end)`` is the window incremental sources and backfills
+    work on, which a bare cron string (a trigger-only timetable in Airflow 3) would not give.
+    """
+    platform = get_platform(platform_id)
+    settings = get_settings()
+    return CronDataIntervalTimetable(
+        getattr(settings, platform.schedule_setting, settings.default_schedule), timezone="UTC"
+    )
+
+
 def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
-    """The ``@dag(...)`` arguments of a platform DAG."""
+    """The ``@dag(...)`` arguments of a platform DAG, apart from its schedule."""
     platform = get_platform(platform_id)
     settings = get_settings()
     return {
         "dag_id": platform.dag_id,
-        # Data intervals (not just trigger times): a run's [data_interval_start, data_interval_end) is the
-        # window incremental sources and backfills work on.
-        "schedule": CronDataIntervalTimetable(
-            getattr(settings, platform.schedule_setting, settings.default_schedule), timezone="UTC"
-        ),
         "start_date": datetime(2026, 1, 1, tzinfo=UTC),
         "catchup": False,
         "max_active_runs": 1,

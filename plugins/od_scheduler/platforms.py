@@ -37,7 +37,7 @@ class Platform:
     def operator_class(self) -> type[PullInventoryOperator]:
         """Import and return the platform's pull operator class."""
         module_name, _, cls_name = self.operator.rpartition(".")
-        return getattr(importlib.import_module(module_name), cls_name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module_name), cls_name)
 
 
 PLATFORMS: dict[str, Platform] = {

@@ -66,11 +66,10 @@ def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tupl
         def flush(self) -> None:
             self.raw.flush()
 
-    with path.open("wb") as raw:
-        with gzip.GzipFile(fileobj=_Hashing(raw), mode="wb", mtime=0) as gz:  # type: ignore[arg-type]
-            for vehicle in vehicles:
-                gz.write(json.dumps(vehicle.to_api(), sort_keys=True).encode() + b"\n")
-                count += 1
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=_Hashing(raw), mode="wb", mtime=0) as gz:
+        for vehicle in vehicles:
+            gz.write(json.dumps(vehicle.to_api(), sort_keys=True).encode() + b"\n")
+            count += 1
     return count, digest.hexdigest()
 
 

@@ -46,7 +46,11 @@ def guarded_parse() -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])
     proc = subprocess.run(
         [sys.executable, "-c", PARSE_GUARDED, str(ROOT / "dags")],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -84,7 +88,10 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
         assert dag is not None, platform.dag_id
         tasks = {t.task_id: t for t in dag.tasks}
         assert set(tasks) == {
-            "list_dealers", "per_dealer.pull_inventory", "per_dealer.ingest_inventory", "summarize_run",
+            "list_dealers",
+            "per_dealer.pull_inventory",
+            "per_dealer.ingest_inventory",
+            "summarize_run",
         }
         assert tasks["per_dealer.pull_inventory"].pool == platform.pool
         assert tasks["per_dealer.ingest_inventory"].pool == "data_api"
@@ -121,10 +128,14 @@ def test_invalid_conf_is_rejected_with_a_clear_message(dagbag, conf: dict, messa
     from airflow.sdk.exceptions import ParamValidationError
 
     dag = dagbag.dags["inventory_dealer_com"]
-    with pytest.raises(ParamValidationError) as excinfo:
-        params = ParamsDict(dag.params)
+    params = ParamsDict(dag.params)
+
+    def apply_and_validate() -> None:
         params.update(conf)
         params.validate()
+
+    with pytest.raises(ParamValidationError) as excinfo:
+        apply_and_validate()
     assert message in str(excinfo.value)
 
 

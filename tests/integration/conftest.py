@@ -24,9 +24,20 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port_file = state / "port"
     log = open(state / "sandbox.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "include.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--port-file", str(port_file)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "include.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     url = None
@@ -43,8 +54,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.kill()
         pytest.fail(f"sandbox did not start: {(state / 'sandbox.log').read_text()[-2000:]}")
     os.environ["AIRFLOW_CONN_OD_PAYLOAD_CMS"] = json.dumps(
-        {"conn_type": "http", "host": f"{url}/cms", "password": "sandbox-cms-key",
-         "extra": {"auth_collection": "users"}}
+        {
+            "conn_type": "http",
+            "host": f"{url}/cms",
+            "password": "sandbox-cms-key",
+            "extra": {"auth_collection": "users"},
+        }
     )
     os.environ["AIRFLOW_CONN_OD_DATA_API"] = json.dumps(
         {"conn_type": "http", "host": f"{url}/data-api", "password": "sandbox-data-api-key"}

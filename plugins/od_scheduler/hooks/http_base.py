@@ -49,7 +49,9 @@ class OdHttpHook(BaseHook):
         host = (conn.host or "").strip()
         if not host:
             if required:
-                raise ConfigError(f"connection {self.conn_id!r} has no host: set it to the upstream's base URL")
+                raise ConfigError(
+                    f"connection {self.conn_id!r} has no host: set it to the upstream's base URL"
+                )
             return None
         if "://" not in host:
             schema = conn.schema or "https"
@@ -71,7 +73,9 @@ class OdHttpHook(BaseHook):
             timeout = float(extras.get("timeout", settings.http_timeout_s))
             attempts = int(extras.get("max_attempts", settings.http_max_attempts))
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"connection {self.conn_id!r}: extra timeout/max_attempts must be numbers") from err
+            raise ConfigError(
+                f"connection {self.conn_id!r}: extra timeout/max_attempts must be numbers"
+            ) from err
         secrets = [self.connection.password or ""]
         secrets += [str(v) for k, v in extras.items() if any(s in k.lower() for s in SENSITIVE_EXTRA_KEYS)]
         return {

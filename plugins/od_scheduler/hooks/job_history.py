@@ -84,7 +84,7 @@ class JobHistoryHook(PostgresHook):
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn = self.get_conn()
+        conn: Any = self.get_conn()
         try:
             with conn.cursor() as cur:
                 yield cur
@@ -151,7 +151,8 @@ class JobHistoryHook(PostgresHook):
         UPDATE job_executions
            SET status = 'failed', end_time = now(), errors = array_append(errors, %(message)s::text),
                performance_metrics = performance_metrics
-                   || jsonb_build_object('duration_ms', (extract(epoch FROM now() - start_time) * 1000)::bigint),
+                   || jsonb_build_object('duration_ms',
+                                         (extract(epoch FROM now() - start_time) * 1000)::bigint),
                updated_at = now()
          WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND status = 'running'
         """
@@ -181,4 +182,3 @@ class JobHistoryHook(PostgresHook):
             cur.execute(sql, params)
             names = [d[0] for d in cur.description]
             return [JobExecution.model_validate(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
-

@@ -66,7 +66,9 @@ class DataApiIngestOperator(BaseOperator):
                 raise PayloadError("no pull result to ingest (the pull task returned nothing)")
             pulled = PullResult.model_validate(self.pull)
             started = time.monotonic()
-            result, stats = self._ingest(pulled, scope=f"{key.dag_id}|{key.run_id}|{platform.id}|{ref.dealer_id}")
+            result, stats = self._ingest(
+                pulled, scope=f"{key.dag_id}|{key.run_id}|{platform.id}|{ref.dealer_id}"
+            )
             history.progress(
                 key,
                 processed=result.vehicles_processed,
@@ -84,8 +86,12 @@ class DataApiIngestOperator(BaseOperator):
             history.finish(key, JobStatus.SUCCESS)
         self.log.info(
             "%s: sent %d vehicle(s) in %d batch(es); Data API processed %d, rejected %d %s",
-            ref.label, result.vehicles_sent, result.batches, result.vehicles_processed,
-            result.vehicles_rejected, result.api_errors or "",
+            ref.label,
+            result.vehicles_sent,
+            result.batches,
+            result.vehicles_processed,
+            result.vehicles_rejected,
+            result.api_errors or "",
         )
         return result.model_dump(mode="json")
 
@@ -105,12 +111,20 @@ class DataApiIngestOperator(BaseOperator):
         with DataApiHook().get_client() as client:
             for start in range(0, len(bodies), size):
                 self._send(
-                    client, pulled, bodies[start : start + size], scope=scope,
-                    position=f"{start}", counters=counters, api_errors=api_errors,
+                    client,
+                    pulled,
+                    bodies[start : start + size],
+                    scope=scope,
+                    position=f"{start}",
+                    counters=counters,
+                    api_errors=api_errors,
                 )
                 self.log.info(
                     "Ingest %s: %d/%d vehicle(s) sent, %d processed so far",
-                    pulled.dealer_id, min(start + size, len(bodies)), len(bodies), counters["processed"],
+                    pulled.dealer_id,
+                    min(start + size, len(bodies)),
+                    len(bodies),
+                    counters["processed"],
                 )
             stats = client.stats.as_metrics()
         result = IngestResult(
@@ -146,10 +160,24 @@ class DataApiIngestOperator(BaseOperator):
                 raise
             half = len(batch) // 2
             self.log.warning("Data API answered 413 for %d vehicles: splitting the batch", len(batch))
-            self._send(client, pulled, batch[:half], scope=scope, position=f"{position}a",
-                       counters=counters, api_errors=api_errors)
-            self._send(client, pulled, batch[half:], scope=scope, position=f"{position}b",
-                       counters=counters, api_errors=api_errors)
+            self._send(
+                client,
+                pulled,
+                batch[:half],
+                scope=scope,
+                position=f"{position}a",
+                counters=counters,
+                api_errors=api_errors,
+            )
+            self._send(
+                client,
+                pulled,
+                batch[half:],
+                scope=scope,
+                position=f"{position}b",
+                counters=counters,
+                api_errors=api_errors,
+            )
             return
         counters["batches"] += 1
         counters["processed"] += response.processed

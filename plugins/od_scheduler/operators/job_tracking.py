@@ -53,7 +53,9 @@ def failing_job(
         raise
     except BaseException as err:
         # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {describe(err)}")
+        history.finish(
+            key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {describe(err)}"
+        )
         raise
 
 

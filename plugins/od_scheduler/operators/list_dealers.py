@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from od_scheduler.exceptions import ConfigError, PermanentUpstreamError
+from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.models.job import DealerRef
@@ -62,7 +62,9 @@ class ListDealersOperator(BaseOperator):
                     else:
                         self.log.error(
                             "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
-                            doc.id, doc.name, doc.error,
+                            doc.id,
+                            doc.name,
+                            doc.error,
                         )
                         refs.append(
                             DealerRef(
@@ -72,11 +74,13 @@ class ListDealersOperator(BaseOperator):
                                 error=f"invalid dealer document in PayloadCMS: {doc.error}",
                             )
                         )
-            except PermanentUpstreamError as err:
-                raise AirflowFailException(f"PayloadCMS refused the dealer listing: {err}") from err
+            except (PermanentUpstreamError, PayloadError) as err:
+                raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
             self.log.info(
                 "PayloadCMS: %d API call(s), %d retries, %d rate-limited",
-                client.stats.api_calls, client.stats.retries, client.stats.rate_limits_hit,
+                client.stats.api_calls,
+                client.stats.retries,
+                client.stats.rate_limits_hit,
             )
 
         if dealer_id and not refs:
@@ -90,7 +94,8 @@ class ListDealersOperator(BaseOperator):
         invalid = sum(1 for r in refs if r.error)
         self.log.info(
             "%s: %d active dealer(s) selected%s%s",
-            platform.name, len(refs),
+            platform.name,
+            len(refs),
             f" (dealer_id={dealer_id})" if dealer_id else "",
             f", {invalid} with an invalid CMS document" if invalid else "",
         )

@@ -88,13 +88,20 @@ class PullInventoryOperator(BaseOperator):
             result, metrics = self._pull_and_stage(dealer, context)
             metrics["pull_ms"] = int((time.monotonic() - started) * 1000)
             history.progress(
-                key, found=result.vehicles_found, rejected=result.vehicles_rejected,
+                key,
+                found=result.vehicles_found,
+                rejected=result.vehicles_rejected,
                 metrics={**metrics, "rejects": result.rejects, "complete": result.complete},
             )
         self.log.info(
             "%s: %d found, %d staged, %d rejected %s, %d duplicate(s); %s pull%s",
-            ref.label, result.vehicles_found, result.vehicles_staged, result.vehicles_rejected,
-            dict(result.rejects), result.duplicates, "full" if result.complete else "PARTIAL",
+            ref.label,
+            result.vehicles_found,
+            result.vehicles_staged,
+            result.vehicles_rejected,
+            dict(result.rejects),
+            result.duplicates,
+            "full" if result.complete else "PARTIAL",
             ("; " + "; ".join(result.notes)) if result.notes else "",
         )
         return result.model_dump(mode="json")

@@ -44,8 +44,15 @@ def render_table(rows: list[JobExecution], labels: dict[str, str]) -> str:
         duration = f"{row.duration_ms / 1000:.1f}s" if row.duration_ms is not None else "-"
         error = (row.errors[-1] if row.errors and row.status == JobStatus.FAILED else "")[:80]
         lines.append(
-            (labels.get(row.dealer_id, row.dealer_id)[:40], row.status.value, str(row.vehicles_found),
-             str(row.vehicles_processed), str(row.vehicles_rejected), duration, error)
+            (
+                labels.get(row.dealer_id, row.dealer_id)[:40],
+                row.status.value,
+                str(row.vehicles_found),
+                str(row.vehicles_processed),
+                str(row.vehicles_rejected),
+                duration,
+                error,
+            )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
@@ -58,7 +65,12 @@ class SummarizeRunOperator(BaseOperator):
     ui_color = "#f4ecf7"
 
     def __init__(
-        self, *, platform: str, list_task_id: str = "list_dealers", max_failure_rate: Any = None, **kwargs: Any
+        self,
+        *,
+        platform: str,
+        list_task_id: str = "list_dealers",
+        max_failure_rate: Any = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.platform = platform
@@ -83,7 +95,11 @@ class SummarizeRunOperator(BaseOperator):
         by_dealer = {r.dealer_id: r for r in rows}
         missing = [d for d in dealers if d.dealer_id not in by_dealer]
 
-        failed = {r.dealer_id: (r.errors[-1] if r.errors else "failed") for r in rows if r.status == JobStatus.FAILED}
+        failed = {
+            r.dealer_id: (r.errors[-1] if r.errors else "failed")
+            for r in rows
+            if r.status == JobStatus.FAILED
+        }
         failed.update({d.dealer_id: "no execution recorded (task never started)" for d in missing})
         count = {s: sum(1 for r in rows if r.status == s) for s in JobStatus}
         summary = RunSummary(
@@ -105,9 +121,16 @@ class SummarizeRunOperator(BaseOperator):
         labels = {d.dealer_id: d.label for d in dealers}
         self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, labels))
         self.log.info(
-            "%d dealer(s): %d succeeded, %d failed (%.1f%%, max %.1f%%); vehicles found %d, sent %d, rejected %d",
-            summary.dealers, summary.succeeded, summary.failed, 100 * summary.failure_rate,
-            100 * max_rate, summary.vehicles_found, summary.vehicles_processed, summary.vehicles_rejected,
+            "%d dealer(s): %d succeeded, %d failed (%.1f%%, max %.1f%%); "
+            "vehicles found %d, sent %d, rejected %d",
+            summary.dealers,
+            summary.succeeded,
+            summary.failed,
+            100 * summary.failure_rate,
+            100 * max_rate,
+            summary.vehicles_found,
+            summary.vehicles_processed,
+            summary.vehicles_rejected,
         )
         if summary.over_threshold:
             worst = "; ".join(f"{labels.get(d, d)}: {e}" for d, e in list(failed.items())[:10])
