@@ -1,0 +1,59 @@
+"""Inventory platforms the sandbox serves: one module per platform, registered in ``PLATFORMS``.
+
+A platform module subclasses ``Platform``: it names its platform id, fills in the per-request
+parts of its CMS config, renders a ``SourceVehicle`` into its wire format, optionally lists its
+segments, and returns a router serving its HTTP contract (CONTRACTS.md). Adding a platform =
+one module here + one line in ``PLATFORMS`` + dealer rows in ``dealers.py``. Platforms with
+dealers in the table but no module yet (homenet, web_scraping, vinsolutions, dealersocket, cobalt)
+appear in the CMS with their static config only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+
+from include.sandbox.dealers import DealerSpec
+from include.sandbox.lots import Lot, SourceVehicle
+from include.sandbox.state import SandboxState
+
+
+class Platform:
+    """Base of a served platform. Override ``render`` and ``router``; the rest has defaults."""
+
+    platform_id: ClassVar[str]
+
+    def cms_config(self, dealer: DealerSpec, base_url: str) -> dict[str, Any]:
+        """The dealer's ``<platform>_config`` as the CMS returns it; ``base_url`` = this server."""
+        return copy.deepcopy(dict(dealer.platforms[self.platform_id]))
+
+    def render(self, dealer: DealerSpec, vehicle: SourceVehicle) -> dict[str, Any]:
+        """One vehicle in the platform's wire format."""
+        raise NotImplementedError
+
+    def segments(self, lot: Lot) -> dict[str, list[str]]:
+        """VINs per listing segment, in served order (empty when the platform has none)."""
+        return {}
+
+    def router(self, state: SandboxState) -> APIRouter:
+        """The platform's HTTP contract, bound to ``state``."""
+        raise NotImplementedError
+
+
+def _registry() -> dict[str, Platform]:
+    from include.sandbox.platforms.dealer_com import DealerComPlatform
+
+    platforms: list[Platform] = [DealerComPlatform()]
+    return {platform.platform_id: platform for platform in platforms}
+
+
+PLATFORMS: dict[str, Platform] = _registry()
+"""Served platforms by platform id."""
+
+
+def platform_config(dealer: DealerSpec, platform: str, base_url: str) -> dict[str, Any]:
+    """A dealer's config for ``platform``, through the platform module when there is one."""
+    module = PLATFORMS.get(platform)
+    return module.cms_config(dealer, base_url) if module else copy.deepcopy(dict(dealer.platforms[platform]))
