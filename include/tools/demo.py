@@ -67,7 +67,16 @@ def run_dag(env: dict[str, str], dag_id: str, log_dir: Path) -> tuple[str | None
         last_id = meta.execute("SELECT coalesce(max(id), 0) FROM dag_run").fetchone()[0]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(  # noqa: S603
-                ["airflow", "dags", "test", dag_id, "--conf", json.dumps({"force": True})],  # noqa: S607
+                [
+                    sys.executable,
+                    "-m",
+                    "airflow",
+                    "dags",
+                    "test",
+                    dag_id,
+                    "--conf",
+                    json.dumps({"force": True}),
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

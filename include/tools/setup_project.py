@@ -31,7 +31,9 @@ def step(message: str) -> None:
 
 def migrate() -> None:
     step("Migrating Airflow's metadata database (airflow db migrate)")
-    proc = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, check=False)  # noqa: S607
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"airflow db migrate failed (exit {proc.returncode})")

@@ -21,10 +21,10 @@ from pathlib import Path
 from include.tools import localenv
 
 SERVICES = {
-    "api-server": ["airflow", "api-server", "--host", "127.0.0.1", "--port", "8080"],
-    "scheduler": ["airflow", "scheduler"],
-    "dag-processor": ["airflow", "dag-processor"],
-    "triggerer": ["airflow", "triggerer"],
+    "api-server": ["-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", "8080"],
+    "scheduler": ["-m", "airflow", "scheduler"],
+    "dag-processor": ["-m", "airflow", "dag-processor"],
+    "triggerer": ["-m", "airflow", "triggerer"],
 }
 
 
@@ -60,7 +60,7 @@ def up() -> int:
             continue
         with open(logs / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed airflow commands
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [sys.executable, *cmd], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         pid_file.write_text(str(proc.pid))
         print(f"    started {name} (pid {proc.pid}, log .local/logs/{name}.log)")

@@ -90,7 +90,8 @@ def test_every_dealer_has_exactly_one_history_row(first_run) -> None:
     for row in first_run["rows"].values():
         assert row["job_id"] == f"{row['dealer_id']}_dealer.com"
         assert row["status"] in ("success", "failed")
-        assert row["end_time"] is not None and row["end_time"] >= row["start_time"]
+        assert row["end_time"] is not None
+        assert row["end_time"] >= row["start_time"]
 
 
 def test_data_api_holds_exactly_the_sources_vehicles(first_run) -> None:
