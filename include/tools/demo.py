@@ -125,7 +125,7 @@ def summary_table(env: dict[str, str], runs: list[tuple[str, str]]) -> tuple[str
                 str(sent),
                 str(rejected),
                 str(seconds if seconds is not None else "-"),
-                (error or "")[:70] if status == "failed" else "",
+                (error or "")[:100] if status == "failed" else "",
             )
         )
     total = ("TOTAL", f"{len(rows)} dealers", "", *(str(sum(r[i] for r in rows)) for i in (3, 4, 5)), "", "")
@@ -162,6 +162,9 @@ def _dealer_names(env: dict[str, str]) -> dict[str, str]:
 def main() -> int:
     started = time.monotonic()
     env, _sandbox = localenv.prepare()
+    # A short first retry delay, so a failing dealer's retries are seen in minutes, not a quarter hour.
+    if "AIRFLOW__OD_SCHEDULER__TASK_RETRY_DELAY_S" not in os.environ:
+        env["AIRFLOW__OD_SCHEDULER__TASK_RETRY_DELAY_S"] = "3"
     os.environ.update(env)  # this process imports the platform registry, which reads Airflow config
     env = dict(os.environ)
     sys.path.insert(0, str(localenv.ROOT / "plugins"))

@@ -45,17 +45,14 @@ def failing_job(
     try:
         yield
     except PERMANENT as err:
-        message = f"{what} failed for {label}: {describe(err)}"
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {message}")
-        raise AirflowFailException(message) from err
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
+        raise AirflowFailException(f"{what} failed for {label}: {describe(err)}") from err
     except AirflowFailException as err:
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {err}")
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}")
         raise
     except BaseException as err:
         # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
-        history.finish(
-            key, JobStatus.FAILED, error=f"try {try_number}: {what} failed for {label}: {describe(err)}"
-        )
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
         raise
 
 
