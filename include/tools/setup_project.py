@@ -56,13 +56,17 @@ def where_defined(conn_id: str) -> str | None:
     return "secrets backend"
 
 
-def ensure_connections(defined: dict[str, dict[str, Any]]) -> None:
+def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool = False) -> None:
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
     step("Connections (an existing definition always wins)")
     for conn_id in sorted(set(defined) | set(REQUIRED)):
         source = where_defined(conn_id)
+        if source == "metadata database" and replace_db and conn_id in defined:
+            with create_session() as session:
+                session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+            source = None
         if source:
             print(f"    {conn_id:<16} kept ({source})")
             continue
@@ -76,7 +80,7 @@ def ensure_connections(defined: dict[str, dict[str, Any]]) -> None:
         )
         with create_session() as session:
             session.add(conn)
-        print(f"    {conn_id:<16} created")
+        print(f"    {conn_id:<16} {'replaced' if replace_db else 'created'}")
 
 
 def import_pools(pools_file: Path) -> None:
@@ -123,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
     parser.add_argument("--sql-dir", type=Path, default=ROOT / "include" / "sql")
+    parser.add_argument(
+        "--replace-db-connections",
+        action="store_true",
+        help="replace metadata-DB connections named in the file (the local tools own theirs); "
+        "environment and secrets-backend connections still win",
+    )
     parser.add_argument("--skip-migrate", action="store_true", help="the metadata DB is already migrated")
     args = parser.parse_args(argv)
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_migrate:
         migrate()
     defined = json.loads(args.connections.read_text()) if args.connections else {}
-    ensure_connections(defined)
+    ensure_connections(defined, replace_db=args.replace_db_connections)
     import_pools(args.pools)
     apply_schema(args.sql_dir)
     step("Setup complete")

@@ -46,7 +46,9 @@ def up() -> int:
     env, _sandbox = localenv.prepare()
     env = {**os.environ, **env}
     localenv.step("Setting up Airflow: migrate, connections, pools, job-history schema")
-    subprocess.run([sys.executable, "-m", "include.tools.setup_project"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "include.tools.setup_project", "--replace-db-connections"], env=env, check=True
+    )
     home = Path(env["AIRFLOW_HOME"])
     passwords = home / "simple_auth_manager_passwords.json.generated"
     if not passwords.exists():
