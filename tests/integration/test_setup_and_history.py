@@ -149,8 +149,9 @@ def test_finish_without_start_still_records_the_failure(history) -> None:
 def test_schema_is_idempotent_and_rejects_bad_rows(history) -> None:
     import psycopg
 
-    assert history.apply_schema() == ["001_job_executions.sql"]
-    assert history.apply_schema() == ["001_job_executions.sql"]
+    files = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "include" / "sql").glob("*.sql"))
+    assert history.apply_schema() == files
+    assert history.apply_schema() == files
     with job_history_conn() as db, pytest.raises(psycopg.errors.CheckViolation):
         db.execute(
             "INSERT INTO job_executions (job_id, dealer_id, platform, status, dag_id, run_id)"

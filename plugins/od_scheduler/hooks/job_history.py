@@ -160,6 +160,36 @@ class JobHistoryHook(PostgresHook):
             cur.execute(sql, {"dag_id": dag_id, "run_id": run_id, "message": message})
             return int(cur.rowcount)
 
+    def last_success(self, dealer_id: str, platform: str) -> JobExecution | None:
+        """The dealer's latest successful execution on ``platform``, if any."""
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM job_executions WHERE dealer_id = %s AND platform = %s "
+            "AND status = 'success' ORDER BY start_time DESC LIMIT 1",
+            (dealer_id, platform),
+        )
+        return rows[0] if rows else None
+
+    # -- per-source state -----------------------------------------------------------------------
+    def get_state(self, dealer_id: str, platform: str) -> dict[str, str]:
+        """Per-source state of a dealer (e.g. ``{"etag": ...}``)."""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT key, value FROM source_state WHERE dealer_id = %s AND platform = %s",
+                (dealer_id, platform),
+            )
+            return {str(k): str(v) for k, v in cur.fetchall()}
+
+    def set_state(self, dealer_id: str, platform: str, state: Mapping[str, str]) -> None:
+        """Upsert per-source state keys (call only once the dealer's data is safely ingested)."""
+        with self._cursor() as cur:
+            for key, value in state.items():
+                cur.execute(
+                    """INSERT INTO source_state (dealer_id, platform, key, value) VALUES (%s, %s, %s, %s)
+                       ON CONFLICT (dealer_id, platform, key)
+                       DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
+                    (dealer_id, platform, key, value),
+                )
+
     # -- reads ----------------------------------------------------------------------------------
     def run_executions(self, dag_id: str, run_id: str) -> list[JobExecution]:
         """All rows of one DAG run, by dealer."""

@@ -98,7 +98,13 @@ class PullResult(BaseModel):
     rejects: dict[str, int] = Field(default_factory=dict)
     duplicates: int = 0
     complete: bool
+    #: The source said nothing changed since the last successful pull (e.g. HTTP 304): nothing to send.
+    unchanged: bool = False
+    #: Set when the pull asked only for changes since this time (a partial pull).
+    since: datetime | None = None
     notes: list[str] = Field(default_factory=list)
+    #: Per-source state to save once the ingest succeeded (e.g. ``{"etag": ...}``); never secrets.
+    state: dict[str, str] = Field(default_factory=dict)
 
 
 class IngestResult(BaseModel):

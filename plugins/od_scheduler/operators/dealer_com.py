@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from airflow.sdk import Context
+
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.hooks.dealer_com import DealerComHook
 from od_scheduler.models.dealer import Dealer, DealerComConfig
@@ -13,7 +15,7 @@ class DealerComInventoryOperator(PullInventoryOperator):
 
     platform_id = "dealer.com"
 
-    def pull(self, dealer: Dealer) -> PullStream:
+    def pull(self, dealer: Dealer, context: Context) -> PullStream:
         config = dealer.config_for(self.platform_id)
         assert isinstance(config, DealerComConfig)
         with DealerComHook().get_client(config.base_url) as client:

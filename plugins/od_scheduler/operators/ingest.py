@@ -83,6 +83,9 @@ class DataApiIngestOperator(BaseOperator):
                     "ingest_rate_limits_hit": stats["rate_limits_hit"],
                 },
             )
+            if pulled.state:
+                # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
+                history.set_state(pulled.dealer_id, pulled.platform, pulled.state)
             history.finish(key, JobStatus.SUCCESS)
         self.log.info(
             "%s: sent %d vehicle(s) in %d batch(es); Data API processed %d, rejected %d %s",

@@ -1,29 +1,34 @@
 """PullInventoryOperator: the base of every platform's pull.
 
-A platform subclass only implements ``pull(dealer)``: a generator that yields, per source record, either
-a canonical ``Vehicle`` or the ``RecordRejected`` explaining why the record cannot become one, and that
-returns a ``PullOutcome`` (was the pull complete, why not, measured request metrics). The base does the
-rest the same way for every platform: the `job_executions` row, fresh dealer config from the CMS, VIN
-dedupe, rejects by reason, staging to a gzipped JSON-lines file, and a small XCom summary.
+A platform subclass implements ``pull(dealer, context)``: a generator that yields, per source record,
+either a canonical ``Vehicle`` or the ``RecordRejected`` explaining why the record cannot become one, and
+that returns a ``PullOutcome`` (complete or partial and why, unchanged, per-source state, measured request
+metrics). The base does the rest the same way for every platform: the `job_executions` row, fresh dealer
+config from the CMS, VIN dedupe, rejects by reason, staging to a gzipped JSON-lines file, and a small XCom
+summary.
+
+A deferrable platform (Apify) splits the work: ``begin()`` + its own start + ``self.defer(...)`` in
+``execute``, then ``resume()`` + ``stage(...)`` in the method the trigger resumes.
 """
 
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.log import mask_secret
 
 from od_scheduler.exceptions import ConfigError, RecordRejected
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, PullResult
+from od_scheduler.models.job import DealerRef, ExecutionKey, PullResult
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.operators.job_tracking import dealer_ref, execution_key, failing_job
 from od_scheduler.platforms import get_platform
@@ -38,30 +43,105 @@ class PullOutcome:
     """What a platform's pull reports once its records are exhausted."""
 
     complete: bool = True
+    unchanged: bool = False
+    since: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
 PullStream = Generator["Vehicle | RecordRejected", None, PullOutcome]
 
 
+@dataclass
+class PullJob:
+    """One dealer's pull in progress: identity, job-history key and where to write."""
+
+    ref: DealerRef
+    key: ExecutionKey
+    history: JobHistoryHook
+    try_number: int
+    started: float = field(default_factory=time.monotonic)
+
+
 class PullInventoryOperator(BaseOperator):
     """Pull one dealer's inventory from one platform, normalize it and stage it."""
 
     platform_id: ClassVar[str]
-    template_fields = ("dealer",)
+    template_fields = ("dealer", "full_refresh")
     ui_color = "#fdf2e8"
 
-    def __init__(self, *, dealer: Any, **kwargs: Any) -> None:
+    def __init__(self, *, dealer: Any, full_refresh: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dealer = dealer
+        self.full_refresh = full_refresh
 
-    @abstractmethod
-    def pull(self, dealer: Dealer) -> PullStream:
+    # -- what a platform implements ----------------------------------------------------------------
+    def pull(self, dealer: Dealer, context: Context) -> PullStream:
         """Yield a Vehicle or a RecordRejected per source record; return the PullOutcome."""
+        raise NotImplementedError(f"{type(self).__name__} must implement pull()")
+
+    # -- helpers for platforms ---------------------------------------------------------------------
+    @staticmethod
+    def register_secret(value: str | None) -> None:
+        """Mask a per-dealer credential in every log line from here on (call before anything is logged)."""
+        if value:
+            mask_secret(value)
+
+    def wants_full_refresh(self) -> bool:
+        """The run's ``full_refresh`` param (rendered from ``{{ params.full_refresh }}``)."""
+        return str(self.full_refresh).strip().lower() in ("true", "1", "yes")
+
+    def incremental_since(self, context: Context, dealer: Dealer, history: JobHistoryHook) -> datetime | None:
+        """Start of the change window for incremental sources, or None for a full pull.
+
+        Full when ``full_refresh`` is asked or the dealer never succeeded on this platform (nothing to
+        build on); otherwise the run's ``data_interval_start``, so scheduled runs and backfills each
+        cover their own window.
+        """
+        if self.wants_full_refresh():
+            return None
+        if history.last_success(dealer.id, self.platform_id) is None:
+            return None
+        since = context.get("data_interval_start")
+        return since if isinstance(since, datetime) else None
+
+    # -- the flow ----------------------------------------------------------------------------------
+    def begin(self, context: Context) -> PullJob:
+        """Mark the dealer's job ``running``; returns the in-progress pull."""
+        platform = get_platform(self.platform_id)
+        ref = dealer_ref(self.dealer)
+        job = PullJob(
+            ref=ref,
+            key=execution_key(context, ref, platform.id),
+            history=JobHistoryHook(),
+            try_number=int(context["ti"].try_number or 1),
+        )
+        job.history.start(job.key, try_number=job.try_number)
+        self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, job.try_number)
+        return job
+
+    def resume(self, context: Context) -> PullJob:
+        """The in-progress pull after a deferral (the row is already ``running``)."""
+        ref = dealer_ref(self.dealer)
+        return PullJob(
+            ref=ref,
+            key=execution_key(context, ref, self.platform_id),
+            history=JobHistoryHook(),
+            try_number=int(context["ti"].try_number or 1),
+        )
+
+    def guarded(self, job: PullJob) -> Any:
+        """Context manager: any error ends the job ``failed`` and fails (or retries) the task."""
+        name = get_platform(self.platform_id).name
+        return failing_job(
+            job.history, job.key, what=f"{name} pull", label=job.ref.label, try_number=job.try_number
+        )
 
     def load_dealer(self, ref: DealerRef) -> Dealer:
         """The dealer's current CMS document (credentials stay out of XCom, so re-read them here)."""
+        if ref.error:
+            raise AirflowFailException(ref.error)
         with PayloadCmsHook().get_client() as client:
             for doc in client.iter_dealers(platform=self.platform_id, dealer_id=ref.dealer_id):
                 if isinstance(doc, Dealer):
@@ -72,53 +152,24 @@ class PullInventoryOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        platform = get_platform(self.platform_id)
-        ref = dealer_ref(self.dealer)
-        key = execution_key(context, ref, platform.id)
-        try_number = int(context["ti"].try_number or 1)
-        history = JobHistoryHook()
-        history.start(key, try_number=try_number)
-        self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, try_number)
+        job = self.begin(context)
+        with self.guarded(job):
+            dealer = self.load_dealer(job.ref)
+            result = self.stage(job, dealer, self.pull(dealer, context), context)
+        return result
 
-        with failing_job(history, key, what=f"{platform.name} pull", label=ref.label, try_number=try_number):
-            if ref.error:
-                raise AirflowFailException(ref.error)
-            dealer = self.load_dealer(ref)
-            started = time.monotonic()
-            result, metrics = self._pull_and_stage(dealer, context)
-            metrics["pull_ms"] = int((time.monotonic() - started) * 1000)
-            history.progress(
-                key,
-                found=result.vehicles_found,
-                rejected=result.vehicles_rejected,
-                metrics={**metrics, "rejects": result.rejects, "complete": result.complete},
-            )
-        self.log.info(
-            "%s: %d found, %d staged, %d rejected %s, %d duplicate(s); %s pull%s",
-            ref.label,
-            result.vehicles_found,
-            result.vehicles_staged,
-            result.vehicles_rejected,
-            dict(result.rejects),
-            result.duplicates,
-            "full" if result.complete else "PARTIAL",
-            ("; " + "; ".join(result.notes)) if result.notes else "",
-        )
-        return result.model_dump(mode="json")
-
-    def _pull_and_stage(self, dealer: Dealer, context: Context) -> tuple[PullResult, dict[str, Any]]:
+    def stage(self, job: PullJob, dealer: Dealer, stream: PullStream, context: Context) -> dict[str, Any]:
+        """Screen and stage the stream, record counts and metrics, return the XCom summary."""
         rejects: Counter[str] = Counter()
-        seen: set[str] = set()
         counts = {"records": 0, "duplicates": 0}
-        outcome_box: list[PullOutcome] = []
+        box: list[PullOutcome] = []
 
         def accepted() -> Generator[Vehicle, None, None]:
-            outcome = yield from self._screen(self.pull(dealer), rejects, seen, counts)
-            outcome_box.append(outcome)
+            box.append((yield from self._screen(stream, rejects, set(), counts)))
 
         path = staging_path(self.platform_id, dealer.id, context["run_id"])
         staged, checksum = write_vehicles(path, accepted())
-        outcome = outcome_box[0]
+        outcome = box[0]
         result = PullResult(
             dealer_id=dealer.id,
             platform=self.platform_id,
@@ -129,10 +180,38 @@ class PullInventoryOperator(BaseOperator):
             vehicles_rejected=sum(rejects.values()),
             rejects=dict(rejects),
             duplicates=counts["duplicates"],
-            complete=outcome.complete,
+            complete=outcome.complete and outcome.since is None and not outcome.unchanged,
+            unchanged=outcome.unchanged,
+            since=outcome.since,
             notes=outcome.notes,
+            state=outcome.state,
         )
-        return result, dict(outcome.metrics)
+        job.history.progress(
+            job.key,
+            found=result.vehicles_found,
+            rejected=result.vehicles_rejected,
+            metrics={
+                **outcome.metrics,
+                "pull_ms": int((time.monotonic() - job.started) * 1000),
+                "rejects": result.rejects,
+                "complete": result.complete,
+                "unchanged": result.unchanged,
+                **({"since": result.since.isoformat()} if result.since else {}),
+            },
+        )
+        kind = "unchanged" if result.unchanged else ("full" if result.complete else "PARTIAL")
+        self.log.info(
+            "%s: %d found, %d staged, %d rejected %s, %d duplicate(s); %s pull%s",
+            job.ref.label,
+            result.vehicles_found,
+            result.vehicles_staged,
+            result.vehicles_rejected,
+            dict(result.rejects),
+            result.duplicates,
+            kind,
+            ("; " + "; ".join(result.notes)) if result.notes else "",
+        )
+        return result.model_dump(mode="json")
 
     def _screen(
         self, stream: PullStream, rejects: Counter[str], seen: set[str], counts: dict[str, int]
