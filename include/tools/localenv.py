@@ -131,8 +131,8 @@ def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> 
 
 
 # -- Airflow environment -----------------------------------------------------------------------------
-def connections(sandbox_url: str, socket_dir: str) -> dict[str, dict[str, Any]]:
-    """The project's connections pointing at the sandbox and the embedded job-history database."""
+def sandbox_connections(sandbox_url: str) -> dict[str, dict[str, Any]]:
+    """The project's upstream connections pointing at the sandbox (keys are the sandbox's defaults)."""
     return {
         "od_payload_cms": {
             "conn_type": "http",
@@ -145,11 +145,46 @@ def connections(sandbox_url: str, socket_dir: str) -> dict[str, dict[str, Any]]:
             "description": "Dealer.com: per-dealer base_url comes from the CMS",
             "extra": {"requests_per_second": 20},
         },
+        "od_soap_transformer": {
+            "conn_type": "http",
+            "host": f"{sandbox_url}/homenet",
+            "password": "sandbox-homenet-token",
+            "extra": {"integration_token": "sandbox-homenet-integration"},
+        },
+        "od_apify": {"conn_type": "http", "host": f"{sandbox_url}/apify", "password": "sandbox-apify-token"},
+        "od_vinsolutions": {
+            "conn_type": "http",
+            "host": f"{sandbox_url}/vinsolutions",
+            "login": "sandbox-vs-client",
+            "password": "sandbox-vs-secret",
+            "extra": {
+                "token_url": f"{sandbox_url}/vinsolutions/oauth/token",
+                "api_key": "sandbox-vs-api-key",
+            },
+        },
+        "od_dealersocket": {
+            "conn_type": "http",
+            "host": f"{sandbox_url}/dealersocket",
+            "password": "sandbox-dealersocket-key",
+        },
+        "od_cobalt": {
+            "conn_type": "http",
+            "host": f"{sandbox_url}/cobalt",
+            "login": "sandbox-cobalt",
+            "password": "sandbox-cobalt-pass",
+        },
         "od_data_api": {
             "conn_type": "http",
             "host": f"{sandbox_url}/data-api",
             "password": SANDBOX_DATA_API_KEY,
         },
+    }
+
+
+def connections(sandbox_url: str, socket_dir: str) -> dict[str, dict[str, Any]]:
+    """Every connection of the local environment: the sandbox upstreams and the embedded job history."""
+    return {
+        **sandbox_connections(sandbox_url),
         "od_job_history": {
             "conn_type": "postgres",
             "host": socket_dir,

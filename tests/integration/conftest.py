@@ -53,17 +53,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         proc.kill()
         pytest.fail(f"sandbox did not start: {(state / 'sandbox.log').read_text()[-2000:]}")
-    os.environ["AIRFLOW_CONN_OD_PAYLOAD_CMS"] = json.dumps(
-        {
-            "conn_type": "http",
-            "host": f"{url}/cms",
-            "password": "sandbox-cms-key",
-            "extra": {"auth_collection": "users"},
-        }
-    )
-    os.environ["AIRFLOW_CONN_OD_DATA_API"] = json.dumps(
-        {"conn_type": "http", "host": f"{url}/data-api", "password": "sandbox-data-api-key"}
-    )
+    from include.tools.localenv import sandbox_connections
+
+    for conn_id, spec in sandbox_connections(url).items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(spec)
+    # Tests run many dealers; the per-site politeness cap is tested in the client's unit tests.
     os.environ["AIRFLOW_CONN_OD_DEALER_COM"] = json.dumps(
         {"conn_type": "http", "extra": {"requests_per_second": 50}}
     )
