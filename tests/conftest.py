@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_LOCAL = ROOT / ".local" / "test"
+#: Everything the suite creates (embedded PostgreSQL, Airflow home, staging). OD_TEST_LOCAL_DIR gives two
+#: concurrent test sessions separate servers and databases.
+TEST_LOCAL = Path(os.environ.get("OD_TEST_LOCAL_DIR", ROOT / ".local" / "test")).resolve()
 OUTPUT = ROOT / "test-output"
 
 
