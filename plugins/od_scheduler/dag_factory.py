@@ -96,6 +96,7 @@ def inventory_tasks(platform_id: str) -> None:
         task_id="list_dealers",
         platform=platform.id,
         dealer_id="{{ params.dealer_id }}",
+        force="{{ params.force }}",
         pool=PAYLOAD_CMS_POOL,
     )
 

@@ -35,6 +35,8 @@ class Settings:
     default_schedule: str
     task_retries: int
     task_retry_delay_s: int
+    hold_after_failures: int
+    due_grace_minutes: int
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -81,4 +83,6 @@ def get_settings() -> Settings:
         default_schedule=conf.get(SECTION, "default_schedule", fallback="0 9 * * *"),
         task_retries=_int("task_retries", 2, lo=0, hi=10),
         task_retry_delay_s=_int("task_retry_delay_s", 60, lo=0),
+        hold_after_failures=_int("hold_after_failures", 5, lo=0),
+        due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
     )

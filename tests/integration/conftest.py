@@ -97,3 +97,14 @@ def dagbag(airflow_db: None):
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors
     return bag
+
+
+#: Every platform DAG's params at their defaults. dag.test(run_conf=...) leaves the conf of one run on the
+#: DAG object for the next, so tests always pass a whole conf.
+DEFAULT_CONF = {"dealer_id": None, "force": False, "full_refresh": False, "max_failure_rate": None}
+
+
+def run_dag(dag, **kwargs):
+    """dag.test() with a complete conf: the defaults, overridden by ``conf=``."""
+    conf = {**DEFAULT_CONF, **kwargs.pop("conf", {})}
+    return dag.test(run_conf=conf, **kwargs)

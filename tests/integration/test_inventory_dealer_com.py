@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import job_history_conn
+from tests.integration.conftest import job_history_conn, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,11 @@ def cms_dealers(sandbox: httpx.Client) -> list[dict[str, Any]]:
         if not body["hasNextPage"]:
             return docs
         page += 1
+
+
+def pulled_dealers(sandbox: httpx.Client) -> list[dict[str, Any]]:
+    """Active dealers a forced run pulls: all but those paused in the CMS."""
+    return [d for d in cms_dealers(sandbox) if not (d.get("schedule") or {}).get("paused")]
 
 
 def history_rows(run_id: str) -> dict[str, dict[str, Any]]:
@@ -67,11 +72,11 @@ def first_run(dagbag, sandbox: str):
     control.post("/_sandbox/reset").raise_for_status()
     dag = dagbag.dags[DAG_ID]
     logical_date = datetime(2026, 11, 1, 10, tzinfo=UTC)
-    run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf={"force": True})
+    run = run_dag(dag, logical_date=logical_date, run_after=logical_date, conf={"force": True})
     rows = history_rows(run.run_id)
-    data_api_after_first = {d["id"]: stored(control, d["id"]) for d in cms_dealers(control)}
+    data_api_after_first = {d["id"]: stored(control, d["id"]) for d in pulled_dealers(control)}
     stats_after_first = control.get("/_sandbox/data-api/stats").json()
-    rerun = dag.test(logical_date=logical_date, run_after=logical_date, run_conf={"force": True})
+    rerun = run_dag(dag, logical_date=logical_date, run_after=logical_date, conf={"force": True})
     yield {
         "run": run,
         "rows": rows,
@@ -84,8 +89,9 @@ def first_run(dagbag, sandbox: str):
 
 
 def test_every_dealer_has_exactly_one_history_row(first_run) -> None:
-    dealers = cms_dealers(first_run["control"])
+    dealers = pulled_dealers(first_run["control"])
     assert 15 <= len(dealers) <= 30
+    assert len(dealers) < len(cms_dealers(first_run["control"])), "the sandbox has a paused dealer"
     assert set(first_run["rows"]) == {d["id"] for d in dealers}
     for row in first_run["rows"].values():
         assert row["job_id"] == f"{row['dealer_id']}_dealer.com"
@@ -97,7 +103,7 @@ def test_every_dealer_has_exactly_one_history_row(first_run) -> None:
 def test_data_api_holds_exactly_the_sources_vehicles(first_run) -> None:
     control = first_run["control"]
     checked = 0
-    for dealer in cms_dealers(control):
+    for dealer in pulled_dealers(control):
         row = first_run["rows"][dealer["id"]]
         if row["status"] != "success" or not row["performance_metrics"].get("complete", False):
             continue
@@ -158,16 +164,16 @@ def test_run_tolerates_failures_up_to_max_failure_rate(dagbag, clean: httpx.Clie
     healthy = next(d for d in dealers if "broken" not in d["slug"])
     dag = dagbag.dags[DAG_ID]
     # One dealer only: the broken one, tolerated at 100 % -> the run succeeds, its row says failed.
-    run = dag.test(run_conf={"dealer_id": broken["id"], "max_failure_rate": 1.0})
+    run = run_dag(dag, conf={"dealer_id": broken["id"], "max_failure_rate": 1.0})
     assert run.state == "success"
     assert history_rows(run.run_id)[broken["id"]]["status"] == "failed"
-    run = dag.test(run_conf={"dealer_id": healthy["id"]})
+    run = run_dag(dag, conf={"dealer_id": healthy["id"]})
     assert run.state == "success"
     assert list(history_rows(run.run_id)) == [healthy["id"]]
 
 
 def test_unknown_dealer_id_fails_at_list_dealers(dagbag, clean: httpx.Client) -> None:
-    run = dagbag.dags[DAG_ID].test(run_conf={"dealer_id": "00000000-0000-0000-0000-000000000000"})
+    run = run_dag(dagbag.dags[DAG_ID], conf={"dealer_id": "00000000-0000-0000-0000-000000000000"})
     assert run.state == "failed"
     tis = ti_states(run.run_id)
     assert tis[("list_dealers", -1)] == "failed"

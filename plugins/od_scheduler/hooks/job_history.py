@@ -17,6 +17,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from od_scheduler import conn_ids
 from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
+from od_scheduler.scheduling import DealerHistory
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
 
@@ -168,6 +169,30 @@ class JobHistoryHook(PostgresHook):
             (dealer_id, platform),
         )
         return rows[0] if rows else None
+
+    def dealer_histories(self, platform: str, dealer_ids: Sequence[str]) -> dict[str, DealerHistory]:
+        """Per dealer: start of the latest success, and how many finished executions failed since it."""
+        if not dealer_ids:
+            return {}
+        sql = """
+        WITH finished AS (
+            SELECT dealer_id, status, start_time,
+                   row_number() OVER (PARTITION BY dealer_id ORDER BY start_time DESC, id DESC) AS rn
+              FROM job_executions
+             WHERE platform = %s AND dealer_id = ANY(%s) AND status IN ('success', 'failed')
+        )
+        SELECT dealer_id,
+               max(start_time) FILTER (WHERE status = 'success') AS last_success,
+               coalesce(min(rn) FILTER (WHERE status = 'success') - 1, count(*)) AS consecutive_failures
+          FROM finished
+         GROUP BY dealer_id
+        """
+        with self._cursor() as cur:
+            cur.execute(sql, (platform, list(dealer_ids)))
+            return {
+                str(dealer_id): DealerHistory(last_success=last, consecutive_failures=int(failures))
+                for dealer_id, last, failures in cur.fetchall()
+            }
 
     # -- per-source state -----------------------------------------------------------------------
     def get_state(self, dealer_id: str, platform: str) -> dict[str, str]:

@@ -1,24 +1,34 @@
-"""ListDealersOperator: which dealers this run pulls, from PayloadCMS.
+"""ListDealersOperator: which dealers this run pulls, from PayloadCMS and the job history.
 
 Returns a list of small ``DealerRef`` dicts (identity only; never credentials, since XCom stores values
-in clear). A CMS document that fails validation is kept, with its error, so that dealer's pull fails
-visibly instead of the dealer silently disappearing from the schedule.
+in clear). Every active dealer of the platform is considered; the due-ness and hold rules of
+``od_scheduler.scheduling`` decide which are pulled, and the log says how many were active, due and
+held back, and why. A CMS document that fails validation is kept, with its error, so that dealer's pull
+fails visibly instead of the dealer silently disappearing from the schedule. The selection's counts are
+also pushed as the XCom ``selection`` for ``summarize_run``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
+from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
-from od_scheduler.models.dealer import Dealer
+from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import DealerRef
 from od_scheduler.platforms import get_platform
+from od_scheduler.scheduling import select_dealers
+from od_scheduler.settings import get_settings
+
+#: Run types that always pull every selected dealer: a backfill asks for its windows explicitly.
+FORCED_RUN_TYPES = ("backfill",)
 
 
 def check_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) -> None:
@@ -31,16 +41,24 @@ def check_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) -> Non
         )
 
 
-class ListDealersOperator(BaseOperator):
-    """List the active dealers of one platform (or the one ``dealer_id`` the run asks for)."""
+def as_bool(value: Any) -> bool:
+    """A rendered boolean param (``"True"``/``"False"`` after templating)."""
+    return str(value).strip().lower() in ("true", "1", "yes")
 
-    template_fields = ("dealer_id",)
+
+class ListDealersOperator(BaseOperator):
+    """List the dealers of one platform this run pulls (or the one ``dealer_id`` it asks for)."""
+
+    template_fields = ("dealer_id", "force")
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, platform: str, dealer_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, platform: str, dealer_id: str | None = None, force: Any = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.platform = platform
         self.dealer_id = dealer_id
+        self.force = force
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         platform = get_platform(self.platform)
@@ -50,15 +68,72 @@ class ListDealersOperator(BaseOperator):
         except ConfigError as err:
             raise AirflowFailException(str(err)) from err
         dealer_id = (self.dealer_id or "").strip() or None
-        if dealer_id in ("None",):  # an unset templated param renders as the string "None"
+        if dealer_id == "None":  # an unset templated param renders as the string "None"
             dealer_id = None
+        raw_type = getattr(dag_run, "run_type", None)
+        run_type = str(getattr(raw_type, "value", raw_type) or "").lower()
+        force = as_bool(self.force) or run_type in FORCED_RUN_TYPES
 
-        refs: list[DealerRef] = []
+        dealers, invalid = self._fetch(platform.id, dealer_id)
+        if dealer_id and not dealers and not invalid:
+            raise AirflowFailException(
+                f"dealer_id {dealer_id!r} is not an active {platform.name} dealer in PayloadCMS "
+                "(unknown id, inactive, or not on this platform)"
+            )
+        settings = get_settings()
+        histories = JobHistoryHook().dealer_histories(platform.id, [d.id for d in dealers])
+        selection = select_dealers(
+            dealers,
+            histories,
+            now=datetime.now(UTC),
+            default_interval_minutes=platform.default_interval_minutes,
+            force=force,
+            hold_after_failures=settings.hold_after_failures,
+            grace=timedelta(minutes=settings.due_grace_minutes),
+            explicit=dealer_id is not None,
+        )
+        by_id = {d.id: d for d in dealers}
+        refs = [DealerRef(dealer_id=i, name=by_id[i].name, slug=by_id[i].slug) for i in selection.selected]
+        refs += [
+            DealerRef(
+                dealer_id=doc.id or f"unknown:{doc.slug or doc.name}",
+                name=doc.name,
+                slug=doc.slug,
+                error=f"invalid dealer document in PayloadCMS: {doc.error}",
+            )
+            for doc in invalid
+        ]
+        duplicates = [d for d, n in Counter(r.dealer_id for r in refs).items() if n > 1]
+        if duplicates:
+            raise AirflowFailException(f"PayloadCMS returned dealer id(s) more than once: {duplicates}")
+
+        self.log.info(
+            "%s%s: %d active dealer(s)%s; %d due and selected, %d not due, %d held back (%s run%s)",
+            platform.name,
+            f" dealer_id={dealer_id}" if dealer_id else "",
+            selection.active + len(invalid),
+            f" ({len(invalid)} with an invalid CMS document, pulled to fail visibly)" if invalid else "",
+            len(selection.selected),
+            len(selection.not_due),
+            len(selection.held),
+            run_type or "unknown",
+            ", force" if force else "",
+        )
+        for held_id, reason in selection.held.items():
+            self.log.warning("Held back %s: %s", by_id[held_id].name, reason)
+        for skipped_id, reason in list(selection.not_due.items())[:50]:
+            self.log.info("Skipped %s: %s", by_id[skipped_id].name, reason)
+        context["ti"].xcom_push(key="selection", value={**selection.as_dict(), "invalid": len(invalid)})
+        return [r.model_dump(mode="json") for r in refs]
+
+    def _fetch(self, platform_id: str, dealer_id: str | None) -> tuple[list[Dealer], list[InvalidDealer]]:
+        dealers: list[Dealer] = []
+        invalid: list[InvalidDealer] = []
         with PayloadCmsHook().get_client() as client:
             try:
-                for doc in client.iter_dealers(platform=platform.id, dealer_id=dealer_id):
+                for doc in client.iter_dealers(platform=platform_id, dealer_id=dealer_id):
                     if isinstance(doc, Dealer):
-                        refs.append(DealerRef(dealer_id=doc.id, name=doc.name, slug=doc.slug))
+                        dealers.append(doc)
                     else:
                         self.log.error(
                             "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
@@ -66,14 +141,7 @@ class ListDealersOperator(BaseOperator):
                             doc.name,
                             doc.error,
                         )
-                        refs.append(
-                            DealerRef(
-                                dealer_id=doc.id or f"unknown:{doc.slug or doc.name}",
-                                name=doc.name,
-                                slug=doc.slug,
-                                error=f"invalid dealer document in PayloadCMS: {doc.error}",
-                            )
-                        )
+                        invalid.append(doc)
             except (PermanentUpstreamError, PayloadError) as err:
                 raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
             self.log.info(
@@ -82,21 +150,4 @@ class ListDealersOperator(BaseOperator):
                 client.stats.retries,
                 client.stats.rate_limits_hit,
             )
-
-        if dealer_id and not refs:
-            raise AirflowFailException(
-                f"dealer_id {dealer_id!r} is not an active {platform.name} dealer in PayloadCMS "
-                "(unknown id, inactive, or not on this platform)"
-            )
-        duplicates = [d for d, n in Counter(r.dealer_id for r in refs).items() if n > 1]
-        if duplicates:
-            raise AirflowFailException(f"PayloadCMS returned dealer id(s) more than once: {duplicates}")
-        invalid = sum(1 for r in refs if r.error)
-        self.log.info(
-            "%s: %d active dealer(s) selected%s%s",
-            platform.name,
-            len(refs),
-            f" (dealer_id={dealer_id})" if dealer_id else "",
-            f", {invalid} with an invalid CMS document" if invalid else "",
-        )
-        return [r.model_dump(mode="json") for r in refs]
+        return dealers, invalid
