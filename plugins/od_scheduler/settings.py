@@ -37,6 +37,7 @@ class Settings:
     task_retry_delay_s: int
     hold_after_failures: int
     due_grace_minutes: int
+    lease_minutes: int
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -85,4 +86,5 @@ def get_settings() -> Settings:
         task_retry_delay_s=_int("task_retry_delay_s", 60, lo=0),
         hold_after_failures=_int("hold_after_failures", 5, lo=0),
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
+        lease_minutes=_int("lease_minutes", 180, lo=1),
     )

@@ -96,3 +96,49 @@ def test_consecutive_failures_count_only_since_the_last_success(airflow_db) -> N
     assert got["y"].consecutive_failures == 1
     assert got["y"].last_success is None
     assert "z" not in got
+
+
+def test_a_dealer_leased_by_another_run_is_skipped_not_pulled_twice(dagbag, clean: httpx.Client) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.job import ExecutionKey
+
+    dealer = next(d for d in pulled_dealers(clean) if d["slug"] == "evergreen-kia")
+    other = ExecutionKey(
+        dag_id=DAG_ID, run_id="backfill__other", dealer_id=dealer["id"], platform="dealer.com"
+    )
+    hook = JobHistoryHook()
+    assert hook.acquire_lease(other, minutes=60) is None
+    assert hook.acquire_lease(other, minutes=60) is None, "the holder may re-acquire (task retry)"
+
+    run = run_dag(dagbag.dags[DAG_ID], conf={"dealer_id": dealer["id"], "force": True})
+    assert run.state == "success"
+    row = history_rows(run.run_id)[dealer["id"]]
+    assert row["status"] == "skipped"
+    assert row["errors"] == [f"skipped: run {DAG_ID}/backfill__other is pulling this dealer right now"]
+    assert clean.get("/_sandbox/requests", params={"service": "dealer_com"}).json()["requests"] == []
+
+    # The holder's lease ends (or expires): the next run pulls the dealer and releases its own lease.
+    hook.release_lease(other)
+    run = run_dag(dagbag.dags[DAG_ID], conf={"dealer_id": dealer["id"], "force": True})
+    assert history_rows(run.run_id)[dealer["id"]]["status"] == "success"
+    with job_history_conn() as db:
+        assert db.execute("SELECT count(*) FROM dealer_leases").fetchone()[0] == 0
+
+
+def test_an_expired_lease_does_not_block(airflow_db) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.job import ExecutionKey
+
+    hook = JobHistoryHook()
+    first = ExecutionKey(dag_id="d", run_id="r1", dealer_id="lease-x", platform="dealer.com")
+    second = first.model_copy(update={"run_id": "r2"})
+    hook.release_run_leases("d", "r1")
+    hook.release_run_leases("d", "r2")
+    assert hook.acquire_lease(first, minutes=60) is None
+    assert hook.acquire_lease(second, minutes=60) == "d/r1"
+    with job_history_conn() as db:
+        db.execute(
+            "UPDATE dealer_leases SET expires_at = now() - interval '1 minute' WHERE dealer_id = 'lease-x'"
+        )
+    assert hook.acquire_lease(second, minutes=60) is None
+    assert hook.release_run_leases("d", "r2") == 1

@@ -71,6 +71,11 @@ ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
 """
 
 
+_RELEASE_SQL = (
+    "DELETE FROM dealer_leases WHERE dealer_id = %s AND platform = %s AND dag_id = %s AND run_id = %s"
+)
+
+
 class JobHistoryHook(PostgresHook):
     """PostgresHook on the ``od_job_history`` connection with the job-history operations."""
 
@@ -136,8 +141,9 @@ class JobHistoryHook(PostgresHook):
             cur.execute(_PROGRESS_SQL, params)
 
     def finish(self, key: ExecutionKey, status: JobStatus, *, error: str | None = None) -> None:
-        """End the dealer's job with its final status and, on failure, the error text."""
+        """End the dealer's job with its final status and, on failure, the error text; release its lease."""
         with self._cursor() as cur:
+            cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
             cur.execute(_FINISH_SQL, {**key.model_dump(), "status": status.value, "error": error})
             if cur.rowcount == 0:
                 # The row was never started (the task died before its first write): record the failure anyway.
@@ -193,6 +199,58 @@ class JobHistoryHook(PostgresHook):
                 str(dealer_id): DealerHistory(last_success=last, consecutive_failures=int(failures))
                 for dealer_id, last, failures in cur.fetchall()
             }
+
+    # -- leases: one pull at a time per dealer x platform -------------------------------------------
+    def acquire_lease(self, key: ExecutionKey, *, minutes: int) -> str | None:
+        """Lease the dealer for this run. Returns None when acquired, else the run id holding it."""
+        sql = """
+        INSERT INTO dealer_leases (dealer_id, platform, dag_id, run_id, expires_at)
+        VALUES (%(dealer_id)s, %(platform)s, %(dag_id)s, %(run_id)s,
+                now() + make_interval(mins => %(minutes)s))
+        ON CONFLICT (dealer_id, platform) DO UPDATE
+           SET dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, acquired_at = now(),
+               expires_at = EXCLUDED.expires_at
+         WHERE dealer_leases.expires_at < now()
+            OR (dealer_leases.dag_id = EXCLUDED.dag_id AND dealer_leases.run_id = EXCLUDED.run_id)
+        RETURNING run_id
+        """
+        with self._cursor() as cur:
+            cur.execute(sql, {**key.model_dump(), "minutes": minutes})
+            if cur.fetchone() is not None:
+                return None
+            cur.execute(
+                "SELECT dag_id, run_id FROM dealer_leases WHERE dealer_id = %s AND platform = %s",
+                (key.dealer_id, key.platform),
+            )
+            holder = cur.fetchone()
+            return f"{holder[0]}/{holder[1]}" if holder else "another run"
+
+    def release_lease(self, key: ExecutionKey) -> None:
+        """Release this run's lease on the dealer (no-op when another run holds it)."""
+        with self._cursor() as cur:
+            cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
+
+    def release_run_leases(self, dag_id: str, run_id: str) -> int:
+        """Release every lease a run still holds (its summary runs after all its dealers ended)."""
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM dealer_leases WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+            return int(cur.rowcount)
+
+    def skip(self, key: ExecutionKey, *, try_number: int, reason: str) -> None:
+        """Record that this run did not pull the dealer, and why."""
+        sql = """
+        INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, try_number,
+                                    start_time, end_time, errors)
+        VALUES (%(job_id)s, %(dag_id)s, %(run_id)s, %(dealer_id)s, %(platform)s, 'skipped', %(try_number)s,
+                now(), now(), ARRAY[%(reason)s::text])
+        ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
+           SET status = 'skipped', end_time = now(),
+               errors = array_append(job_executions.errors, %(reason)s::text), updated_at = now()
+        """
+        with self._cursor() as cur:
+            cur.execute(
+                sql, {**key.model_dump(), "job_id": key.job_id, "try_number": try_number, "reason": reason}
+            )
 
     # -- per-source state -----------------------------------------------------------------------
     def get_state(self, dealer_id: str, platform: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
 from od_scheduler.exceptions import ConfigError, RecordRejected
@@ -32,6 +32,7 @@ from od_scheduler.models.job import DealerRef, ExecutionKey, PullResult
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.operators.job_tracking import dealer_ref, execution_key, failing_job
 from od_scheduler.platforms import get_platform
+from od_scheduler.settings import get_settings
 from od_scheduler.staging import staging_path, write_vehicles
 
 #: How many rejected records are logged one by one before the rest are only counted.
@@ -117,6 +118,11 @@ class PullInventoryOperator(BaseOperator):
             history=JobHistoryHook(),
             try_number=int(context["ti"].try_number or 1),
         )
+        holder = job.history.acquire_lease(job.key, minutes=get_settings().lease_minutes)
+        if holder is not None:
+            reason = f"skipped: run {holder} is pulling this dealer right now"
+            job.history.skip(job.key, try_number=job.try_number, reason=reason)
+            raise AirflowSkipException(f"{ref.label}: {reason}")
         job.history.start(job.key, try_number=job.try_number)
         self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, job.try_number)
         return job

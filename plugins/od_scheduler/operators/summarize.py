@@ -89,6 +89,7 @@ class SummarizeRunOperator(BaseOperator):
         dealers = [DealerRef.model_validate(d) for d in listed]
         history = JobHistoryHook()
         closed = history.close_stale(dag_id, run_id, STALE_MESSAGE)
+        history.release_run_leases(dag_id, run_id)
         if closed:
             self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
         rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform.id]
