@@ -45,19 +45,22 @@ class PayloadCmsClient(BaseClient):
         self.page_size = page_size
         self.max_pages = max_pages
 
-    def _dealer_params(self, page: int, *, platform: str, dealer_id: str | None) -> dict[str, str | int]:
+    def _dealer_params(
+        self, page: int, *, platform: str | None, dealer_id: str | None
+    ) -> dict[str, str | int]:
         params: dict[str, str | int] = {
             "depth": 0,
             "limit": self.page_size,
             "page": page,
             "where[status][equals]": "active",
-            "where[platforms][contains]": platform,
         }
+        if platform is not None:
+            params["where[platforms][contains]"] = platform
         if dealer_id is not None:
             params["where[id][equals]"] = dealer_id
         return params
 
-    def _fetch_dealers(self, page: int, *, platform: str, dealer_id: str | None) -> Page[Any]:
+    def _fetch_dealers(self, page: int, *, platform: str | None, dealer_id: str | None) -> Page[Any]:
         body = self.get_json(
             DEALERS_PATH, params=self._dealer_params(page, platform=platform, dealer_id=dealer_id)
         )
@@ -71,7 +74,7 @@ class PayloadCmsClient(BaseClient):
         total = parse_int(body.get("totalDocs"))
         logger.info(
             "payload_cms dealers for %s page %d of %s: %d documents (%s in total)",
-            platform,
+            platform or "all platforms",
             page,
             body.get("totalPages", "?"),
             len(docs),
@@ -80,10 +83,10 @@ class PayloadCmsClient(BaseClient):
         return Page(items=docs, total=total, has_next=body.get("hasNextPage") is True)
 
     def iter_dealers(
-        self, *, platform: str, dealer_id: str | None = None
+        self, *, platform: str | None, dealer_id: str | None = None
     ) -> Iterator[Dealer | InvalidDealer]:
-        """Active dealers using ``platform`` (optionally only ``dealer_id``), lazily, page by page."""
-        if platform not in PLATFORM_IDS:
+        """Active dealers on ``platform`` (``None``: any platform), optionally only ``dealer_id``, lazily."""
+        if platform is not None and platform not in PLATFORM_IDS:
             raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
         paginator: PageNumberPaginator[Any] = PageNumberPaginator(
             lambda page: self._fetch_dealers(page, platform=platform, dealer_id=dealer_id),
@@ -106,9 +109,12 @@ class PayloadCmsClient(BaseClient):
             yield dealer
         if not paginator.complete:
             raise PayloadError(
-                f"payload_cms dealers for {platform}: {paginator.note}; the dealer list is incomplete"
+                f"payload_cms dealers for {platform or 'all platforms'}: {paginator.note}; "
+                "the dealer list is incomplete"
             )
-        logger.info("payload_cms dealers for %s: %d valid, %d invalid", platform, valid, invalid)
+        logger.info(
+            "payload_cms dealers for %s: %d valid, %d invalid", platform or "all platforms", valid, invalid
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """One small authenticated read: ``(True, message)`` when the CMS answers as expected."""
