@@ -56,6 +56,28 @@ def where_defined(conn_id: str) -> str | None:
     return "secrets backend"
 
 
+def metadata_connection() -> dict[str, Any] | None:
+    """``od_airflow_db``: Airflow's metadata DB, for maintenance_cleanup's ``airflow db clean``."""
+    from airflow.configuration import conf
+    from sqlalchemy.engine import make_url
+
+    raw = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or conf.get("database", "sql_alchemy_conn")
+    if not raw or not raw.startswith("postgresql"):
+        return None
+    url = make_url(raw)
+    socket = url.query.get("host")
+    return {
+        "conn_type": "postgres",
+        "description": "Airflow's metadata database (maintenance_cleanup runs `airflow db clean` on it)",
+        "host": socket if isinstance(socket, str) else url.host,
+        "port": url.port,
+        "login": url.username,
+        "password": url.password,
+        "schema": url.database,
+        "extra": {"driver": url.drivername},
+    }
+
+
 def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool = False) -> None:
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
@@ -143,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_migrate:
         migrate()
     defined = json.loads(args.connections.read_text()) if args.connections else {}
+    if "od_airflow_db" not in defined and (metadb := metadata_connection()) is not None:
+        defined["od_airflow_db"] = metadb
     ensure_connections(defined, replace_db=args.replace_db_connections)
     import_pools(args.pools)
     apply_schema(args.sql_dir)

@@ -12,6 +12,7 @@ COBALT = "od_cobalt"
 DATA_API = "od_data_api"
 JOB_HISTORY = "od_job_history"
 ALERTS = "od_alerts"
+AIRFLOW_DB = "od_airflow_db"
 
 ALL = (
     PAYLOAD_CMS,
@@ -24,4 +25,5 @@ ALL = (
     DATA_API,
     JOB_HISTORY,
     ALERTS,
+    AIRFLOW_DB,
 )

@@ -38,6 +38,10 @@ class Settings:
     hold_after_failures: int
     due_grace_minutes: int
     lease_minutes: int
+    retention_days: int
+    keep_last_executions: int
+    cleanup_batch_size: int
+    cleanup_schedule: str
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -87,4 +91,8 @@ def get_settings() -> Settings:
         hold_after_failures=_int("hold_after_failures", 5, lo=0),
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
+        retention_days=_int("retention_days", 30, lo=1),
+        keep_last_executions=_int("keep_last_executions", 10, lo=0),
+        cleanup_batch_size=_int("cleanup_batch_size", 5000, lo=1),
+        cleanup_schedule=conf.get(SECTION, "cleanup_schedule", fallback="0 2 * * *"),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,27 @@ ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
 _RELEASE_SQL = (
     "DELETE FROM dealer_leases WHERE dealer_id = %s AND platform = %s AND dag_id = %s AND run_id = %s"
 )
+
+
+#: Rows older than the cutoff, except ``running`` ones and each dealer x platform's last ``keep_last``
+#: executions and latest success, which are kept whatever their age.
+_PRUNABLE_SQL = """
+SELECT id FROM job_executions j
+ WHERE start_time < %(cutoff)s
+   AND status <> 'running'
+   AND NOT EXISTS (
+       SELECT 1 FROM (
+           SELECT id, status,
+                  row_number() OVER (ORDER BY start_time DESC, id DESC) AS recent,
+                  row_number() OVER (PARTITION BY status = 'success'
+                                     ORDER BY start_time DESC, id DESC) AS of_kind
+             FROM job_executions
+            WHERE dealer_id = j.dealer_id AND platform = j.platform
+       ) ranked
+        WHERE ranked.id = j.id
+          AND (ranked.recent <= %(keep_last)s OR (ranked.status = 'success' AND ranked.of_kind = 1))
+   )
+"""
 
 
 class JobHistoryHook(PostgresHook):
@@ -251,6 +273,24 @@ class JobHistoryHook(PostgresHook):
             cur.execute(
                 sql, {**key.model_dump(), "job_id": key.job_id, "try_number": try_number, "reason": reason}
             )
+
+    # -- retention ----------------------------------------------------------------------------------
+    def count_prunable(self, *, cutoff: datetime, keep_last: int) -> int:
+        """Rows the retention would delete now (see ``_PRUNABLE_SQL`` for what is always kept)."""
+        with self._cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM ({_PRUNABLE_SQL}) p", {"cutoff": cutoff, "keep_last": keep_last}
+            )
+            return int(cur.fetchone()[0])
+
+    def delete_prunable(self, *, cutoff: datetime, keep_last: int, batch: int) -> int:
+        """Delete at most ``batch`` prunable rows in one transaction; returns how many."""
+        with self._cursor() as cur:
+            cur.execute(
+                f"DELETE FROM job_executions WHERE id IN ({_PRUNABLE_SQL} ORDER BY id LIMIT %(batch)s)",
+                {"cutoff": cutoff, "keep_last": keep_last, "batch": batch},
+            )
+            return int(cur.rowcount)
 
     # -- per-source state -----------------------------------------------------------------------
     def get_state(self, dealer_id: str, platform: str) -> dict[str, str]:

@@ -1,0 +1,179 @@
+"""maintenance_cleanup against a seeded history of thousands of rows, real staging files and Airflow's DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import job_history_conn
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "maintenance_cleanup"
+PLATFORMS = ("dealer.com", "homenet", "cobalt")
+
+
+def seed_history(now: datetime) -> list[tuple]:
+    """~3,000 rows: 30 dealers x 3 platforms, ages 0..90 days, every status; deterministic."""
+    rng = random.Random(7)
+    rows = []
+    for d in range(30):
+        for platform in PLATFORMS:
+            for i in range(rng.randint(20, 45)):
+                age = timedelta(days=rng.uniform(0, 90))
+                status = rng.choices(["success", "failed", "skipped", "running"], [70, 22, 5, 3])[0]
+                rows.append((f"dealer-{d:02d}", platform, status, now - age, f"seed-{d}-{platform}-{i}"))
+    # A dealer x platform whose only success is very old, and an old running row: both survive.
+    rows.append(("dealer-old", "cobalt", "success", now - timedelta(days=80), "seed-old-success"))
+    rows += [
+        ("dealer-old", "cobalt", "failed", now - timedelta(days=70 - i), f"seed-old-f{i}") for i in range(12)
+    ]
+    rows.append(("dealer-old", "cobalt", "running", now - timedelta(days=60), "seed-old-running"))
+    with job_history_conn() as db:
+        db.execute("TRUNCATE job_executions")
+        with db.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO job_executions
+                       (job_id, dag_id, run_id, dealer_id, platform, status, start_time)
+                   VALUES (%s || '_' || %s, 'seed', %s, %s, %s, %s, %s)""",
+                [(d, p, run, d, p, s, t) for d, p, s, t, run in rows],
+            )
+        ids = db.execute("SELECT id, run_id FROM job_executions").fetchall()
+    by_run = dict((run, i) for i, run in ids)
+    return [(by_run[run], d, p, s, t) for d, p, s, t, run in rows]
+
+
+def expected_survivors(rows: list[tuple], cutoff: datetime, keep_last: int = 10) -> set[int]:
+    """An independent computation of what the retention keeps."""
+    keep: set[int] = set()
+    groups: dict[tuple[str, str], list[tuple]] = {}
+    for row in rows:
+        groups.setdefault((row[1], row[2]), []).append(row)
+    for group in groups.values():
+        group.sort(key=lambda r: (r[4], r[0]), reverse=True)
+        keep.update(r[0] for r in group[:keep_last])
+        successes = [r for r in group if r[3] == "success"]
+        if successes:
+            keep.add(successes[0][0])
+    return {r[0] for r in rows if r[4] >= cutoff or r[3] == "running" or r[0] in keep}
+
+
+def surviving_ids() -> set[int]:
+    with job_history_conn() as db:
+        return {r[0] for r in db.execute("SELECT id FROM job_executions").fetchall()}
+
+
+def task_results(run_id: str) -> dict[str, dict]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id, key="return_value").all()
+        return {x.task_id: (json.loads(x.value) if isinstance(x.value, str) else x.value) for x in rows}
+
+
+@pytest.fixture
+def cleanup_dag(dagbag, monkeypatch: pytest.MonkeyPatch):
+    from include.tools.setup_project import metadata_connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_OD_AIRFLOW_DB", json.dumps(metadata_connection()))
+    return dagbag.dags[DAG_ID]
+
+
+def run_cleanup(dag, **conf):
+    return dag.test(run_conf={"retention_days": 30, "dry_run": False, **conf})
+
+
+def test_history_retention_keeps_exactly_what_it_must_in_batches(cleanup_dag, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__OD_SCHEDULER__CLEANUP_BATCH_SIZE", "500")
+    from od_scheduler.settings import get_settings
+
+    get_settings.cache_clear()
+    now = datetime.now(UTC)
+    rows = seed_history(now)
+    assert len(rows) > 2500
+    before = surviving_ids()
+
+    dry = run_cleanup(cleanup_dag, dry_run=True)
+    assert dry.state == "success"
+    report = task_results(dry.run_id)["prune_job_history"]
+    cutoff = datetime.fromisoformat(report["cutoff"])
+    expected = expected_survivors(rows, cutoff)
+    assert report["eligible"] == len(before) - len(expected)
+    assert report["deleted"] == 0
+    assert surviving_ids() == before, "a dry run deletes nothing"
+
+    run = run_cleanup(cleanup_dag)
+    report = task_results(run.run_id)["prune_job_history"]
+    assert surviving_ids() == expected
+    assert report["deleted"] == len(before) - len(expected)
+    assert report["batches"] == -(-report["deleted"] // 500)
+    # The old dealer keeps its only success and its running row, whatever their age.
+    with job_history_conn() as db:
+        kept = db.execute(
+            "SELECT status, count(*) FROM job_executions WHERE dealer_id = 'dealer-old' GROUP BY status"
+        ).fetchall()
+    # Its last 10 executions (the running one among them), its only success (80 days old) and the running row.
+    assert dict(kept) == {"success": 1, "failed": 9, "running": 1}
+
+    again = run_cleanup(cleanup_dag)
+    assert task_results(again.run_id)["prune_job_history"]["deleted"] == 0
+    assert surviving_ids() == expected
+    get_settings.cache_clear()
+
+
+def test_staged_files_older_than_the_retention_are_deleted(cleanup_dag) -> None:
+    root = Path(os.environ["OD_STAGING_URL"].removeprefix("file://"))
+    old_file = root / "cleanup-test" / "old" / "run.jsonl.gz"
+    new_file = root / "cleanup-test" / "new" / "run.jsonl.gz"
+    for path in (old_file, new_file):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x1f\x8b")
+    old = time.time() - 40 * 86400
+    os.utime(old_file, (old, old))
+
+    dry = task_results(run_cleanup(cleanup_dag, dry_run=True).run_id)["prune_staging"]
+    assert dry["eligible"] >= 1
+    assert old_file.exists()
+    result = task_results(run_cleanup(cleanup_dag).run_id)["prune_staging"]
+    assert result["deleted"] == dry["eligible"]
+    assert not old_file.exists()
+    assert new_file.exists()
+    assert task_results(run_cleanup(cleanup_dag).run_id)["prune_staging"]["deleted"] == 0
+
+
+def test_airflow_xcom_older_than_the_retention_is_pruned(cleanup_dag) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    first = run_cleanup(cleanup_dag, dry_run=True)
+    with create_session() as session:
+        aged = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=first.run_id).all()
+        for xcom in aged:
+            xcom.timestamp = datetime.now(UTC) - timedelta(days=45)
+        n_aged = len(aged)
+    assert n_aged >= 3
+    result = task_results(run_cleanup(cleanup_dag).run_id)["prune_airflow_metadata"]
+    assert result["rows"]["xcom"] >= n_aged
+    with create_session() as session:
+        assert session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=first.run_id).count() == 0
+
+
+def test_cleanup_without_the_metadata_connection_fails_clearly(dagbag, monkeypatch) -> None:
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    monkeypatch.delenv("AIRFLOW_CONN_OD_AIRFLOW_DB", raising=False)
+    with create_session() as session:  # `make setup` created it in the metadata DB
+        session.query(Connection).filter(Connection.conn_id == "od_airflow_db").delete()
+    run = dagbag.dags[DAG_ID].test(run_conf={"retention_days": 30, "dry_run": True})
+    assert run.state == "failed"
+    results = task_results(run.run_id)
+    assert "prune_job_history" in results, "the other cleanups still ran"
+    assert "prune_airflow_metadata" not in results
