@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+#: Fixtures for the suites that need the sandbox, a migrated Airflow DB or a running Airflow.
+pytest_plugins = ["tests.fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Everything the suite creates (embedded PostgreSQL, Airflow home, staging). OD_TEST_LOCAL_DIR gives two
 #: concurrent test sessions separate servers and databases.

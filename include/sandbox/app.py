@@ -4,6 +4,8 @@
 |-----------------------------|---------------------------------------------------|
 | ``/cms``                    | PayloadCMS ``dealers`` collection (CONTRACTS §1)  |
 | ``/dealer-com/<slug>``      | one Dealer.com site per dealer (CONTRACTS §3)     |
+| ``/homenet``                | HomeNet through the SOAP transformer (§2)         |
+| ``/cobalt``                 | Cobalt inventory feeds, CSV (CONTRACTS §7)        |
 | ``/data-api``               | Open Dealer Data API ingestion (CONTRACTS §8)     |
 | ``/_sandbox``               | control API for tests and the demo                |
 

@@ -16,6 +16,14 @@ Seeded faults (Dealer.com widget; the fault target is the dealer):
 | flaky-ridge-kia         | every 4th request -> 503                                             |
 | glitch-point-mazda      | first request -> 200 with a truncated JSON body                      |
 | vacant-lot-motors       | clean, but the lot is empty                                          |
+| bargain-barn-autos      | (Apify) every 3rd request -> 429 rate-limit-exceeded, Retry-After 1 s |
+| canyon-creek-autos      | (Apify) every actor run ends FAILED                                  |
+| prairie-wind-motors     | (Apify) every actor run ends TIMED-OUT (Apify's own timeout)         |
+| endless-acres-auto      | (Apify) runs never finish; its CMS max_wait_s is 3 s, so we abort    |
+| northgate-subaru        | (HomeNet) every odd request -> 503: each pull succeeds on its retry  |
+| bluegrass-gmc           | (Cobalt) every odd request -> 429 with Retry-After 1 s               |
+| hourglass-honda         | (VinSolutions) a token expires after 2 requests: page 3 of 3 -> 401  |
+| trojan-horse-motors     | (DealerSocket) every page is a billion-laughs XML document           |
 
 Every other dealer is clean; data dirt ("0" prices, malformed dates) is spread over all lots.
 """
@@ -415,6 +423,63 @@ DEALERS: tuple[DealerSpec, ...] = (
         city="Cedar Falls",
         state="IA",
     ),
+    # --- web scraping (Apify): how their runs end is scripted in platforms/web_scraping.py -------------
+    DealerSpec(
+        "canyon-creek-autos",
+        "Canyon Creek Autos",
+        {
+            "web_scraping": {
+                "actor_id": "opendealer~dealer-inventory-scraper",
+                "start_urls": ["https://www.canyoncreekautos.com/inventory/"],
+            }
+        },
+        LotSpec(used=30),
+        timezone="America/Phoenix",
+        city="Flagstaff",
+        state="AZ",
+    ),
+    DealerSpec(
+        "prairie-wind-motors",
+        "Prairie Wind Motors",
+        {
+            "web_scraping": {
+                "actor_id": "opendealer~dealer-inventory-scraper",
+                "start_urls": ["https://www.prairiewindmotors.com/used-cars/"],
+            }
+        },
+        LotSpec(used=25),
+        city="Salina",
+        state="KS",
+    ),
+    DealerSpec(
+        "endless-acres-auto",
+        "Endless Acres Auto",
+        {
+            "web_scraping": {
+                "actor_id": "opendealer~dealer-inventory-scraper",
+                "start_urls": ["https://www.endlessacresauto.com/inventory/"],
+                "max_wait_s": 3,
+            }
+        },
+        LotSpec(used=40),
+        city="Ames",
+        state="IA",
+    ),
+    DealerSpec(
+        "bargain-barn-autos",
+        "Bargain Barn Autos",
+        {
+            "web_scraping": {
+                "actor_id": "opendealer~dealer-inventory-scraper",
+                "start_urls": ["https://www.bargainbarnautos.com/inventory/"],
+                "max_items": 500,
+            }
+        },
+        LotSpec(used=70),
+        fault=FaultProfile(every_nth=3, status_code=429, retry_after="1"),
+        city="Joplin",
+        state="MO",
+    ),
     DealerSpec(
         "capitol-hyundai",
         "Capitol Hyundai",
@@ -424,6 +489,67 @@ DEALERS: tuple[DealerSpec, ...] = (
         timezone="America/New_York",
         city="Annapolis",
         state="MD",
+    ),
+    DealerSpec(
+        "northgate-subaru",
+        "Northgate Subaru",
+        {"homenet": {"rooftop_id": "HN-41876", "integration_token": "hn-int-northgate-92d4e1"}},
+        LotSpec(new=20, used=35, certified=5),
+        makes=("Subaru",),
+        fault=FaultProfile(first_n_of_every=(1, 2), status_code=503),
+        city="Duluth",
+        state="MN",
+    ),
+    DealerSpec(
+        "bluegrass-gmc",
+        "Bluegrass GMC",
+        {"cobalt": {"dealer_code": "BLUGMC"}},
+        LotSpec(new=30, used=40, certified=6),
+        makes=("GMC",),
+        timezone="America/New_York",
+        fault=FaultProfile(first_n_of_every=(1, 2), retry_after="1"),
+        city="Frankfort",
+        state="KY",
+    ),
+    DealerSpec(
+        "beltway-toyota",
+        "Beltway Toyota",
+        {"vinsolutions": {"dealer_id": "27735"}},
+        LotSpec(new=70, used=110, certified=25),
+        makes=("Toyota",),
+        timezone="America/New_York",
+        city="Bethesda",
+        state="MD",
+    ),
+    DealerSpec(
+        "hourglass-honda",
+        "Hourglass Honda",
+        {"vinsolutions": {"dealer_id": "44610"}},
+        LotSpec(new=45, used=140, certified=30),
+        makes=("Honda",),
+        timezone="America/New_York",
+        fault=FaultProfile(token_expires_after=2),
+        city="Dayton",
+        state="OH",
+    ),
+    DealerSpec(
+        "magnolia-ford",
+        "Magnolia Ford",
+        {"dealersocket": {"dealer_code": "MAGFRD22"}},
+        LotSpec(new=40, used=75, certified=15),
+        makes=("Ford",),
+        city="Jackson",
+        state="MS",
+    ),
+    DealerSpec(
+        "trojan-horse-motors",
+        "Trojan Horse Motors",
+        {"dealersocket": {"dealer_code": "TRJHRS07"}},
+        LotSpec(used=15, certified=3),
+        timezone="America/New_York",
+        fault=FaultProfile(hostile_xml="billion_laughs"),
+        city="Troy",
+        state="NY",
     ),
 )
 

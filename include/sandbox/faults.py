@@ -12,6 +12,10 @@ Trigger rules for request number ``n`` (1-based) of a target:
 - ``malformed_first_n: k``     requests ``1..k`` that did not fail get 200 with a truncated JSON body
 - ``latency_s``                every request is delayed by this many seconds
 - ``ignore_page_start``        (Dealer.com) ``pageStart`` is ignored: the first page every time
+- ``token_expires_after: k``   (VinSolutions) a bearer token that already served ``k`` of the dealer's
+  inventory requests is refused with 401 ``invalid_token`` (it expires mid-pagination)
+- ``hostile_xml``              (DealerSocket) every page is a hostile document: ``billion_laughs``
+  (nested entity expansion) or ``xxe`` (an external entity reading ``file:///etc/passwd``)
 - ``retry_after``              ``Retry-After`` value on failed responses; ``retry_after_format``
   ``seconds`` sends it as is, ``http-date`` converts the seconds into an HTTP-date, ``alternate``
   switches between the two on successive failures (first seconds, then date).
@@ -42,6 +46,8 @@ class FaultProfile(BaseModel):
     latency_s: float = Field(default=0.0, ge=0.0, le=30.0)
     malformed_first_n: int = Field(default=0, ge=0)
     ignore_page_start: bool = False
+    token_expires_after: int | None = Field(default=None, ge=1)
+    hostile_xml: Literal["billion_laughs", "xxe"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> FaultProfile:
@@ -71,6 +77,10 @@ class FaultProfile(BaseModel):
             parts.append(f"truncated JSON on the first {self.malformed_first_n} request(s)")
         if self.ignore_page_start:
             parts.append("ignores pageStart")
+        if self.token_expires_after:
+            parts.append(f"tokens expire after {self.token_expires_after} request(s)")
+        if self.hostile_xml:
+            parts.append(f"hostile XML ({self.hostile_xml})")
         return "; ".join(parts) or "clean"
 
     def failure_status(self) -> int:

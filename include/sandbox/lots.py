@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from include.sandbox.catalog import MAKES, MAKES_BY_NAME, Make, Model
@@ -95,6 +95,9 @@ class Lot:
     def __init__(self, vehicles: Iterable[SourceVehicle]) -> None:
         self._vehicles: dict[str, SourceVehicle] = {v.vin: v for v in vehicles}
         self.additions = 0
+        #: When each vehicle last changed through ``update``/``add`` (seeded ones are absent): what a
+        #: source's last-modified field (HomeNet's ``datelastmodified``) reports.
+        self.changed_at: dict[str, datetime] = {}
 
     def __len__(self) -> int:
         return len(self._vehicles)
@@ -125,11 +128,13 @@ class Lot:
         changes = {name: _coerce(name, value) for name, value in fields.items()}
         updated = dataclasses.replace(current, **changes)
         self._vehicles[vin] = updated
+        self.changed_at[vin] = datetime.now(UTC)
         return updated
 
     def add(self, vehicles: Sequence[SourceVehicle]) -> None:
         for vehicle in vehicles:
             self._vehicles[vehicle.vin] = vehicle
+            self.changed_at[vehicle.vin] = datetime.now(UTC)
         self.additions += 1
 
 

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = ("od_payload_cms", "od_dealer_com", "od_data_api", "od_job_history")
+
+
+def required_connections() -> tuple[str, ...]:
+    """The CMS, the Data API, the job history, and every registered platform's upstream."""
+    sys.path.insert(0, str(ROOT / "plugins"))
+    from od_scheduler import conn_ids
+    from od_scheduler.platforms import PLATFORMS
+
+    platform_conns = sorted({p.conn_id for p in PLATFORMS.values()})
+    return (conn_ids.PAYLOAD_CMS, conn_ids.DATA_API, conn_ids.JOB_HISTORY, *platform_conns)
 
 
 def step(message: str) -> None:
@@ -83,7 +92,7 @@ def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool =
     from airflow.utils.session import create_session
 
     step("Connections (an existing definition always wins)")
-    for conn_id in sorted(set(defined) | set(REQUIRED)):
+    for conn_id in sorted(set(defined) | set(required_connections())):
         source = where_defined(conn_id)
         if source == "metadata database" and replace_db and conn_id in defined:
             with create_session() as session:

@@ -38,6 +38,8 @@ class Settings:
     hold_after_failures: int
     due_grace_minutes: int
     lease_minutes: int
+    apify_max_wait_s: int
+    apify_wait_for_finish_s: int
     retention_days: int
     keep_last_executions: int
     cleanup_batch_size: int
@@ -91,6 +93,8 @@ def get_settings() -> Settings:
         hold_after_failures=_int("hold_after_failures", 5, lo=0),
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
+        apify_max_wait_s=_int("apify_max_wait_s", 3600, lo=1),
+        apify_wait_for_finish_s=_int("apify_wait_for_finish_s", 60, lo=0, hi=60),
         retention_days=_int("retention_days", 30, lo=1),
         keep_last_executions=_int("keep_last_executions", 10, lo=0),
         cleanup_batch_size=_int("cleanup_batch_size", 5000, lo=1),

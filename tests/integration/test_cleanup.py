@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import job_history_conn
+from tests.fixtures import job_history_conn
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import job_history_conn, run_dag
+from tests.fixtures import job_history_conn, run_dag
 
 pytestmark = pytest.mark.integration
 

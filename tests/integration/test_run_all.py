@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import run_dag
+from tests.fixtures import run_dag
 from tests.integration.test_inventory_dealer_com import cms_dealers
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.integration.conftest import job_history_conn, run_dag
+from tests.fixtures import job_history_conn, run_dag
 from tests.integration.test_inventory_dealer_com import DAG_ID, history_rows, pulled_dealers
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from od_scheduler.models.job import ExecutionKey, JobStatus
-from tests.integration.conftest import job_history_conn
+from tests.fixtures import job_history_conn
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ A platform module subclasses ``Platform``: it names its platform id, fills in th
 parts of its CMS config, renders a ``SourceVehicle`` into its wire format, optionally lists its
 segments, and returns a router serving its HTTP contract (CONTRACTS.md). Adding a platform =
 one module here + one line in ``PLATFORMS`` + dealer rows in ``dealers.py``. Platforms with
-dealers in the table but no module yet (homenet, web_scraping, vinsolutions, dealersocket, cobalt)
+dealers in the table but no module yet (web_scraping, vinsolutions, dealersocket)
 appear in the CMS with their static config only.
 """
 
@@ -43,9 +43,21 @@ class Platform:
 
 
 def _registry() -> dict[str, Platform]:
+    from include.sandbox.platforms.cobalt import CobaltPlatform
     from include.sandbox.platforms.dealer_com import DealerComPlatform
+    from include.sandbox.platforms.dealersocket import DealersocketPlatform
+    from include.sandbox.platforms.homenet import HomenetPlatform
+    from include.sandbox.platforms.vinsolutions import VinsolutionsPlatform
+    from include.sandbox.platforms.web_scraping import WebScrapingPlatform
 
-    platforms: list[Platform] = [DealerComPlatform()]
+    platforms: list[Platform] = [
+        DealerComPlatform(),
+        HomenetPlatform(),
+        CobaltPlatform(),
+        WebScrapingPlatform(),
+        VinsolutionsPlatform(),
+        DealersocketPlatform(),
+    ]
     return {platform.platform_id: platform for platform in platforms}
 
 

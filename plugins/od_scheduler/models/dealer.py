@@ -100,6 +100,8 @@ class WebScrapingConfig(_Config):
     actor_id: NonEmptyStr
     start_urls: list[NonEmptyStr] = Field(min_length=1)
     max_items: int | None = Field(default=None, ge=1)
+    #: Our own limit on the run (seconds); past it the run is aborted. Default: setting apify_max_wait_s.
+    max_wait_s: int | None = Field(default=None, ge=1)
 
 
 class VinsolutionsConfig(_Config):

@@ -101,12 +101,13 @@ def test_optional_fields_vary_between_dealers(cms: Callable[..., httpx.Response]
     }
 
 
-def test_platform_filter_for_a_platform_not_served_yet(cms: Callable[..., httpx.Response]) -> None:
+def test_platform_filter_lists_only_that_platforms_dealers(cms: Callable[..., httpx.Response]) -> None:
     body = cms({"limit": 100, "where[platforms][contains]": "homenet"}).json()
     assert {doc["slug"] for doc in body["docs"]} == {
         "lakeside-honda",
         "bayview-auto-group",
         "twin-rivers-auto",
+        "northgate-subaru",
     }
 
 

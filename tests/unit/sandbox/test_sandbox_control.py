@@ -57,7 +57,7 @@ def test_truth_lists_the_lot_once_per_vin(client: httpx.Client) -> None:
     assert truth["vins"] == sorted(v["vin"] for v in truth["vehicles"])
     assert truth["invalid_vins"] == []
     assert set(truth["segments"]) == {"auto-new", "auto-certified", "auto-used"}
-    assert client.get("/_sandbox/truth/homenet/bayview-auto-group").status_code == 404  # not served yet
+    assert client.get("/_sandbox/truth/no-such-platform/bayview-auto-group").status_code == 404
     assert client.get("/_sandbox/truth/dealer.com/bayview-auto-group").status_code == 404  # not on dealer.com
 
 

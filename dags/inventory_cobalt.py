@@ -1,0 +1,31 @@
+"""
+### Cobalt inventory (daily, 09:00 UTC)
+
+Pulls every active Cobalt dealer's CSV inventory feed, normalizes it to the canonical vehicle, stages it,
+and ingests it into the Open Dealer Data API. The feed is fetched conditionally on the ETag of the dealer's
+last successful pull: when it has not changed (HTTP 304) nothing is fetched or sent and the job succeeds as
+`unchanged`. `full_refresh` fetches and sends everything.
+
+`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `cobalt_api`) → `ingest_inventory`
+(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
+dealers failed. Every dealer's outcome is in the `job_executions` table.
+
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+`airflow dags trigger inventory_cobalt --conf '{"dealer_id": "<id>"}'`
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks, platform_schedule
+
+PLATFORM = "cobalt"
+
+
+@dag(schedule=platform_schedule(PLATFORM), doc_md=__doc__, **inventory_dag_kwargs(PLATFORM))
+def inventory_cobalt() -> None:
+    inventory_tasks(PLATFORM)
+
+
+inventory_cobalt()

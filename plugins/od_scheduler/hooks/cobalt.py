@@ -1,0 +1,33 @@
+"""CobaltHook: the ``od_cobalt`` connection -> a CobaltClient.
+
+Connection: host = the feed server's base URL, login + password = its HTTP Basic credentials (optional
+extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code`` comes from its CMS config.
+"""
+
+from __future__ import annotations
+
+from od_scheduler import conn_ids
+from od_scheduler.clients.cobalt import CobaltClient
+from od_scheduler.exceptions import ConfigError
+from od_scheduler.hooks.http_base import OdHttpHook
+
+
+class CobaltHook(OdHttpHook):
+    """Builds the Cobalt inventory-feed client."""
+
+    default_conn_name = conn_ids.COBALT
+    hook_name = "Open Dealer Cobalt feeds"
+
+    def get_client(self) -> CobaltClient:
+        """A configured client; the caller closes it."""
+        login = (self.connection.login or "").strip()
+        if not login:
+            raise ConfigError(
+                f"connection {self.conn_id!r} has no login: put the feed's Basic-auth user there"
+            )
+        return CobaltClient(
+            base_url=str(self.base_url()),
+            login=login,
+            password=self.secret(what="feed's Basic-auth password"),
+            **self.client_kwargs(),
+        )

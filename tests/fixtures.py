@@ -1,0 +1,110 @@
+"""Shared fixtures: the real sandbox over HTTP, a migrated Airflow DB, the job-history schema, dag.test()."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The sandbox upstreams in a subprocess on a free loopback port; connections point at it."""
+    state = tmp_path_factory.mktemp("sandbox")
+    port_file = state / "port"
+    log = open(state / "sandbox.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "include.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    url = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if port_file.exists() and port_file.read_text().strip():
+            url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+            try:
+                if httpx.get(f"{url}/_sandbox/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"sandbox did not start: {(state / 'sandbox.log').read_text()[-2000:]}")
+    from include.tools.localenv import sandbox_connections
+
+    for conn_id, spec in sandbox_connections(url).items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(spec)
+    # Tests run many dealers; the per-site politeness cap is tested in the client's unit tests.
+    os.environ["AIRFLOW_CONN_OD_DEALER_COM"] = json.dumps(
+        {"conn_type": "http", "extra": {"requests_per_second": 50}}
+    )
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db(sandbox: str) -> None:
+    """Migrated metadata DB, pools and job-history schema: exactly what `make setup` does."""
+    from include.tools import setup_project
+
+    assert setup_project.main([]) == 0
+
+
+def job_history_conn() -> psycopg.Connection:
+    return psycopg.connect(os.environ["OD_TEST_JOB_HISTORY"], autocommit=True)
+
+
+@pytest.fixture
+def clean(airflow_db: None, sandbox: str) -> Iterator[httpx.Client]:
+    """Empty job history and a reset sandbox before the test; a client on the sandbox's control API."""
+    with job_history_conn() as db:
+        db.execute("TRUNCATE job_executions, source_state, dealer_leases")
+    client = httpx.Client(base_url=sandbox, timeout=30)
+    client.post("/_sandbox/reset").raise_for_status()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors
+    return bag
+
+
+#: Every platform DAG's params at their defaults. dag.test(run_conf=...) leaves the conf of one run on the
+#: DAG object for the next, so tests always pass a whole conf.
+DEFAULT_CONF = {"dealer_id": None, "force": False, "full_refresh": False, "max_failure_rate": None}
+
+
+def run_dag(dag, **kwargs):
+    """dag.test() with a complete conf: the defaults, overridden by ``conf=``."""
+    conf = {**DEFAULT_CONF, **kwargs.pop("conf", {})}
+    return dag.test(run_conf=conf, **kwargs)
