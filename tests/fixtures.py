@@ -83,7 +83,7 @@ def job_history_conn() -> psycopg.Connection:
 def clean(airflow_db: None, sandbox: str) -> Iterator[httpx.Client]:
     """Empty job history and a reset sandbox before the test; a client on the sandbox's control API."""
     with job_history_conn() as db:
-        db.execute("TRUNCATE job_executions, source_state, dealer_leases")
+        db.execute("TRUNCATE job_executions, source_state, dealer_leases, vehicle_fingerprints")
     client = httpx.Client(base_url=sandbox, timeout=30)
     client.post("/_sandbox/reset").raise_for_status()
     yield client
@@ -101,7 +101,13 @@ def dagbag(airflow_db: None):
 
 #: Every platform DAG's params at their defaults. dag.test(run_conf=...) leaves the conf of one run on the
 #: DAG object for the next, so tests always pass a whole conf.
-DEFAULT_CONF = {"dealer_id": None, "force": False, "full_refresh": False, "max_failure_rate": None}
+DEFAULT_CONF = {
+    "dealer_id": None,
+    "force": False,
+    "full_refresh": False,
+    "force_delist": False,
+    "max_failure_rate": None,
+}
 
 
 def run_dag(dag, **kwargs):

@@ -225,6 +225,14 @@ def build_router(state: SandboxState) -> APIRouter:
         removed = lot.remove(body.vins)
         return json_response({"removed": removed, "remaining": len(lot)})
 
+    @router.post("/lots/{platform_name}/{dealer_key}/restore")
+    async def restore(platform_name: str, dealer_key: str, body: RemoveVehicles) -> Response:
+        resolved = resolve_lot(platform_name, dealer_key)
+        if isinstance(resolved, Response):
+            return resolved
+        _, _, lot = resolved
+        return json_response({"restored": lot.restore(body.vins), "remaining": len(lot)})
+
     @router.post("/lots/{platform_name}/{dealer_key}/update")
     async def update(platform_name: str, dealer_key: str, body: UpdateVehicle) -> Response:
         resolved = resolve_lot(platform_name, dealer_key)

@@ -98,6 +98,7 @@ class Lot:
         #: When each vehicle last changed through ``update``/``add`` (seeded ones are absent): what a
         #: source's last-modified field (HomeNet's ``datelastmodified``) reports.
         self.changed_at: dict[str, datetime] = {}
+        self._removed: dict[str, SourceVehicle] = {}
 
     def __len__(self) -> int:
         return len(self._vehicles)
@@ -116,8 +117,25 @@ class Lot:
         return [v for v in self._vehicles.values() if v.condition in conditions]
 
     def remove(self, vins: Iterable[str]) -> list[str]:
-        """Remove VINs (sold); returns those that were on the lot."""
-        return [vin for vin in vins if self._vehicles.pop(vin, None) is not None]
+        """Remove VINs (sold); returns those that were on the lot. ``restore`` can bring them back."""
+        removed = []
+        for vin in vins:
+            vehicle = self._vehicles.pop(vin, None)
+            if vehicle is not None:
+                self._removed[vin] = vehicle
+                removed.append(vin)
+        return removed
+
+    def restore(self, vins: Iterable[str]) -> list[str]:
+        """Put removed VINs back on the lot (a sale fell through); returns those restored."""
+        restored = []
+        for vin in vins:
+            vehicle = self._removed.pop(vin, None)
+            if vehicle is not None:
+                self._vehicles[vin] = vehicle
+                self.changed_at[vin] = datetime.now(UTC)
+                restored.append(vin)
+        return restored
 
     def update(self, vin: str, fields: dict[str, Any]) -> SourceVehicle:
         """Change fields of one vehicle; ``KeyError`` for an unknown VIN, ``ValueError`` for a bad field."""

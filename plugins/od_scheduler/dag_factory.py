@@ -44,6 +44,11 @@ def inventory_params() -> dict[str, Param]:
             type="boolean",
             description="Send every vehicle to the Data API, changed or not.",
         ),
+        "force_delist": Param(
+            False,
+            type="boolean",
+            description="Delist vehicles missing from a full pull even when the drop looks like an anomaly.",
+        ),
         "max_failure_rate": Param(
             None,
             type=["null", "number"],
@@ -114,6 +119,8 @@ def inventory_tasks(platform_id: str) -> None:
             dealer=dealer,
             pull=pulled.output,
             platform=platform.id,
+            full_refresh="{{ params.full_refresh }}",
+            force_delist="{{ params.force_delist }}",
             pool=DATA_API_POOL,
             map_index_template=DEALER_LABEL,
         )

@@ -44,6 +44,8 @@ class Settings:
     keep_last_executions: int
     cleanup_batch_size: int
     cleanup_schedule: str
+    max_drop_fraction: float
+    max_reject_fraction: float
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -99,4 +101,6 @@ def get_settings() -> Settings:
         keep_last_executions=_int("keep_last_executions", 10, lo=0),
         cleanup_batch_size=_int("cleanup_batch_size", 5000, lo=1),
         cleanup_schedule=conf.get(SECTION, "cleanup_schedule", fallback="0 2 * * *"),
+        max_drop_fraction=_float("max_drop_fraction", 0.5, lo=0.0, hi=1.0),
+        max_reject_fraction=_float("max_reject_fraction", 0.2, lo=0.0, hi=1.0),
     )

@@ -104,7 +104,7 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
         assert dag.max_active_runs == 1
         assert dag.catchup is False
         assert dag.doc_md, "the DAG file's docstring is its documentation"
-        assert set(dag.params) == {"dealer_id", "force", "full_refresh", "max_failure_rate"}
+        assert set(dag.params) == {"dealer_id", "force", "full_refresh", "force_delist", "max_failure_rate"}
 
 
 def test_dealer_com_runs_hourly(dagbag) -> None:

@@ -292,6 +292,55 @@ class JobHistoryHook(PostgresHook):
             )
             return int(cur.rowcount)
 
+    # -- fingerprints: what the Data API holds -------------------------------------------------------
+    def fingerprints(self, dealer_id: str, platform: str) -> dict[str, tuple[str, int, bool]]:
+        """``{vin: (content_hash, hash_version, live)}`` for a dealer on a platform."""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT vin, content_hash, hash_version, delisted_at IS NULL FROM vehicle_fingerprints "
+                "WHERE dealer_id = %s AND platform = %s",
+                (dealer_id, platform),
+            )
+            return {str(v): (str(h), int(ver), bool(live)) for v, h, ver, live in cur.fetchall()}
+
+    def record_accepted(
+        self, dealer_id: str, platform: str, hashes: Mapping[str, str], *, hash_version: int
+    ) -> None:
+        """Upsert fingerprints of vehicles the Data API accepted (re-listing any that were delisted)."""
+        if not hashes:
+            return
+        with self._cursor() as cur:
+            cur.executemany(
+                """INSERT INTO vehicle_fingerprints (dealer_id, platform, vin, content_hash, hash_version)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (dealer_id, platform, vin) DO UPDATE
+                      SET content_hash = EXCLUDED.content_hash, hash_version = EXCLUDED.hash_version,
+                          last_seen = now(), delisted_at = NULL""",
+                [(dealer_id, platform, vin, h, hash_version) for vin, h in hashes.items()],
+            )
+
+    def touch_seen(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
+        """Mark unchanged live vehicles as seen in this pull."""
+        if not vins:
+            return
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET last_seen = now() "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s)",
+                (dealer_id, platform, list(vins)),
+            )
+
+    def mark_delisted(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
+        """Record that these vehicles were delisted at the Data API."""
+        if not vins:
+            return
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET delisted_at = now() "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND delisted_at IS NULL",
+                (dealer_id, platform, list(vins)),
+            )
+
     # -- per-source state -----------------------------------------------------------------------
     def get_state(self, dealer_id: str, platform: str) -> dict[str, str]:
         """Per-source state of a dealer (e.g. ``{"etag": ...}``)."""

@@ -96,6 +96,8 @@ class PullResult(BaseModel):
     vehicles_staged: int
     vehicles_rejected: int
     rejects: dict[str, int] = Field(default_factory=dict)
+    #: Fields set to unknown because their value was implausible, by reason (the vehicle was kept).
+    warnings: dict[str, int] = Field(default_factory=dict)
     duplicates: int = 0
     complete: bool
     #: The source said nothing changed since the last successful pull (e.g. HTTP 304): nothing to send.
@@ -113,8 +115,10 @@ class IngestResult(BaseModel):
     dealer_id: str
     platform: str
     vehicles_sent: int
+    vehicles_unchanged: int = 0
     vehicles_processed: int
     vehicles_rejected: int
+    vehicles_delisted: int = 0
     batches: int
     api_errors: dict[str, int] = Field(default_factory=dict)
 

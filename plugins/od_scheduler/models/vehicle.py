@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -153,6 +154,14 @@ class Vehicle(BaseModel):
     description: str | None = None
     in_stock_since: date | None = None
     source_updated_at: datetime | None = None
+
+    #: Data-quality warnings of the record this vehicle came from (fields nulled); not sent, not hashed.
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warning codes of fields set to unknown while building this vehicle."""
+        return self._warnings
 
     @model_validator(mode="before")
     @classmethod
@@ -290,17 +299,61 @@ def _summarize(err: ValidationError, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+#: Fields a record can lose (set to unknown, with a warning) without being rejected.
+_NULLABLE = frozenset(
+    {
+        "stock_number",
+        "condition",
+        "year",
+        "make",
+        "model",
+        "trim",
+        "body_style",
+        "drivetrain",
+        "transmission",
+        "fuel_type",
+        "engine",
+        "exterior_color",
+        "interior_color",
+        "mileage",
+        "price",
+        "msrp",
+        "images",
+        "detail_url",
+        "description",
+        "in_stock_since",
+        "source_updated_at",
+    }
+)
+
+
 def make_vehicle(**fields: Any) -> Vehicle:
     """Build a :class:`Vehicle`, or raise ``RecordRejected`` (never pydantic's ``ValidationError``).
 
-    The reason is the VIN problem code (``missing_vin``, ``invalid_vin_check_digit``, ...) when the VIN
-    is bad, else ``invalid_record`` with the failing fields in ``detail``.
+    Without a valid VIN the record is rejected with the VIN problem code (``missing_vin``,
+    ``invalid_vin_check_digit``, ...). An implausible or malformed optional field is set to ``None`` and
+    recorded in ``vehicle.warnings`` (see :mod:`od_scheduler.models.quality`); only a record whose
+    identity (``dealer_id``, ``source``) is unusable is rejected as ``invalid_record``.
     """
-    try:
-        return Vehicle(**fields)
-    except ValidationError as err:
-        ref = normalize_vin(fields.get("vin")) or clean_str(fields.get("stock_number"))
-        for e in err.errors(include_input=False, include_url=False):
-            if e["type"] in VIN_PROBLEMS:
-                raise RecordRejected(e["type"], ref=ref) from err
-        raise RecordRejected("invalid_record", ref=ref, detail=_summarize(err)) from err
+    from od_scheduler.models.quality import screen_fields
+
+    ref = normalize_vin(fields.get("vin")) or clean_str(fields.get("stock_number"))
+    fields, warnings = screen_fields(fields)
+    for _ in range(2):
+        try:
+            vehicle = Vehicle(**fields)
+        except ValidationError as err:
+            errors = err.errors(include_input=False, include_url=False)
+            for e in errors:
+                if e["type"] in VIN_PROBLEMS:
+                    raise RecordRejected(e["type"], ref=ref) from err
+            bad = {str(e["loc"][0]) for e in errors if e["loc"]}
+            if not bad or not bad <= _NULLABLE:
+                raise RecordRejected("invalid_record", ref=ref, detail=_summarize(err)) from err
+            for name in sorted(bad):
+                fields[name] = [] if name == "images" else None
+                warnings.append(f"invalid_{name}")
+            continue
+        vehicle._warnings = tuple(warnings)
+        return vehicle
+    raise RecordRejected("invalid_record", ref=ref, detail="fields still invalid after nulling")

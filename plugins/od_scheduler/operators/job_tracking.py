@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.hooks.job_history import JobHistoryHook
@@ -44,6 +44,9 @@ def failing_job(
     """Run a step; on any error end the row ``failed`` with the error, then fail or retry the task."""
     try:
         yield
+    except TaskDeferred:
+        # Not an error: the task waits in the triggerer and resumes; its row stays ``running``.
+        raise
     except PERMANENT as err:
         history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
         raise AirflowFailException(f"{what} failed for {label}: {describe(err)}") from err

@@ -167,11 +167,12 @@ class PullInventoryOperator(BaseOperator):
     def stage(self, job: PullJob, dealer: Dealer, stream: PullStream, context: Context) -> dict[str, Any]:
         """Screen and stage the stream, record counts and metrics, return the XCom summary."""
         rejects: Counter[str] = Counter()
+        warnings: Counter[str] = Counter()
         counts = {"records": 0, "duplicates": 0}
         box: list[PullOutcome] = []
 
         def accepted() -> Generator[Vehicle, None, None]:
-            box.append((yield from self._screen(stream, rejects, set(), counts)))
+            box.append((yield from self._screen(stream, rejects, warnings, set(), counts)))
 
         path = staging_path(self.platform_id, dealer.id, context["run_id"])
         staged, checksum = write_vehicles(path, accepted())
@@ -185,6 +186,7 @@ class PullInventoryOperator(BaseOperator):
             vehicles_staged=staged,
             vehicles_rejected=sum(rejects.values()),
             rejects=dict(rejects),
+            warnings=dict(warnings),
             duplicates=counts["duplicates"],
             complete=outcome.complete and outcome.since is None and not outcome.unchanged,
             unchanged=outcome.unchanged,
@@ -200,6 +202,7 @@ class PullInventoryOperator(BaseOperator):
                 **outcome.metrics,
                 "pull_ms": int((time.monotonic() - job.started) * 1000),
                 "rejects": result.rejects,
+                "warnings": result.warnings,
                 "complete": result.complete,
                 "unchanged": result.unchanged,
                 **({"since": result.since.isoformat()} if result.since else {}),
@@ -220,9 +223,14 @@ class PullInventoryOperator(BaseOperator):
         return result.model_dump(mode="json")
 
     def _screen(
-        self, stream: PullStream, rejects: Counter[str], seen: set[str], counts: dict[str, int]
+        self,
+        stream: PullStream,
+        rejects: Counter[str],
+        warnings: Counter[str],
+        seen: set[str],
+        counts: dict[str, int],
     ) -> Generator[Vehicle, None, PullOutcome]:
-        """Count records, drop duplicate VINs (first wins), count and log rejects by reason."""
+        """Count records, drop duplicate VINs (first wins), count and log rejects and warnings by reason."""
         while True:
             try:
                 item = next(stream)
@@ -238,4 +246,10 @@ class PullInventoryOperator(BaseOperator):
                 counts["duplicates"] += 1
                 continue
             seen.add(item.vin)
+            if item.warnings:
+                if sum(warnings.values()) < MAX_LOGGED_REJECTS:
+                    self.log.warning(
+                        "VIN %s: field(s) set to unknown: %s", item.vin, ", ".join(item.warnings)
+                    )
+                warnings.update(item.warnings)
             yield item

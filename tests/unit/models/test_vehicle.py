@@ -188,16 +188,46 @@ def test_make_vehicle_rejects_bad_vins_with_their_reason(vin: str | None, reason
     assert info.value.ref == (vin or FIELDS["stock_number"])
 
 
-def test_make_vehicle_other_errors_are_invalid_record() -> None:
+def test_bad_optional_fields_become_unknown_with_warnings_not_rejections() -> None:
+    vehicle = make_vehicle(
+        **{**FIELDS, "images": ["/relative.jpg", "https://img.example.com/a.jpg"], "year": 1850}
+    )
+    assert vehicle.year is None
+    assert vehicle.images == ["https://img.example.com/a.jpg"]
+    assert vehicle.warnings == ("implausible_year", "invalid_image_url")
+    assert "warnings" not in vehicle.to_api()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"price": "$1"}, "price", "implausible_price"),
+        ({"msrp": 9_999_999}, "msrp", "implausible_msrp"),
+        ({"mileage": 9_999_999}, "mileage", "implausible_mileage"),
+        ({"mileage": "0", "condition": "used"}, "mileage", "zero_mileage_used"),
+        ({"year": 2099}, "year", "implausible_year"),
+        ({"detail_url": "javascript:void(0)"}, "detail_url", "invalid_detail_url"),
+        ({"condition": "Demo"}, "condition", "invalid_condition"),
+        ({"source_updated_at": "yesterday"}, "source_updated_at", "invalid_source_updated_at"),
+    ],
+)
+def test_each_implausible_value_is_nulled_with_its_reason(fields: dict, field: str, code: str) -> None:
+    vehicle = make_vehicle(**{**FIELDS, **fields})
+    assert getattr(vehicle, field) is None
+    assert code in vehicle.warnings
+
+
+def test_zero_miles_on_a_new_car_is_true() -> None:
+    vehicle = make_vehicle(**{**FIELDS, "mileage": 0, "condition": "new"})
+    assert vehicle.mileage == 0
+    assert vehicle.warnings == ()
+
+
+def test_an_unusable_identity_is_still_an_invalid_record() -> None:
     with pytest.raises(RecordRejected) as info:
-        make_vehicle(**{**FIELDS, "images": ["/relative.jpg"], "year": 1850})
+        make_vehicle(**{**FIELDS, "dealer_id": None})
     assert info.value.reason == "invalid_record"
     assert info.value.ref == FIELDS["vin"]
-    assert info.value.detail is not None
-    assert "year: Value error, implausible model year 1850" in info.value.detail
-    assert (
-        "images: Value error, image URL '/relative.jpg' is not an absolute http(s) URL" in info.value.detail
-    )
 
 
 def test_make_vehicle_returns_the_vehicle() -> None:

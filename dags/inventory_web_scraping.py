@@ -1,0 +1,35 @@
+"""
+### Web-scraped inventory through Apify (daily, 09:00 UTC)
+
+Scrapes every active web-scraping dealer's website with the dealer's Apify actor, normalizes the scraped
+vehicles to the canonical vehicle, stages them, and ingests them into the Open Dealer Data API.
+
+`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `apify_api`) → `ingest_inventory`
+(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
+dealers failed. Every dealer's outcome is in the `job_executions` table.
+
+`pull_inventory` starts the actor run, then **defers**: the triggerer waits for the run, so no worker
+slot is held while the scraper works. Only a SUCCEEDED run is pulled; FAILED, TIMED-OUT and ABORTED
+runs fail the dealer with the run id and status. A run still going after the dealer's `max_wait_s`
+(else the `apify_max_wait_s` setting, 1 hour) is aborted and the dealer fails. Scraped items without a
+valid VIN are rejected and counted by reason in `performance_metrics.rejects`.
+
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+`airflow dags trigger inventory_web_scraping --conf '{"dealer_id": "<id>"}'`
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks, platform_schedule
+
+PLATFORM = "web_scraping"
+
+
+@dag(schedule=platform_schedule(PLATFORM), doc_md=__doc__, **inventory_dag_kwargs(PLATFORM))
+def inventory_web_scraping() -> None:
+    inventory_tasks(PLATFORM)
+
+
+inventory_web_scraping()

@@ -1,0 +1,411 @@
+"""Apify API client (CONTRACTS.md §4): start an actor run, watch it, abort it, page through its dataset.
+
+Two clients share the contract:
+
+- :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.base.BaseClient`) is what the operator uses
+  on a worker: ``start_run``, ``get_run``, ``abort_run`` and ``iter_items`` (the run's dataset, paged by
+  offset with ``clean=true&format=json``; ``X-Apify-Pagination-Total`` gives the total).
+- :class:`ApifyRunWatcher` (async, ``httpx.AsyncClient``) is what the deferrable trigger uses in the
+  triggerer: it long-polls ``GET /v2/actor-runs/<id>?waitForFinish=<s>`` (at most 60 s a call, Apify's own
+  bound) until the run reaches a terminal status or our deadline passes. Which failures are worth
+  retrying (:func:`~od_scheduler.clients.base.is_transient`), how long ``Retry-After`` asks to wait
+  (:func:`~od_scheduler.clients.base.parse_retry_after`), the backoff, the redaction and the counters are
+  the base's; only the loop is async.
+
+The token travels only in ``Authorization: Bearer`` (never ``?token=``, which would put it in every
+URL a proxy or log line sees) and is redacted from every log line and error either client writes.
+Apify answers rate limiting with 429 and ``{"error": {"type": "rate-limit-exceeded"}}``: retried after
+``Retry-After`` like every 429.
+
+No Airflow imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from od_scheduler.clients.base import (
+    USER_AGENT,
+    BaseClient,
+    BearerAuth,
+    OffsetPaginator,
+    Page,
+    PullReport,
+    Redactor,
+    RequestStats,
+    RetryPolicy,
+    excerpt,
+    is_transient,
+    parse_retry_after,
+)
+from od_scheduler.exceptions import (
+    ConfigError,
+    PayloadError,
+    PermanentUpstreamError,
+    TransientUpstreamError,
+)
+from od_scheduler.models.dealer import summarize_validation_error
+from od_scheduler.models.normalize import parse_int
+from od_scheduler.models.web_scraping import ApifyRun, ScrapedVehicle
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.apify.com"
+RUNS_PATH = "/v2/acts/{actor}/runs"
+RUN_PATH = "/v2/actor-runs/{run_id}"
+ABORT_PATH = "/v2/actor-runs/{run_id}/abort"
+ITEMS_PATH = "/v2/datasets/{dataset_id}/items"
+TOTAL_HEADER = "X-Apify-Pagination-Total"
+#: Apify holds a ``waitForFinish`` request for at most 60 seconds.
+MAX_WAIT_FOR_FINISH_S = 60
+#: Dataset items per request when the connection does not say otherwise.
+DEFAULT_PAGE_SIZE = 1000
+
+
+def actor_path_id(actor_id: str) -> str:
+    """The actor as a URL path segment: Apify spells ``username/actor-name`` as ``username~actor-name``."""
+    actor = actor_id.strip().replace("/", "~")
+    if not actor:
+        raise ConfigError("the Apify actor id is empty: set web_scraping_config.actor_id in the CMS")
+    return quote(actor, safe="~")
+
+
+def run_input(*, start_urls: Sequence[str], dealer_id: str, max_items: int | None) -> dict[str, Any]:
+    """The actor input of CONTRACTS.md §4: ``{startUrls: [{url}], dealerId, maxItems}``."""
+    body: dict[str, Any] = {"startUrls": [{"url": url} for url in start_urls], "dealerId": dealer_id}
+    if max_items is not None:
+        body["maxItems"] = max_items
+    return body
+
+
+def parse_run(body: Any, where: str) -> ApifyRun:
+    """The run in an Apify ``{"data": {...}}`` envelope; ``PayloadError`` for any other shape."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise PayloadError(f"{where}: expected a JSON object with a 'data' object, got {type(body).__name__}")
+    try:
+        return ApifyRun.model_validate(data)
+    except ValidationError as err:
+        raise PayloadError(f"{where}: the run object is invalid: {summarize_validation_error(err)}") from err
+
+
+def _path(template: str, **ids: str) -> str:
+    # Ids come from responses and the CMS: never let one add path segments or a query.
+    return template.format(**{name: quote(value, safe="~") for name, value in ids.items()})
+
+
+# --------------------------------------------------------------------------------------------------
+# Sync client (operator side)
+# --------------------------------------------------------------------------------------------------
+class ApifyClient(BaseClient):
+    """Starts, reads and aborts actor runs and reads their datasets. After ``iter_items``, ``report``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token: str,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_pages: int = 10_000,
+        **kw: Any,
+    ) -> None:
+        if not token:
+            raise ConfigError("the Apify API token is empty: put it in the od_apify connection's password")
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        kw.setdefault("service", "apify")
+        super().__init__(base_url=base_url.rstrip("/"), auth=BearerAuth(token), **kw)
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.report = PullReport()
+
+    def start_run(self, actor_id: str, actor_input: Mapping[str, Any]) -> ApifyRun:
+        """``POST /v2/acts/<actor>/runs`` with the actor input; returns the new run (READY or RUNNING)."""
+        path = _path(RUNS_PATH, actor=actor_path_id(actor_id))
+        body = self.post_json(path, json=dict(actor_input), ok=(200, 201))
+        return parse_run(body, f"apify start of actor {actor_id!r}")
+
+    def get_run(self, run_id: str, *, wait_for_finish: int = 0) -> ApifyRun:
+        """``GET /v2/actor-runs/<id>``; with ``wait_for_finish`` (≤ 60 s) Apify holds the answer as long."""
+        wait = max(0, min(int(wait_for_finish), MAX_WAIT_FOR_FINISH_S))
+        body = self.get_json(_path(RUN_PATH, run_id=run_id), params={"waitForFinish": wait})
+        return parse_run(body, f"apify run {run_id}")
+
+    def abort_run(self, run_id: str) -> ApifyRun:
+        """``POST /v2/actor-runs/<id>/abort``; returns the run (``ABORTING``, or already terminal)."""
+        body = self.post_json(_path(ABORT_PATH, run_id=run_id))
+        return parse_run(body, f"apify abort of run {run_id}")
+
+    def fetch_items(self, dataset_id: str, offset: int) -> Page[ScrapedVehicle]:
+        """One page of the dataset from ``offset``; the total comes from ``X-Apify-Pagination-Total``."""
+        where = f"apify dataset {dataset_id} offset {offset}"
+        response = self.request(
+            "GET",
+            _path(ITEMS_PATH, dataset_id=dataset_id),
+            params={"offset": offset, "limit": self.page_size, "clean": "true", "format": "json"},
+        )
+        self.stats.pages += 1
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise PayloadError(f"{where}: not JSON: {excerpt(response.content, self.redactor)}") from err
+        if not isinstance(body, list):
+            raise PayloadError(f"{where}: expected a JSON array of items, got {type(body).__name__}")
+        items = []
+        for index, item in enumerate(body):
+            if not isinstance(item, dict):
+                raise PayloadError(
+                    f"{where}: item {offset + index} is a {type(item).__name__}, not an object"
+                )
+            try:
+                items.append(ScrapedVehicle.model_validate(item))
+            except ValidationError as err:  # the model is tolerant; this means the actor's output changed
+                raise PayloadError(
+                    f"{where}: item {offset + index}: {summarize_validation_error(err)}"
+                ) from err
+        return Page(items=items, total=parse_int(response.headers.get(TOTAL_HEADER)))
+
+    def iter_items(self, dataset_id: str, *, max_items: int | None = None) -> Iterator[ScrapedVehicle]:
+        """Every item of the dataset, lazily; then ``self.report`` says whether the pull was complete.
+
+        Items are not deduplicated here (the pull screens VINs); a dataset as large as the run's
+        ``maxItems`` means the actor stopped at its limit, so the pull is marked incomplete (partial: the
+        lot may hold more, and nothing must be delisted from it).
+        """
+        self.report = PullReport()
+        paginator: OffsetPaginator[ScrapedVehicle] = OffsetPaginator(
+            partial(self.fetch_items, dataset_id), max_pages=self.max_pages
+        )
+        count = 0
+        for page in paginator.iter_pages():
+            count += len(page.items)
+            logger.info(
+                "apify dataset %s offset %d: %d items on page, %d of %s so far",
+                dataset_id,
+                page.offset,
+                page.returned,
+                count,
+                page.total if page.total is not None else "?",
+            )
+            yield from page.items
+        part = self.report.record("dataset", paginator, items=count)
+        if max_items is not None and count >= max_items:
+            self.report.complete = False
+            self.report.notes.append(
+                f"dataset: {count} items = the run's maxItems ({max_items}); the actor stopped at its limit, "
+                "so the lot may hold more vehicles"
+            )
+        logger.info(
+            "apify dataset %s done: %d items in %d pages, total %s, stopped: %s",
+            dataset_id,
+            count,
+            part.pages,
+            part.total_count,
+            part.stop_reason,
+        )
+        if not self.report.complete:
+            logger.warning("apify dataset %s: pull incomplete: %s", dataset_id, "; ".join(self.report.notes))
+
+
+# --------------------------------------------------------------------------------------------------
+# Async watcher (trigger side)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WatchResult:
+    """How watching a run ended: ``finished`` with the terminal run, or the deadline passed first."""
+
+    run: ApifyRun | None  # the last run object seen (None when no poll ever succeeded)
+    finished: bool
+    polls: int
+    waited_s: float
+    poll_failures: int  # polls that failed even after their retries (the watch went on)
+
+
+class ApifyRunWatcher:
+    """Long-polls one actor run from async code (the trigger), holding no worker slot.
+
+    ``get_run`` retries transient failures like :meth:`BaseClient.request` (same ``is_transient``,
+    ``Retry-After``, backoff, counters, redaction). ``wait_until_finished`` loops until the run is
+    terminal or the wall-clock ``deadline`` (epoch seconds, so it survives a triggerer restart) passes;
+    a poll that still fails after its retries does not end the watch, because the run goes on upstream
+    whatever our connection does. Injectable ``transport``, ``sleep`` and ``clock`` for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token: str,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        secrets: Iterable[str] = (),
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        conn_id: str | None = None,
+    ) -> None:
+        if not token:
+            raise ConfigError("the Apify API token is empty: put it in the od_apify connection's password")
+        self.service = "apify"
+        self.conn_id = conn_id
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.stats = RequestStats()
+        self.redactor = Redactor([token, *secrets])
+        self._sleep = sleep
+        self._clock = clock
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            auth=BearerAuth(token),
+            headers={"User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            follow_redirects=False,
+            event_hooks={"request": [self._count_request]},
+        )
+
+    async def _count_request(self, request: httpx.Request) -> None:
+        self.stats.api_calls += 1
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _where(self) -> str:
+        return f"connection {self.conn_id!r}" if self.conn_id else "the Apify client settings"
+
+    async def get_run(self, run_id: str, *, wait_for_finish: int = 0) -> ApifyRun:
+        """One poll (retried while transient); ``PermanentUpstreamError`` / ``PayloadError`` otherwise."""
+        wait = max(0, min(int(wait_for_finish), MAX_WAIT_FOR_FINISH_S))
+        path = _path(RUN_PATH, run_id=run_id)
+        # The read timeout must outlast the server's hold of a long poll.
+        timeout = httpx.Timeout(self.timeout + wait, connect=min(self.timeout, 10.0))
+        attempt = 0
+        while True:
+            attempt += 1
+            status: int | None = None
+            retry_after: float | None = None
+            cause: BaseException | None = None
+            shown = self.redactor.redact(f"{self._client.base_url}{path}?waitForFinish={wait}")
+            try:
+                response = await self._client.get(path, params={"waitForFinish": wait}, timeout=timeout)
+            except httpx.HTTPError as err:
+                failure = self.redactor.redact(f"{type(err).__name__}: {err or 'no detail'}")
+                if not is_transient(exc=err):
+                    raise PermanentUpstreamError(f"apify GET {shown} failed: {failure}") from err
+                cause = err
+            else:
+                self.stats.bytes_fetched += len(response.content)
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return parse_run(response.json(), f"apify run {run_id}")
+                    except ValueError as err:  # invalid JSON: usually a cut connection, worth one more try
+                        failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
+                        cause = err
+                        if attempt >= 2:
+                            raise PayloadError(f"apify GET {shown} returned {failure}") from err
+                else:
+                    if status == 429:
+                        self.stats.rate_limits_hit += 1
+                    body = excerpt(response.content, self.redactor)
+                    if not is_transient(status_code=status):
+                        hint = (
+                            f"Check the API token in {self._where()}."
+                            if status in (401, 403)
+                            else "The run id is unknown to Apify (deleted, or another account's run)."
+                            if status == 404
+                            else ""
+                        )
+                        raise PermanentUpstreamError(
+                            f"apify GET {shown} returned HTTP {status}: {body}. {hint}".rstrip(),
+                            status_code=status,
+                        )
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    failure = f"HTTP {status}: {body}"
+            if attempt >= self.retry.max_attempts:
+                raise TransientUpstreamError(
+                    f"apify GET {shown} still failing after {attempt} attempts (last: {failure})",
+                    status_code=status,
+                ) from cause
+            wait_s = retry_after if retry_after is not None else self.retry.backoff(attempt)
+            logger.warning(
+                "apify GET %s: %s (attempt %d of %d); retrying in %.2fs%s",
+                shown,
+                failure,
+                attempt,
+                self.retry.max_attempts,
+                wait_s,
+                " as Retry-After asks" if retry_after is not None else "",
+            )
+            self.stats.retries += 1
+            if status == 429:
+                self.stats.rate_limit_wait_s += wait_s
+            await self._sleep(wait_s)
+
+    async def wait_until_finished(
+        self,
+        run_id: str,
+        *,
+        deadline: float,
+        wait_for_finish_s: int = MAX_WAIT_FOR_FINISH_S,
+        min_interval_s: float = 1.0,
+    ) -> WatchResult:
+        """Poll until the run is terminal or ``deadline`` (epoch seconds) passes.
+
+        Each poll asks Apify to hold the answer up to ``wait_for_finish_s`` (≤ 60, never past the
+        deadline); a poll answered sooner without a terminal status is followed by a pause so polls are
+        at least ``min_interval_s`` apart.
+        """
+        started = self._clock()
+        last: ApifyRun | None = None
+        polls = failures = 0
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return WatchResult(last, False, polls, self._clock() - started, failures)
+            wait = max(0, min(wait_for_finish_s, MAX_WAIT_FOR_FINISH_S, math.floor(remaining)))
+            began = self._clock()
+            try:
+                run = await self.get_run(run_id, wait_for_finish=wait)
+            except TransientUpstreamError as err:
+                failures += 1
+                pause = min(self.retry.max_delay, max(deadline - self._clock(), 0.0))
+                logger.warning(
+                    "apify run %s: poll failed (%s); the run goes on upstream, polling again in %.1fs",
+                    run_id,
+                    err,
+                    pause,
+                )
+                await self._sleep(pause)
+                continue
+            polls += 1
+            last = run
+            logger.info(
+                "apify %s after %d poll(s), %.0fs of waiting", run.describe(), polls, self._clock() - started
+            )
+            if run.finished:
+                return WatchResult(run, True, polls, self._clock() - started, failures)
+            pause = min(min_interval_s - (self._clock() - began), deadline - self._clock())
+            if pause > 0:
+                await self._sleep(pause)

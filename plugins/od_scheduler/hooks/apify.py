@@ -1,0 +1,78 @@
+"""ApifyHook: the ``od_apify`` connection -> an ApifyClient (worker) or an ApifyRunWatcher (triggerer).
+
+Connection: host = the Apify API base URL (default ``https://api.apify.com``), password = the API token
+(sent only as ``Authorization: Bearer``), optional extras ``items_page_size`` (dataset items per request,
+default 1000), ``timeout`` and ``max_attempts`` as for every HTTP connection.
+
+The watcher is built from async code (the trigger): its connection is read with ``aget_connection`` and
+its extras with ``aextra_dejson``, because the synchronous calls block the triggerer's event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from od_scheduler import conn_ids
+from od_scheduler.clients.apify import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ApifyClient, ApifyRunWatcher
+from od_scheduler.exceptions import ConfigError
+from od_scheduler.hooks.http_base import OdHttpHook
+
+PAGE_SIZE_EXTRA = "items_page_size"
+
+
+class ApifyHook(OdHttpHook):
+    """Builds Apify clients from the ``od_apify`` connection."""
+
+    default_conn_name = conn_ids.APIFY
+    hook_name = "Open Dealer Apify"
+
+    def __init__(self, conn_id: str | None = None) -> None:
+        super().__init__(conn_id)
+        self._async_extras: dict[str, Any] | None = None
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The connection's extras (read asynchronously first when the hook serves a trigger)."""
+        if self._async_extras is not None:
+            return dict(self._async_extras)
+        return super().extras
+
+    def api_url(self) -> str:
+        """The connection's host, else Apify's public API."""
+        return self.base_url(required=False) or DEFAULT_BASE_URL
+
+    def page_size(self) -> int:
+        """Dataset items per request (extra ``items_page_size``)."""
+        raw = self.extras.get(PAGE_SIZE_EXTRA, DEFAULT_PAGE_SIZE)
+        try:
+            size = int(raw)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"connection {self.conn_id!r}: {PAGE_SIZE_EXTRA} must be a whole number"
+            ) from err
+        if size < 1:
+            raise ConfigError(f"connection {self.conn_id!r}: {PAGE_SIZE_EXTRA} must be >= 1, got {size}")
+        return size
+
+    def get_client(self) -> ApifyClient:
+        """A client for starting, aborting and reading runs; the caller closes it."""
+        return ApifyClient(
+            base_url=self.api_url(),
+            token=self.secret(what="Apify API token"),
+            page_size=self.page_size(),
+            **self.client_kwargs(),
+        )
+
+    async def aget_watcher(self, *, transport: httpx.AsyncBaseTransport | None = None) -> ApifyRunWatcher:
+        """An async run watcher, built without blocking the event loop; the caller closes it."""
+        conn = await self.aget_connection(self.conn_id)
+        self._conn = conn
+        self._async_extras = dict(await conn.aextra_dejson() or {})
+        return ApifyRunWatcher(
+            base_url=self.api_url(),
+            token=self.secret(what="Apify API token"),
+            transport=transport,
+            **self.client_kwargs(),
+        )

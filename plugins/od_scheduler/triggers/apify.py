@@ -1,0 +1,149 @@
+"""ApifyRunTrigger: wait for an Apify actor run in the triggerer, so no worker slot is held while it scrapes.
+
+The operator starts the run, then defers to this trigger with the run id and a wall-clock deadline (ours:
+the dealer's ``max_wait_s`` or the ``apify_max_wait_s`` setting). The trigger long-polls the run
+(:class:`~od_scheduler.clients.apify.ApifyRunWatcher`) and fires exactly one event:
+
+- ``{"status": "finished", "run": {...}}``: the run reached a terminal status (SUCCEEDED, FAILED,
+  TIMED-OUT or ABORTED; the operator decides what each means);
+- ``{"status": "timeout", "run": {... last seen ...}}``: our deadline passed first. The trigger does not
+  abort the run itself: the operator does, on a worker, so the abort is in the task's log and the
+  dealer's job history together with the failure;
+- ``{"status": "error", "error": "...", "permanent": bool}``: the run could not be watched (bad token,
+  unknown run, unusable answers).
+
+Every event carries ``run_id``, the watcher's request counters (``metrics``) and ``carry``, a small dict
+the operator passed in and gets back untouched (resuming under ``dag.test()`` keeps only the event).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from od_scheduler import conn_ids
+from od_scheduler.clients.apify import MAX_WAIT_FOR_FINISH_S, ApifyRunWatcher, WatchResult
+from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError, TransientUpstreamError
+from od_scheduler.hooks.apify import ApifyHook
+
+FINISHED = "finished"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+
+class ApifyRunTrigger(BaseTrigger):
+    """Fires once the Apify run ``run_id`` is terminal, or when ``deadline`` (epoch seconds) has passed."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        deadline: float,
+        dealer: str = "",
+        conn_id: str = conn_ids.APIFY,
+        wait_for_finish_s: int = MAX_WAIT_FOR_FINISH_S,
+        poll_interval_s: float = 1.0,
+        carry: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.deadline = float(deadline)
+        self.dealer = dealer
+        self.conn_id = conn_id
+        self.wait_for_finish_s = int(wait_for_finish_s)
+        self.poll_interval_s = float(poll_interval_s)
+        self.carry = dict(carry or {})
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Importable classpath and the kwargs that rebuild this trigger in the triggerer (no secrets)."""
+        cls = type(self)
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            {
+                "run_id": self.run_id,
+                "deadline": self.deadline,
+                "dealer": self.dealer,
+                "conn_id": self.conn_id,
+                "wait_for_finish_s": self.wait_for_finish_s,
+                "poll_interval_s": self.poll_interval_s,
+                "carry": self.carry,
+            },
+        )
+
+    async def make_watcher(self) -> ApifyRunWatcher:
+        """The watcher on the trigger's connection (tests substitute the HTTP transport here)."""
+        return await ApifyHook(self.conn_id).aget_watcher()
+
+    def _event(self, status: str, watcher: ApifyRunWatcher | None, **fields: Any) -> TriggerEvent:
+        metrics: dict[str, Any] = watcher.stats.as_metrics() if watcher is not None else {}
+        metrics.pop("pages", None)  # pages are the dataset's, counted on the worker
+        return TriggerEvent(
+            {
+                "status": status,
+                "run_id": self.run_id,
+                "dealer": self.dealer,
+                "run": None,
+                "error": None,
+                "permanent": False,
+                "metrics": metrics,
+                "carry": self.carry,
+                **fields,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch the run and yield one event (see the module docstring)."""
+        watcher: ApifyRunWatcher | None = None
+        result: WatchResult | None = None
+        failure: tuple[str, bool] | None = None
+        self.log.info(
+            "Waiting for Apify run %s%s (deferred; polls of up to %ds, deadline in %.0fs)",
+            self.run_id,
+            f" of {self.dealer}" if self.dealer else "",
+            self.wait_for_finish_s,
+            self.deadline - time.time(),
+        )
+        try:
+            watcher = await self.make_watcher()
+            async with watcher:
+                result = await watcher.wait_until_finished(
+                    self.run_id,
+                    deadline=self.deadline,
+                    wait_for_finish_s=self.wait_for_finish_s,
+                    min_interval_s=self.poll_interval_s,
+                )
+        except (PermanentUpstreamError, PayloadError, ConfigError, AirflowNotFoundException) as err:
+            failure = (f"{type(err).__name__}: {err}", True)
+        except TransientUpstreamError as err:
+            # Only from building the watcher: a failing poll is retried until the deadline.
+            failure = (f"{type(err).__name__}: {err}", False)
+        # Yield only after the watcher is closed: the consumer may never resume this generator.
+        if failure is not None:
+            self.log.error("Apify run %s could not be watched: %s", self.run_id, failure[0])
+            yield self._event(ERROR, watcher, error=failure[0], permanent=failure[1])
+            return
+        assert result is not None
+        fields: dict[str, Any] = {
+            "run": result.run.model_dump(mode="json", by_alias=True) if result.run else None,
+            "polls": result.polls,
+            "waited_s": round(result.waited_s, 3),
+            "poll_failures": result.poll_failures,
+        }
+        if result.finished:
+            assert result.run is not None
+            self.log.info("Apify %s after %d poll(s)", result.run.describe(), result.polls)
+            yield self._event(FINISHED, watcher, **fields)
+        else:
+            last = result.run.status if result.run else "unknown"
+            self.log.warning(
+                "Apify run %s still %s at the deadline, after %d poll(s) and %.0fs",
+                self.run_id,
+                last,
+                result.polls,
+                result.waited_s,
+            )
+            yield self._event(TIMEOUT, watcher, **fields)
