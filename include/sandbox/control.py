@@ -233,6 +233,16 @@ def build_router(state: SandboxState) -> APIRouter:
         _, _, lot = resolved
         return json_response({"restored": lot.restore(body.vins), "remaining": len(lot)})
 
+    @router.post("/lots/{platform_name}/{dealer_key}/revin")
+    async def revin(platform_name: str, dealer_key: str, body: dict[str, str]) -> Response:
+        resolved = resolve_lot(platform_name, dealer_key)
+        if isinstance(resolved, Response):
+            return resolved
+        _, _, lot = resolved
+        if body.get("vin") not in lot or not body.get("new_vin"):
+            return json_response({"error": "give the 'vin' of a vehicle on the lot and its 'new_vin'"}, 400)
+        return json_response({"record": lot.revin(body["vin"], body["new_vin"]).to_record()})
+
     @router.post("/lots/{platform_name}/{dealer_key}/update")
     async def update(platform_name: str, dealer_key: str, body: UpdateVehicle) -> Response:
         resolved = resolve_lot(platform_name, dealer_key)

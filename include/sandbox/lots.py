@@ -126,6 +126,14 @@ class Lot:
                 removed.append(vin)
         return removed
 
+    def revin(self, vin: str, new_vin: str) -> SourceVehicle:
+        """Re-key a vehicle under another VIN, as a source with a data-entry typo would (no validation:
+        the point is to serve bad VINs); ``KeyError`` for an unknown VIN."""
+        vehicle = dataclasses.replace(self._vehicles.pop(vin), vin=new_vin)
+        self._vehicles[new_vin] = vehicle
+        self.changed_at[new_vin] = datetime.now(UTC)
+        return vehicle
+
     def restore(self, vins: Iterable[str]) -> list[str]:
         """Put removed VINs back on the lot (a sale fell through); returns those restored."""
         restored = []

@@ -4,8 +4,8 @@ A platform module subclasses ``Platform``: it names its platform id, fills in th
 parts of its CMS config, renders a ``SourceVehicle`` into its wire format, optionally lists its
 segments, and returns a router serving its HTTP contract (CONTRACTS.md). Adding a platform =
 one module here + one line in ``PLATFORMS`` + dealer rows in ``dealers.py``. Platforms with
-dealers in the table but no module yet (web_scraping, vinsolutions, dealersocket)
-appear in the CMS with their static config only.
+dealers in the table but no module would appear in the CMS with their static config only
+(every platform has one now).
 """
 
 from __future__ import annotations
