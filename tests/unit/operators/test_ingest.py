@@ -1,0 +1,91 @@
+"""The ingest's pure parts: 413 splitting, idempotency keys, the anomaly guard."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import httpx
+import pytest
+
+from od_scheduler.clients.data_api import DataApiClient
+from od_scheduler.models.job import PullResult
+from od_scheduler.operators.ingest import DataApiIngestOperator, anomaly, idempotency_key
+
+pytestmark = pytest.mark.unit
+
+
+def vehicles(n: int) -> list[dict]:
+    return [{"vin": f"VIN{i:014d}", "make": "Ford"} for i in range(n)]
+
+
+def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() -> None:
+    seen: list[tuple[int, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((len(body["vehicles"]), request.headers["Idempotency-Key"]))
+        if len(body["vehicles"]) > 100:
+            return httpx.Response(413, json={"error": "too large"})
+        return httpx.Response(
+            200,
+            json={
+                "success": True,
+                "processed": len(body["vehicles"]),
+                "dealer_id": "d",
+                "source": "cobalt",
+                "errors": [],
+            },
+        )
+
+    client = DataApiClient(base_url="http://data", api_key="k", transport=httpx.MockTransport(handler))
+    op = DataApiIngestOperator(task_id="t", dealer={"dealer_id": "d"}, pull={}, platform="dealer.com")
+    pulled = PullResult(
+        dealer_id="d",
+        platform="dealer.com",
+        staging_path=None,
+        checksum=None,
+        vehicles_found=0,
+        vehicles_staged=0,
+        vehicles_rejected=0,
+        complete=True,
+    )
+    counters = {"processed": 0, "batches": 0}
+    op._send(
+        client,
+        pulled,
+        vehicles(300),
+        scope="s",
+        position="0",
+        counters=counters,
+        api_errors=Counter(),
+        rejected_vins=set(),
+    )
+    assert counters == {"processed": 300, "batches": 4}
+    assert [n for n, _ in seen] == [300, 150, 75, 75, 150, 75, 75]
+    keys = [k for _, k in seen]
+    assert len(set(keys)) == len(keys)
+
+
+def test_idempotency_keys_depend_on_run_position_and_content_only() -> None:
+    batch = vehicles(3)
+    assert idempotency_key("run1|d", "0", batch) == idempotency_key("run1|d", "0", [dict(v) for v in batch])
+    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run2|d", "0", batch)
+    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run1|d", "500", batch)
+    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run1|d", "0", batch[:2])
+
+
+@pytest.mark.parametrize(
+    ("pulled", "live", "expected"),
+    [
+        (0, 0, None),
+        (10, 0, None),
+        (0, 80, "the pull returned 0 vehicles but 80 are live"),
+        (24, 80, "the pull returned 24 vehicles but 80 are live at the Data API (a 70% drop"),
+        (40, 80, None),
+        (75, 80, None),
+    ],
+)
+def test_anomaly_guard(pulled: int, live: int, expected: str | None) -> None:
+    why = anomaly(pulled, live, 0.5)
+    assert (why is None) if expected is None else (expected in (why or ""))
