@@ -67,7 +67,7 @@ def stored(sandbox: httpx.Client, dealer_id: str) -> list[dict[str, Any]]:
 def first_run(dagbag, sandbox: str):
     """One dag.test() run over every sandbox Dealer.com dealer, and a re-run of the same run."""
     with job_history_conn() as db:
-        db.execute("TRUNCATE job_executions")
+        db.execute("TRUNCATE job_executions, source_state, dealer_leases, vehicle_fingerprints")
     control = httpx.Client(base_url=sandbox, timeout=30)
     control.post("/_sandbox/reset").raise_for_status()
     dag = dagbag.dags[DAG_ID]

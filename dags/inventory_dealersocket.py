@@ -1,0 +1,30 @@
+"""
+### DealerSocket inventory (daily)
+
+Pulls every active DealerSocket dealer's inventory from the DealerSocket XML API (paged; parsed with a
+hardened XML parser, so a hostile document fails its dealer alone), normalizes it to the canonical vehicle,
+stages it, and ingests it into the Open Dealer Data API.
+
+`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `dealersocket_api`) → `ingest_inventory`
+(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
+dealers failed. Every dealer's outcome is in the `job_executions` table.
+
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+`airflow dags trigger inventory_dealersocket --conf '{"dealer_id": "<id>"}'`
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks, platform_schedule
+
+PLATFORM = "dealersocket"
+
+
+@dag(schedule=platform_schedule(PLATFORM), doc_md=__doc__, **inventory_dag_kwargs(PLATFORM))
+def inventory_dealersocket() -> None:
+    inventory_tasks(PLATFORM)
+
+
+inventory_dealersocket()

@@ -1,0 +1,30 @@
+"""
+### VinSolutions inventory (daily)
+
+Pulls every active VinSolutions dealer's inventory from the VinSolutions inventory gateway (OAuth2
+client credentials; one token per dealer pull, refreshed once when it expires mid-pagination),
+normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer Data API.
+
+`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `vinsolutions_api`) → `ingest_inventory`
+(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
+dealers failed. Every dealer's outcome is in the `job_executions` table.
+
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+`airflow dags trigger inventory_vinsolutions --conf '{"dealer_id": "<id>"}'`
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from od_scheduler.dag_factory import inventory_dag_kwargs, inventory_tasks, platform_schedule
+
+PLATFORM = "vinsolutions"
+
+
+@dag(schedule=platform_schedule(PLATFORM), doc_md=__doc__, **inventory_dag_kwargs(PLATFORM))
+def inventory_vinsolutions() -> None:
+    inventory_tasks(PLATFORM)
+
+
+inventory_vinsolutions()

@@ -1,0 +1,210 @@
+"""The status FastAPI app, mounted by ``plugins/od_scheduler_plugin.py`` at ``/od-scheduler``.
+
+Every route sits behind Airflow's own authentication: a valid Airflow JWT, as ``Authorization: Bearer``
+(API clients, ``POST /auth/token``) or as the UI's ``_token`` cookie (the page, in the UI's iframe), of a
+user allowed to read DAG runs. Without a token the answer is 401, exactly like ``/api/v2``. There is no
+public route: Swagger, ReDoc and the OpenAPI document are switched off.
+
+Routes (below the mount point):
+
+- ``GET /api/jobs/status?dealer_id&platform&status&since&limit&offset``
+- ``GET /api/jobs/stats?days&platform``
+- ``GET /api/dealers/health?dealer_id&platform&only&limit&offset``
+- ``GET /ui?days`` - the HTML page
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import psycopg
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from od_scheduler.exceptions import ConfigError
+from od_scheduler.settings import get_settings
+from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, render_page
+from od_scheduler.status.queries import (
+    OVERDUE_FACTOR,
+    StatusQueries,
+    dealer_health,
+    job_history_hook,
+)
+from od_scheduler.status.schemas import (
+    HealthData,
+    HealthQuery,
+    HealthResponse,
+    Pagination,
+    StatsData,
+    StatsQuery,
+    StatsResponse,
+    StatusData,
+    StatusQuery,
+    StatusResponse,
+    UiQuery,
+)
+
+log = logging.getLogger(__name__)
+
+#: Rows of each table on the page (the API pages through the rest).
+PAGE_ROWS = 100
+PAGE_RUNS = 25
+
+app = FastAPI(
+    title="OD scheduler status",
+    description="Job history status behind Airflow authentication",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+
+#: The authorization of every route: an authenticated Airflow user who may read DAG runs. A module-level
+#: object so that in-process tests can override exactly this dependency.
+require_read_runs = requires_access_dag("GET", DagAccessEntity.RUN)
+
+router = APIRouter(dependencies=[Depends(require_read_runs)])
+
+
+def get_queries() -> Iterator[StatusQueries]:
+    """One read-only job-history connection per request, closed after the response is built."""
+    with StatusQueries(job_history_hook()) as queries:
+        yield queries
+
+
+QueriesDep = Annotated[StatusQueries, Depends(get_queries)]
+
+
+def _page(limit: int, offset: int, returned: int, total: int) -> Pagination:
+    end = offset + returned
+    return Pagination(limit=limit, offset=offset, total=total, next_offset=end if end < total else None)
+
+
+def _first_day(days: int, now: datetime) -> date:
+    return now.date() - timedelta(days=days - 1)
+
+
+@app.exception_handler(ConfigError)
+def _config_error(request: Request, exc: ConfigError) -> JSONResponse:
+    log.warning("status API unavailable: %s", exc)
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("job-history database error on %s: %s", request.url.path, exc)
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return JSONResponse(
+        status_code=503, content={"detail": f"job-history database unavailable: {first_line}"}
+    )
+
+
+# PostgresHook connects with psycopg 3 when it is installed, else psycopg2.
+app.add_exception_handler(psycopg.OperationalError, _database_error)
+try:
+    import psycopg2
+except ImportError:  # pragma: no cover - psycopg2 is optional
+    pass
+else:
+    app.add_exception_handler(psycopg2.OperationalError, _database_error)
+
+
+@router.get("/api/jobs/status", response_model=StatusResponse)
+def jobs_status(query: Annotated[StatusQuery, Query()], queries: QueriesDep) -> StatusResponse:
+    """A page of executions (newest first) and statistics of the whole filtered set."""
+    statistics = queries.statistics(query)
+    executions = queries.executions(query)
+    return StatusResponse(
+        data=StatusData(
+            executions=executions,
+            statistics=statistics,
+            pagination=_page(query.limit, query.offset, len(executions), statistics.total),
+        ),
+        timestamp=datetime.now(UTC),
+    )
+
+
+@router.get("/api/jobs/stats", response_model=StatsResponse)
+def jobs_stats(query: Annotated[StatsQuery, Query()], queries: QueriesDep) -> StatsResponse:
+    """Per UTC day x platform over the last ``days`` days (today included)."""
+    now = datetime.now(UTC)
+    first_day = _first_day(query.days, now)
+    return StatsResponse(
+        data=StatsData(
+            days=query.days,
+            first_day=first_day,
+            last_day=now.date(),
+            platform=query.platform,
+            series=queries.daily(first_day=first_day, platform=query.platform),
+        ),
+        timestamp=now,
+    )
+
+
+@router.get("/api/dealers/health", response_model=HealthResponse)
+def dealers_health(query: Annotated[HealthQuery, Query()], queries: QueriesDep) -> HealthResponse:
+    """Per dealer x platform: last success, failures in a row, held, overdue; by (platform, dealer)."""
+    settings = get_settings()
+    now = datetime.now(UTC)
+    rows = dealer_health(
+        queries,
+        now=now,
+        hold_after_failures=settings.hold_after_failures,
+        due_grace=timedelta(minutes=settings.due_grace_minutes),
+        dealer_id=query.dealer_id,
+        platform=query.platform,
+        only=query.only,
+    )
+    page = rows[query.offset : query.offset + query.limit]
+    return HealthResponse(
+        data=HealthData(
+            dealers=page,
+            pagination=_page(query.limit, query.offset, len(page), len(rows)),
+            hold_after_failures=settings.hold_after_failures,
+            overdue_factor=OVERDUE_FACTOR,
+        ),
+        timestamp=now,
+    )
+
+
+@router.get("/ui", response_class=HTMLResponse)
+def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: QueriesDep) -> HTMLResponse:
+    """The status page: success-rate chart, failing and overdue dealers, latest runs."""
+    settings = get_settings()
+    now = datetime.now(UTC)
+    first_day = _first_day(query.days, now)
+    health = dealer_health(
+        queries,
+        now=now,
+        hold_after_failures=settings.hold_after_failures,
+        due_grace=timedelta(minutes=settings.due_grace_minutes),
+    )
+    html = render_page(
+        user=user.get_name(),
+        now=now,
+        chart=build_chart(
+            queries.daily(first_day=first_day, platform=None), first_day=first_day, days=query.days
+        ),
+        failing=[h for h in health if h.consecutive_failures > 0],
+        overdue=[h for h in health if h.overdue],
+        runs=queries.latest_runs(
+            since=datetime.combine(first_day, datetime.min.time(), UTC), limit=PAGE_RUNS
+        ),
+        hold_after_failures=settings.hold_after_failures,
+        overdue_factor=OVERDUE_FACTOR,
+        max_rows=PAGE_ROWS,
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+app.include_router(router)

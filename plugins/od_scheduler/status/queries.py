@@ -1,0 +1,433 @@
+"""Read-only queries of the status API over the job history.
+
+SQL text is constant: user input only ever travels as bound parameters, and the optional filters pick
+from a fixed set of clauses. All queries of one request share one read-only REPEATABLE READ transaction,
+so a page of executions and the statistics beside it describe the same snapshot, and a statement
+timeout keeps a status request from holding the job-history database.
+
+Dealer health reuses the scheduler's own rules: ``JobHistoryHook.dealer_histories`` (last success,
+consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` (held, due, interval).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from types import TracebackType
+from typing import Any
+
+from airflow.exceptions import AirflowNotFoundException
+
+from od_scheduler import conn_ids
+from od_scheduler.exceptions import ConfigError
+from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.dealer import Dealer
+from od_scheduler.platforms import PLATFORMS
+from od_scheduler.scheduling import DealerHistory, interval_for, select_dealers
+from od_scheduler.status.schemas import (
+    Aggregate,
+    DayStats,
+    DealerHealth,
+    Execution,
+    HealthState,
+    LastSuccess,
+    PlatformAggregate,
+    Statistics,
+    StatusCounts,
+    StatusQuery,
+    VehicleTotals,
+)
+
+log = logging.getLogger(__name__)
+
+#: A dealer is overdue when its last success is older than this many intervals.
+OVERDUE_FACTOR = 2
+STATEMENT_TIMEOUT_MS = 15_000
+
+# Constant SQL fragments (no user input), shared by the statistics and the per-day series.
+_DURATION_MS = "extract(epoch FROM end_time - start_time)::float8 * 1000"
+_RAN = "status IN ('success', 'failed') AND end_time IS NOT NULL"
+_AGGREGATES = f"""
+    count(*) AS total,
+    count(*) FILTER (WHERE status = 'running') AS running,
+    count(*) FILTER (WHERE status = 'success') AS success,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'skipped') AS skipped,
+    count(*) FILTER (WHERE status <> 'running') AS finished,
+    (count(*) FILTER (WHERE status = 'success'))::float8
+        / NULLIF(count(*) FILTER (WHERE status <> 'running'), 0) AS success_rate,
+    (count(*) FILTER (WHERE status = 'failed'))::float8
+        / NULLIF(count(*) FILTER (WHERE status <> 'running'), 0) AS failure_rate,
+    avg({_DURATION_MS}) FILTER (WHERE {_RAN}) AS avg_duration_ms,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY {_DURATION_MS}) FILTER (WHERE {_RAN}) AS p95_duration_ms,
+    coalesce(sum(vehicles_found), 0)::bigint AS vehicles_found,
+    coalesce(sum(vehicles_processed), 0)::bigint AS vehicles_processed,
+    coalesce(sum(vehicles_rejected), 0)::bigint AS vehicles_rejected,
+    coalesce(sum(vehicles_delisted), 0)::bigint AS vehicles_delisted
+"""
+
+_EXECUTION_COLUMNS = f"""
+    id, job_id, dag_id, run_id, try_number, dealer_id, platform, status, start_time, end_time,
+    round({_DURATION_MS})::bigint AS duration_ms,
+    vehicles_found, vehicles_processed, vehicles_rejected, vehicles_delisted, errors,
+    performance_metrics, created_at
+"""
+
+
+def job_history_hook(conn_id: str = conn_ids.JOB_HISTORY) -> JobHistoryHook:
+    """A JobHistoryHook whose connection resolves in the api-server as well as in tasks.
+
+    The Task SDK lookup (``BaseHook.get_connection``) finds environment and secrets-backend connections
+    everywhere, and metadata-DB connections only where Airflow marks the process as a server (the
+    api-server does). Anywhere else a connection defined in the metadata DB would be missed, so on
+    "not found" the core model's lookup, which always includes the metadata DB, is tried once.
+    """
+    hook = JobHistoryHook(postgres_conn_id=conn_id)
+    try:
+        _ = hook.connection
+        return hook
+    except AirflowNotFoundException:
+        pass
+    from airflow.models.connection import Connection
+
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException as err:
+        raise ConfigError(
+            f"connection {conn_id!r} is not defined for the api-server: define it in Airflow "
+            f"(UI, `airflow connections add`, or AIRFLOW_CONN_{conn_id.upper()} in its environment)"
+        ) from err
+    log.info("Connection %s resolved from the metadata DB (core Connection lookup)", conn_id)
+    return JobHistoryHook(postgres_conn_id=conn_id, connection=conn)
+
+
+def _where(
+    *,
+    dealer_id: str | None = None,
+    platform: str | None = None,
+    platforms: Sequence[str] | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause picked from fixed fragments, and its bound parameters."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if dealer_id is not None:
+        clauses.append("dealer_id = %(dealer_id)s")
+        params["dealer_id"] = dealer_id
+    if platform is not None:
+        clauses.append("platform = %(platform)s")
+        params["platform"] = platform
+    if platforms is not None:
+        clauses.append("platform = ANY(%(platforms)s)")
+        params["platforms"] = list(platforms)
+    if status is not None:
+        clauses.append("status = %(status)s")
+        params["status"] = status
+    if since is not None:
+        clauses.append("start_time >= %(since)s")
+        params["since"] = since
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _status_filter(query: StatusQuery) -> tuple[str, dict[str, Any]]:
+    return _where(
+        dealer_id=query.dealer_id,
+        platform=query.platform,
+        status=query.status.value if query.status else None,
+        since=query.since,
+    )
+
+
+def _aggregate_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "total": row["total"],
+        "by_status": StatusCounts(
+            running=row["running"], success=row["success"], failed=row["failed"], skipped=row["skipped"]
+        ),
+        "finished": row["finished"],
+        "success_rate": row["success_rate"],
+        "failure_rate": row["failure_rate"],
+        "avg_duration_ms": row["avg_duration_ms"],
+        "p95_duration_ms": row["p95_duration_ms"],
+        "vehicles": VehicleTotals(
+            found=row["vehicles_found"],
+            processed=row["vehicles_processed"],
+            rejected=row["vehicles_rejected"],
+            delisted=row["vehicles_delisted"],
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class RunSummaryRow:
+    """One DAG run of the job history, for the page's "latest runs" table."""
+
+    dag_id: str
+    run_id: str
+    platform: str
+    started: datetime
+    ended: datetime | None
+    dealers: int
+    success: int
+    failed: int
+    skipped: int
+    running: int
+    vehicles_found: int
+    vehicles_processed: int
+    vehicles_rejected: int
+
+
+class StatusQueries:
+    """The status reads, on one read-only connection; use as a context manager (one per request)."""
+
+    def __init__(self, hook: JobHistoryHook) -> None:
+        self.hook = hook
+        self._conn: Any = None
+
+    def __enter__(self) -> StatusQueries:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Roll back the read-only transaction and close the connection."""
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            finally:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        if self._conn is None:
+            conn: Any = self.hook.get_conn()
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(STATEMENT_TIMEOUT_MS),))
+            self._conn = conn
+        with self._conn.cursor() as cur:
+            yield cur
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self._cursor() as cur:
+            cur.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- /api/jobs/status -------------------------------------------------------------------------
+    def executions(self, query: StatusQuery) -> list[Execution]:
+        """One page of the filtered executions, newest first."""
+        where, params = _status_filter(query)
+        rows = self._rows(
+            f"SELECT {_EXECUTION_COLUMNS} FROM job_executions{where} "
+            "ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            {**params, "limit": query.limit, "offset": query.offset},
+        )
+        return [Execution.model_validate(row) for row in rows]
+
+    def statistics(self, query: StatusQuery) -> Statistics:
+        """Totals, rates, durations and vehicles of the whole filtered set, overall and per platform."""
+        where, params = _status_filter(query)
+        rows = self._rows(
+            f"SELECT platform, GROUPING(platform) AS is_total, {_AGGREGATES} FROM job_executions{where} "
+            "GROUP BY GROUPING SETS ((), (platform)) ORDER BY is_total DESC, platform",
+            params,
+        )
+        overall = next((r for r in rows if r["is_total"]), None)
+        base = (
+            _aggregate_fields(overall)
+            if overall
+            else Aggregate(
+                total=0,
+                by_status=StatusCounts(),
+                finished=0,
+                success_rate=None,
+                failure_rate=None,
+                avg_duration_ms=None,
+                p95_duration_ms=None,
+                vehicles=VehicleTotals(),
+            ).model_dump()
+        )
+        last = self._rows(
+            "SELECT dealer_id, platform, max(start_time) FILTER (WHERE status = 'success') AS last_success "
+            f"FROM job_executions{where} GROUP BY dealer_id, platform ORDER BY platform, dealer_id",
+            params,
+        )
+        return Statistics(
+            **base,
+            by_platform=[
+                PlatformAggregate(platform=r["platform"], **_aggregate_fields(r))
+                for r in rows
+                if not r["is_total"]
+            ],
+            last_success=[LastSuccess.model_validate(r) for r in last],
+        )
+
+    # -- /api/jobs/stats --------------------------------------------------------------------------
+    def daily(self, *, first_day: date, platform: str | None) -> list[DayStats]:
+        """Per UTC day x platform, from midnight UTC of ``first_day`` on."""
+        where, params = _where(platform=platform, since=datetime.combine(first_day, time.min, UTC))
+        rows = self._rows(
+            "SELECT (start_time AT TIME ZONE 'UTC')::date AS day, platform, "
+            f"count(DISTINCT (dag_id, run_id)) AS runs, {_AGGREGATES} FROM job_executions{where} "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+            params,
+        )
+        return [
+            DayStats(
+                day=r["day"],
+                platform=r["platform"],
+                runs=r["runs"],
+                executions=r["total"],
+                by_status=StatusCounts(
+                    running=r["running"], success=r["success"], failed=r["failed"], skipped=r["skipped"]
+                ),
+                finished=r["finished"],
+                success_rate=r["success_rate"],
+                p95_duration_ms=r["p95_duration_ms"],
+                vehicles=VehicleTotals(
+                    found=r["vehicles_found"],
+                    processed=r["vehicles_processed"],
+                    rejected=r["vehicles_rejected"],
+                    delisted=r["vehicles_delisted"],
+                ),
+            )
+            for r in rows
+        ]
+
+    # -- /api/dealers/health ------------------------------------------------------------------------
+    def pairs(self, *, dealer_id: str | None, platform: str | None) -> list[dict[str, Any]]:
+        """Per dealer x platform (registry platforms only): executions, first/last run, last failure."""
+        where, params = _where(dealer_id=dealer_id, platform=platform, platforms=sorted(PLATFORMS))
+        failed_where = f"{where} AND status = 'failed'"
+        return self._rows(
+            f"""
+            WITH pairs AS (
+                SELECT platform, dealer_id, count(*) AS executions, min(start_time) AS first_run
+                  FROM job_executions{where}
+                 GROUP BY platform, dealer_id
+            ), last_execution AS (
+                SELECT DISTINCT ON (platform, dealer_id) platform, dealer_id,
+                       start_time AS last_run, status AS last_status
+                  FROM job_executions{where}
+                 ORDER BY platform, dealer_id, start_time DESC, id DESC
+            ), last_failure AS (
+                SELECT DISTINCT ON (platform, dealer_id) platform, dealer_id,
+                       start_time AS last_failure, errors[cardinality(errors)] AS last_error
+                  FROM job_executions{failed_where}
+                 ORDER BY platform, dealer_id, start_time DESC, id DESC
+            )
+            SELECT * FROM pairs
+              JOIN last_execution USING (platform, dealer_id)
+              LEFT JOIN last_failure USING (platform, dealer_id)
+             ORDER BY platform, dealer_id
+            """,
+            params,
+        )
+
+    # -- the page's latest runs -----------------------------------------------------------------------
+    def latest_runs(self, *, since: datetime, limit: int) -> list[RunSummaryRow]:
+        """The newest DAG runs that started since ``since``, one row per run."""
+        rows = self._rows(
+            """
+            SELECT dag_id, run_id, min(platform) AS platform,
+                   min(start_time) AS started,
+                   CASE WHEN bool_or(end_time IS NULL) THEN NULL ELSE max(end_time) END AS ended,
+                   count(*) AS dealers,
+                   count(*) FILTER (WHERE status = 'success') AS success,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'skipped') AS skipped,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   coalesce(sum(vehicles_found), 0)::bigint AS vehicles_found,
+                   coalesce(sum(vehicles_processed), 0)::bigint AS vehicles_processed,
+                   coalesce(sum(vehicles_rejected), 0)::bigint AS vehicles_rejected
+              FROM job_executions
+             WHERE start_time >= %(since)s
+             GROUP BY dag_id, run_id
+             ORDER BY started DESC, dag_id, run_id
+             LIMIT %(limit)s
+            """,
+            {"since": since, "limit": limit},
+        )
+        return [RunSummaryRow(**r) for r in rows]
+
+
+def is_overdue(history: DealerHistory, *, first_run: datetime, interval: timedelta, now: datetime) -> bool:
+    """Last success older than ``OVERDUE_FACTOR`` intervals; without any success, the first run is."""
+    reference = history.last_success if history.last_success is not None else first_run
+    return now - reference > OVERDUE_FACTOR * interval
+
+
+def dealer_health(
+    queries: StatusQueries,
+    *,
+    now: datetime,
+    hold_after_failures: int,
+    due_grace: timedelta,
+    dealer_id: str | None = None,
+    platform: str | None = None,
+    only: HealthState | None = None,
+) -> list[DealerHealth]:
+    """Health of every dealer x platform in the history, by (platform, dealer_id).
+
+    The dealers are judged as a scheduled (not forced) run would judge them, with each platform's default
+    interval: the API does not call the CMS, so per-dealer interval overrides and pauses are not seen.
+    """
+    by_platform: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in queries.pairs(dealer_id=dealer_id, platform=platform):
+        by_platform[row["platform"]].append(row)
+    result: list[DealerHealth] = []
+    for platform_id in sorted(by_platform):
+        spec = PLATFORMS[platform_id]
+        rows = by_platform[platform_id]
+        dealers = [
+            Dealer(id=r["dealer_id"], name=r["dealer_id"], slug=r["dealer_id"], status="active") for r in rows
+        ]
+        histories = queries.hook.dealer_histories(platform_id, [d.id for d in dealers])
+        selection = select_dealers(
+            dealers,
+            histories,
+            now=now,
+            default_interval_minutes=spec.default_interval_minutes,
+            force=False,
+            hold_after_failures=hold_after_failures,
+            grace=due_grace,
+        )
+        selected = set(selection.selected)
+        for dealer, row in zip(dealers, rows, strict=True):
+            history = histories.get(dealer.id, DealerHistory())
+            interval = interval_for(dealer, spec.default_interval_minutes)
+            result.append(
+                DealerHealth(
+                    dealer_id=dealer.id,
+                    platform=platform_id,
+                    interval_minutes=int(interval.total_seconds() // 60),
+                    last_success=history.last_success,
+                    consecutive_failures=history.consecutive_failures,
+                    held=dealer.id in selection.held,
+                    held_reason=selection.held.get(dealer.id),
+                    overdue=is_overdue(history, first_run=row["first_run"], interval=interval, now=now),
+                    due=dealer.id in selected,
+                    executions=row["executions"],
+                    last_run=row["last_run"],
+                    last_status=row["last_status"],
+                    last_failure=row["last_failure"],
+                    last_error=row["last_error"],
+                )
+            )
+    if only == "failing":
+        result = [h for h in result if h.consecutive_failures > 0]
+    elif only == "held":
+        result = [h for h in result if h.held]
+    elif only == "overdue":
+        result = [h for h in result if h.overdue]
+    return result

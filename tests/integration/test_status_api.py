@@ -1,0 +1,440 @@
+"""The status API in-process against a seeded job history on the real job-history PostgreSQL.
+
+Every statistic is checked against an independent computation in Python (``tests/status_history.py``).
+
+Auth: these tests call the FastAPI app in-process with fastapi's TestClient and OVERRIDE the app's auth
+dependencies (``require_read_runs`` and Airflow's ``get_user``) with a fixed admin user, because no
+api-server (and so no auth manager) runs here. Only ``test_without_the_override_every_route_answers_401``
+runs with the real dependencies. Authentication against a real ``airflow api-server`` is proven in
+``tests/e2e/test_status_api.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from od_scheduler.platforms import PLATFORMS
+from tests import status_history as sh
+from tests.fixtures import job_history_conn
+
+pytestmark = pytest.mark.integration
+
+STATUS = "/api/jobs/status"
+STATS = "/api/jobs/stats"
+HEALTH = "/api/dealers/health"
+
+
+@pytest.fixture(scope="module")
+def history(airflow_db: None) -> Iterator[tuple[datetime, list[sh.Row]]]:
+    """Thousands of executions written to the job-history DB; (now, rows)."""
+    now = datetime.now(UTC)
+    rows = sh.generate(now)
+    with job_history_conn() as db:
+        assert sh.insert(db, rows) == len(rows)
+    assert len(rows) > 4000
+    return now, rows
+
+
+@pytest.fixture
+def api(history: tuple[datetime, list[sh.Row]]) -> Iterator[TestClient]:
+    """TestClient on the app with the auth dependencies overridden (see the module docstring)."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from od_scheduler.status.app import app, require_read_runs
+
+    app.dependency_overrides[require_read_runs] = lambda: None
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="tester", role="admin")
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
+
+
+def _approx(value: Any) -> Any:
+    return None if value is None else pytest.approx(value, rel=1e-9, abs=1e-6)
+
+
+def _check_aggregate(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert got["total"] == expected["total"]
+    assert got["by_status"] == expected["by_status"]
+    assert got["finished"] == expected["finished"]
+    for key in ("success_rate", "failure_rate", "avg_duration_ms", "p95_duration_ms"):
+        assert got[key] == _approx(expected[key]), key
+    assert got["vehicles"] == expected["vehicles"]
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# -- /api/jobs/status -------------------------------------------------------------------------------
+def test_unfiltered_statistics_match_an_independent_computation(api: TestClient, history) -> None:
+    _, rows = history
+    body = api.get(STATUS).json()
+    assert body["success"] is True
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    stats = body["data"]["statistics"]
+    _check_aggregate(stats, sh.aggregate(rows))
+    platforms = sorted({r.platform for r in rows})
+    assert [p["platform"] for p in stats["by_platform"]] == platforms
+    for got in stats["by_platform"]:
+        _check_aggregate(got, sh.aggregate([r for r in rows if r.platform == got["platform"]]))
+    expected_last = sh.last_successes(rows)
+    assert [(x["platform"], x["dealer_id"]) for x in stats["last_success"]] == [
+        (x["platform"], x["dealer_id"]) for x in expected_last
+    ]
+    assert [_ts(x["last_success"]) for x in stats["last_success"]] == [
+        x["last_success"] for x in expected_last
+    ]
+    # The rates are of finished executions: running ones are left out, skipped ones count in neither.
+    assert stats["by_status"]["running"] > 0
+    assert stats["by_status"]["skipped"] > 0
+    assert stats["success_rate"] + stats["failure_rate"] < 1
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"dealer_id": "dealer-07"},  # on dealer.com and homenet
+        {"platform": "homenet"},
+        {"status": "failed"},
+        {"status": "running"},
+        {"platform": "dealer.com", "status": "success"},
+        {"dealer_id": "dealer-03", "platform": "dealer.com"},
+        {"since_days": 3},
+        {"since_days": 10, "platform": "cobalt", "status": "failed"},
+        {"dealer_id": "nobody"},
+    ],
+    ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()),
+)
+def test_filters_select_the_same_rows_as_python(api: TestClient, history, filters: dict[str, Any]) -> None:
+    now, rows = history
+    params = dict(filters)
+    if "since_days" in params:
+        since = now - timedelta(days=params.pop("since_days"))
+        params["since"] = since.isoformat()
+        expected_rows = sh.select(rows, since=since, **params)
+    else:
+        expected_rows = sh.select(rows, **params)
+    body = api.get(STATUS, params={**params, "limit": 500}).json()
+    _check_aggregate(body["data"]["statistics"], sh.aggregate(expected_rows))
+    executions = body["data"]["executions"]
+    assert len(executions) == min(500, len(expected_rows))
+    newest = sorted(expected_rows, key=lambda r: r.start_time, reverse=True)[:500]
+    assert [(e["dealer_id"], e["platform"], _ts(e["start_time"])) for e in executions] == [
+        (r.dealer_id, r.platform, r.start_time) for r in newest
+    ]
+    if not expected_rows:
+        assert body["data"]["statistics"]["success_rate"] is None
+        assert body["data"]["statistics"]["p95_duration_ms"] is None
+        assert body["data"]["statistics"]["last_success"] == []
+
+
+def test_execution_rows_carry_the_history_columns(api: TestClient, history) -> None:
+    _, rows = history
+    newest_failed = max((r for r in rows if r.status == "failed"), key=lambda r: r.start_time)
+    execution = api.get(STATUS, params={"status": "failed", "limit": 1}).json()["data"]["executions"][0]
+    assert execution["job_id"] == f"{newest_failed.dealer_id}_{newest_failed.platform}"
+    assert execution["dag_id"] == newest_failed.dag_id
+    assert execution["run_id"] == newest_failed.run_id
+    assert execution["errors"] == newest_failed.errors
+    assert execution["duration_ms"] == round(newest_failed.duration_ms or 0)
+    assert execution["performance_metrics"] == {"duration_ms": round(newest_failed.duration_ms or 0)}
+    for key in ("vehicles_found", "vehicles_processed", "vehicles_rejected", "vehicles_delisted"):
+        assert execution[key] == getattr(newest_failed, key)
+    running = api.get(STATUS, params={"status": "running"}).json()["data"]["executions"]
+    assert running
+    assert all(e["end_time"] is None and e["duration_ms"] is None for e in running)
+
+
+def test_pages_walk_the_whole_filtered_set_without_gaps(api: TestClient, history) -> None:
+    _, rows = history
+    expected = sorted(sh.select(rows, platform="dealer.com"), key=lambda r: r.start_time, reverse=True)
+    seen: list[tuple[str, datetime | None]] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        data = api.get(STATUS, params={"platform": "dealer.com", "limit": 500, "offset": offset}).json()[
+            "data"
+        ]
+        assert data["pagination"]["total"] == len(expected)
+        assert data["pagination"]["limit"] == 500
+        assert data["pagination"]["offset"] == offset
+        seen += [(e["dealer_id"], _ts(e["start_time"])) for e in data["executions"]]
+        offset = data["pagination"]["next_offset"]
+        pages += 1
+    assert pages == -(-len(expected) // 500)
+    assert seen == [(r.dealer_id, r.start_time) for r in expected]
+
+
+def test_default_page_is_50_and_500_is_the_maximum(api: TestClient, history) -> None:
+    data = api.get(STATUS).json()["data"]
+    assert len(data["executions"]) == 50
+    assert data["pagination"] == {"limit": 50, "offset": 0, "total": len(history[1]), "next_offset": 50}
+    assert len(api.get(STATUS, params={"limit": 500}).json()["data"]["executions"]) == 500
+    assert api.get(STATUS, params={"limit": 501}).status_code == 422
+    beyond = api.get(STATUS, params={"offset": len(history[1])}).json()["data"]
+    assert beyond["executions"] == []
+    assert beyond["pagination"]["next_offset"] is None
+
+
+# -- validation -------------------------------------------------------------------------------------
+KNOWN = ", ".join(sorted(PLATFORMS))
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "message"),
+    [
+        (
+            STATUS,
+            {"platform": "myspace"},
+            "platform",
+            f"unknown platform 'myspace'; known platforms: {KNOWN}",
+        ),
+        (STATUS, {"platform": "legacy_feed"}, "platform", "unknown platform 'legacy_feed'"),
+        (STATUS, {"limit": "-1"}, "limit", "greater than or equal to 1"),
+        (STATUS, {"limit": "0"}, "limit", "greater than or equal to 1"),
+        (STATUS, {"limit": "100000"}, "limit", "less than or equal to 500"),
+        (STATUS, {"limit": "ten"}, "limit", "valid integer"),
+        (STATUS, {"offset": "-5"}, "offset", "greater than or equal to 0"),
+        (STATUS, {"since": "yesterday"}, "since", "valid datetime"),
+        (STATUS, {"since": "2026-13-01"}, "since", "month value is outside expected range"),
+        (STATUS, {"since": "1700000000"}, "since", "expected an ISO 8601 date or date-time"),
+        (STATUS, {"status": "done"}, "status", "'running', 'success', 'failed' or 'skipped'"),
+        (STATUS, {"dealer_id": "x'; DROP TABLE job_executions; --"}, "dealer_id", "should match pattern"),
+        (STATUS, {"dealer_id": "d" * 101}, "dealer_id", "at most 100 characters"),
+        (STATUS, {"platfrom": "homenet"}, "platfrom", "Extra inputs are not permitted"),
+        (STATS, {"days": "0"}, "days", "greater than or equal to 1"),
+        (STATS, {"days": "367"}, "days", "less than or equal to 366"),
+        (STATS, {"platform": "Homenet"}, "platform", "unknown platform 'Homenet'"),
+        (HEALTH, {"only": "sick"}, "only", "'failing', 'held' or 'overdue'"),
+        (HEALTH, {"limit": "501"}, "limit", "less than or equal to 500"),
+        (HEALTH, {"platform": "x"}, "platform", "unknown platform 'x'"),
+        ("/ui", {"days": "91"}, "days", "less than or equal to 90"),
+    ],
+)
+def test_invalid_parameters_are_422_with_a_message_naming_the_field(
+    api: TestClient, path: str, params: dict[str, str], field: str, message: str
+) -> None:
+    resp = api.get(path, params=params)
+    assert resp.status_code == 422, resp.text
+    errors = resp.json()["detail"]
+    assert [e["loc"] for e in errors] == [["query", field]]
+    assert message in errors[0]["msg"]
+
+
+def test_dates_without_offset_are_utc_and_date_only_means_midnight(api: TestClient, history) -> None:
+    now, rows = history
+    day = (now - timedelta(days=4)).date()
+    expected = len(sh.select(rows, since=datetime.combine(day, datetime.min.time(), UTC)))
+    for since in (day.isoformat(), f"{day}T00:00:00", f"{day}T00:00:00Z", f"{day}T02:00:00+02:00"):
+        assert api.get(STATUS, params={"since": since}).json()["data"]["statistics"]["total"] == expected
+
+
+# -- /api/jobs/stats --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("days", "platform"), [(14, None), (1, None), (30, "dealer.com"), (7, "cobalt")])
+def test_daily_series_match_python(api: TestClient, history, days: int, platform: str | None) -> None:
+    now, rows = history
+    params: dict[str, Any] = {"days": days} | ({"platform": platform} if platform else {})
+    data = api.get(STATS, params=params).json()["data"]
+    first_day = now.date() - timedelta(days=days - 1)
+    assert (data["days"], data["first_day"], data["last_day"]) == (days, str(first_day), str(now.date()))
+    expected = sh.daily(sh.select(rows, platform=platform), first_day=first_day)
+    got = {(datetime.fromisoformat(d["day"]).date(), d["platform"]): d for d in data["series"]}
+    assert sorted(got) == sorted(expected)
+    assert [(d["day"], d["platform"]) for d in data["series"]] == sorted(
+        (d["day"], d["platform"]) for d in data["series"]
+    )
+    for key, exp in expected.items():
+        d = got[key]
+        assert d["runs"] == exp["runs"]
+        assert d["executions"] == exp["total"]
+        assert d["by_status"] == exp["by_status"]
+        assert d["finished"] == exp["finished"]
+        assert d["success_rate"] == _approx(exp["success_rate"])
+        assert d["p95_duration_ms"] == _approx(exp["p95_duration_ms"])
+        assert d["vehicles"] == exp["vehicles"]
+    if days == 14 and platform is None:
+        # every registry platform ran on each of the last 14 days; hourly dealer.com runs 8 times a day
+        assert {p for _, p in got} == set(PLATFORMS) | {sh.RETIRED_PLATFORM}
+        assert all(d["runs"] == 8 for (day, p), d in got.items() if p == "dealer.com" and day < now.date())
+
+
+# -- /api/dealers/health ------------------------------------------------------------------------------
+def _health(api: TestClient, **params: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        data = api.get(HEALTH, params={**params, "limit": 37, "offset": offset}).json()["data"]
+        out += data["dealers"]
+        offset = data["pagination"]["next_offset"]
+    return out
+
+
+def test_health_matches_the_scheduler_rules_written_out_in_python(api: TestClient, history) -> None:
+    now, rows = history
+    expected = sh.health(rows, now=now)
+    got = {(h["platform"], h["dealer_id"]): h for h in _health(api)}
+    assert list(got) == list(expected)  # by (platform, dealer); the retired platform is not reported
+    for key, exp in expected.items():
+        h = got[key]
+        assert _ts(h["last_success"]) == exp["last_success"], key
+        assert _ts(h["last_run"]) == exp["last_run"], key
+        for field in ("consecutive_failures", "held", "overdue", "due", "executions", "last_status"):
+            assert h[field] == exp[field], (key, field)
+        assert h["last_error"] == exp["last_error"], key
+        assert h["interval_minutes"] == exp["interval_minutes"]
+        assert (h["held_reason"] is not None) == h["held"]
+    # the named cases of the seed
+    held = got[("dealer.com", "dealer-03")]
+    assert (held["held"], held["overdue"], held["consecutive_failures"]) == (True, True, 6)
+    assert "held: last 6 executions failed (threshold 5)" in held["held_reason"]
+    assert got[("cobalt", "dealer-20")]["held"] is False
+    assert got[("cobalt", "dealer-20")]["overdue"] is True
+    assert got[("vinsolutions", "dealer-30")]["consecutive_failures"] == 0
+    assert got[("vinsolutions", "dealer-30")]["overdue"] is True
+    assert got[("dealersocket", "dealer-40")]["last_success"] is None
+    assert got[("dealersocket", "dealer-40")]["overdue"] is False
+    assert got[("web_scraping", "dealer-50")]["held"]
+    assert got[("web_scraping", "dealer-50")]["overdue"]
+    assert got[("homenet", "dealer-06")]["last_status"] == "running"
+    assert got[("homenet", "dealer-06")]["overdue"] is False
+
+
+@pytest.mark.parametrize("only", ["failing", "held", "overdue"])
+def test_health_only_filters(api: TestClient, history, only: str) -> None:
+    now, rows = history
+    expected = sh.health(rows, now=now)
+    want = {
+        "failing": lambda e: e["consecutive_failures"] > 0,
+        "held": lambda e: e["held"],
+        "overdue": lambda e: e["overdue"],
+    }[only]
+    got = [(h["platform"], h["dealer_id"]) for h in _health(api, only=only)]
+    assert got == [k for k, e in expected.items() if want(e)]
+    assert got  # the seed has each case
+
+
+def test_health_of_one_dealer_on_one_platform(api: TestClient, history) -> None:
+    data = api.get(HEALTH, params={"dealer_id": "dealer-07"}).json()["data"]
+    assert [(h["platform"], h["dealer_id"]) for h in data["dealers"]] == [
+        ("dealer.com", "dealer-07"),
+        ("homenet", "dealer-07"),
+    ]
+    data = api.get(HEALTH, params={"dealer_id": "dealer-07", "platform": "homenet"}).json()["data"]
+    assert data["pagination"]["total"] == 1
+    assert (data["hold_after_failures"], data["overdue_factor"]) == (5, 2)
+
+
+# -- the page ---------------------------------------------------------------------------------------
+def test_page_is_self_contained_html_with_the_seeded_numbers(api: TestClient, history) -> None:
+    now, rows = history
+    resp = api.get("/ui")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in resp.headers["content-security-policy"]
+    html = resp.text
+    assert "tester" in html  # the authenticated user's name
+    assert "<script" not in html
+    assert "http://" not in html
+    assert "https://" not in html
+    first_day = now.date() - timedelta(days=13)
+    expected = sh.daily(rows, first_day=first_day)
+    for (day, platform), exp in expected.items():
+        if exp["success_rate"] is not None:
+            assert f'data-day="{day}" data-rate="{exp["success_rate"]:.4f}"' in html, (day, platform)
+    assert 'id="failing-dealers"' in html
+    assert 'data-dealer="dealer-03" data-platform="dealer.com"' in html
+    assert 'id="overdue-dealers"' in html
+    assert 'data-dealer="dealer-30" data-platform="vinsolutions"' in html
+    assert html.count("<tr data-dag-id=") == 25
+
+
+def test_page_escapes_what_the_history_contains(api: TestClient, history) -> None:
+    with job_history_conn() as db:
+        db.execute(
+            "INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, start_time, "
+            "end_time, errors) VALUES ('x_cobalt', 'inventory_cobalt', 'manual__xss', 'dealer-<b>x</b>', "
+            "'cobalt', 'failed', now(), now(), ARRAY['<script>alert(1)</script>'])"
+        )
+    try:
+        html = api.get("/ui").text
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "dealer-&lt;b&gt;x&lt;/b&gt;" in html
+    finally:
+        with job_history_conn() as db:
+            db.execute("DELETE FROM job_executions WHERE run_id = 'manual__xss'")
+
+
+# -- auth, database, connection -------------------------------------------------------------------
+def test_without_the_override_every_route_answers_401(history) -> None:
+    from od_scheduler.status.app import app
+
+    assert not app.dependency_overrides
+    with TestClient(app) as client:
+        for path in (STATUS, STATS, HEALTH, "/ui", f"{STATUS}?limit=100000"):
+            resp = client.get(path)
+            assert (resp.status_code, resp.json()) == (401, {"detail": "Not authenticated"}), path
+        assert client.get("/docs").status_code == 404
+        assert client.get("/openapi.json").status_code == 404
+
+
+def test_unreachable_database_is_a_503_that_says_so(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = json.loads(os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OD_JOB_HISTORY", json.dumps({**spec, "host": "/nonexistent-socket-dir", "port": None})
+    )
+    resp = api.get(STATUS)
+    assert resp.status_code == 503
+    assert resp.json()["detail"].startswith("job-history database unavailable:")
+    assert spec.get("password") in ("", None) or spec["password"] not in resp.text
+
+
+def test_missing_connection_is_a_503_naming_it(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_OD_JOB_HISTORY")
+    resp = api.get(HEALTH)
+    assert resp.status_code == 503
+    assert "connection 'od_job_history' is not defined" in resp.json()["detail"]
+
+
+def test_a_connection_defined_only_in_the_metadata_db_is_found(history) -> None:
+    """Outside a server process the Task SDK lookup misses metadata-DB connections: the fallback finds it."""
+    from airflow.models.connection import Connection
+    from airflow.sdk import BaseHook
+    from airflow.utils.session import create_session
+
+    from od_scheduler.status.queries import StatusQueries, job_history_hook
+
+    spec = json.loads(os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"])
+    conn_id = "od_status_test_metadata_only"
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+        session.add(
+            Connection(
+                conn_id=conn_id,
+                conn_type="postgres",
+                host=spec["host"],
+                port=spec.get("port"),
+                login=spec["login"],
+                password=spec.get("password") or None,
+                schema=spec["schema"],
+            )
+        )
+    try:
+        with pytest.raises(Exception, match="isn't defined"):
+            BaseHook.get_connection(conn_id)  # what the hook alone would do here
+        with StatusQueries(job_history_hook(conn_id)) as queries:
+            assert queries.latest_runs(since=datetime.now(UTC) - timedelta(days=1), limit=1)
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
