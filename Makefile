@@ -49,6 +49,8 @@ typecheck: install  ## mypy over plugins/
 	$(BIN)/mypy
 
 test: install lint typecheck  ## Lint, typecheck, then the whole test suite
+	@command -v chromium >/dev/null || { echo "==> Installing chromium (Debian) for the status page browser test"; \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install  ## Fast tests only (no Airflow DB, no servers)

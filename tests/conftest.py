@@ -95,3 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "schema": job_history["dbname"],
         }
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the end-to-end suite last: its live scheduler and triggerer stay up until the session ends and
+    would otherwise pick up the runs and triggers that the dag.test() suites create."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

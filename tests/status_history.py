@@ -46,6 +46,8 @@ class Row:
     vehicles_delisted: int = 0
     errors: list[str] = field(default_factory=list)
     run_time: datetime | None = None
+    #: insertion order, hence the order of the identity ``id`` (the API's tie-break)
+    seq: int = 0
 
     @property
     def dag_id(self) -> str:
@@ -111,7 +113,14 @@ def generate(now: datetime, *, seed: int = 7) -> list[Row]:
                     status = "failed" if pair in ALL_FAILED else _random_status(rng, dealer)
                 start = run_time + timedelta(seconds=7 * i + rng.randint(0, 5))
                 rows.append(_row(rng, dealer, platform, status, start, run_time))
+    for seq, row in enumerate(rows):
+        row.seq = seq
     return rows
+
+
+def newest_first(rows: Iterable[Row]) -> list[Row]:
+    """The API's order: start_time, then id, descending."""
+    return sorted(rows, key=lambda r: (r.start_time, r.seq), reverse=True)
 
 
 def _random_status(rng: random.Random, dealer: str) -> str:
@@ -283,6 +292,17 @@ def health(rows: list[Row], *, now: datetime) -> dict[tuple[str, str], dict[str,
             "interval_minutes": PLATFORMS[platform].default_interval_minutes,
         }
     return out
+
+
+def latest_runs(rows: list[Row], *, since: datetime, limit: int) -> list[tuple[str, str]]:
+    """(dag_id, run_id) of the newest runs that started since ``since``: the page's "latest runs"."""
+    started: dict[tuple[str, str], datetime] = {}
+    for r in rows:
+        if r.start_time >= since:
+            key = (r.dag_id, r.run_id)
+            started[key] = min(started.get(key, r.start_time), r.start_time)
+    by_id = sorted(started)
+    return sorted(by_id, key=lambda k: started[k], reverse=True)[:limit]
 
 
 def select(rows: list[Row], **filters: Any) -> list[Row]:

@@ -19,6 +19,8 @@ def test_backfill_three_intervals_creates_three_idempotent_runs(airflow, clean) 
             if not backfill["completed_at"]:
                 api.put(f"/api/v2/backfills/{backfill['id']}/cancel").raise_for_status()
         for run in api.get(f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100}).json()["dag_runs"]:
+            if run["state"] not in ("success", "failed"):  # a live run cannot be deleted: end it first
+                api.patch(f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
             api.delete(f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}").raise_for_status()
     # Backfill runs of a paused DAG stay queued. Unpausing also starts the latest scheduled run, which then
     # competes with the backfill for the same dealers: the leases must keep each pull single.
@@ -38,7 +40,10 @@ def test_backfill_three_intervals_creates_three_idempotent_runs(airflow, clean) 
         '{"max_failure_rate": 0.2}',
     ]
     airflow.cli(*args)
-    runs = airflow.wait_for_runs(DAG_ID, 3)
+    try:
+        runs = airflow.wait_for_runs(DAG_ID, 3)
+    finally:
+        airflow.cli("dags", "pause", DAG_ID)
     backfills = sorted((r for r in runs if r["run_type"] == "backfill"), key=lambda r: r["logical_date"])
     assert len(backfills) == 3
     starts = [r["data_interval_start"][:19] for r in backfills]

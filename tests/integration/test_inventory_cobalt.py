@@ -203,7 +203,9 @@ def test_a_changed_feed_is_fetched_and_re_sent_alone(runs) -> None:
     assert (request["status"], request["detail"]["if_none_match"]) == (200, first["etags"][heritage])
     assert changed["etags"][heritage] == request["detail"]["etag"] != first["etags"][heritage]
     row = changed["rows"][heritage]
-    assert (row["vehicles_found"], row["vehicles_processed"]) == (120, 120)
+    # The whole feed is fetched (the ETag changed), but only the one changed vehicle is sent (delta ingest).
+    assert (row["vehicles_found"], row["vehicles_processed"]) == (120, 1)
+    assert row["performance_metrics"]["vehicles_unchanged"] == 119
     assert row["performance_metrics"]["unchanged"] is False
     assert {b["dealer_slug"] for b in changed["batches"]} == {HERITAGE}
     assert changed["stored"][HERITAGE][runs["changed_vin"]]["price"] == 17_250

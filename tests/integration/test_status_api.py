@@ -121,15 +121,15 @@ def test_filters_select_the_same_rows_as_python(api: TestClient, history, filter
     params = dict(filters)
     if "since_days" in params:
         since = now - timedelta(days=params.pop("since_days"))
-        params["since"] = since.isoformat()
         expected_rows = sh.select(rows, since=since, **params)
+        params["since"] = since.isoformat()
     else:
         expected_rows = sh.select(rows, **params)
     body = api.get(STATUS, params={**params, "limit": 500}).json()
     _check_aggregate(body["data"]["statistics"], sh.aggregate(expected_rows))
     executions = body["data"]["executions"]
     assert len(executions) == min(500, len(expected_rows))
-    newest = sorted(expected_rows, key=lambda r: r.start_time, reverse=True)[:500]
+    newest = sh.newest_first(expected_rows)[:500]
     assert [(e["dealer_id"], e["platform"], _ts(e["start_time"])) for e in executions] == [
         (r.dealer_id, r.platform, r.start_time) for r in newest
     ]
@@ -158,7 +158,7 @@ def test_execution_rows_carry_the_history_columns(api: TestClient, history) -> N
 
 def test_pages_walk_the_whole_filtered_set_without_gaps(api: TestClient, history) -> None:
     _, rows = history
-    expected = sorted(sh.select(rows, platform="dealer.com"), key=lambda r: r.start_time, reverse=True)
+    expected = sh.newest_first(sh.select(rows, platform="dealer.com"))
     seen: list[tuple[str, datetime | None]] = []
     offset: int | None = 0
     pages = 0

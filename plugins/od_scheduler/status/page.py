@@ -25,9 +25,11 @@ CONTENT_SECURITY_POLICY = (
 #: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), one per platform.
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
 
-# Chart geometry, in SVG user units.
-_WIDTH, _HEIGHT = 760, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 46, 14, 12, 30
+# Chart geometry, in SVG user units: one small panel per platform, three to a row.
+_COLUMNS = 3
+_PANEL_W, _PANEL_H = 320, 150  # a panel's cell, gap included
+_GAP = 14
+_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 40, 12, 30, 22
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -39,7 +41,7 @@ _env = Environment(
 
 @dataclass
 class Point:
-    """One day of one platform on the chart."""
+    """One day of one platform, in its panel's coordinates."""
 
     day: date
     x: float
@@ -50,11 +52,13 @@ class Point:
 
 @dataclass
 class Series:
-    """One platform's line: segments break where a day had no finished execution."""
+    """One platform's panel: its line breaks where a day had no finished execution."""
 
     platform: str
     name: str
     colour: str
+    x: int = 0
+    y: int = 0
     points: list[Point] = field(default_factory=list)
     segments: list[str] = field(default_factory=list)
     finished: int = 0
@@ -68,32 +72,33 @@ class Series:
 
 @dataclass
 class Chart:
-    """The success-rate chart: axes, gridlines and one series per platform with data."""
+    """Success rate per platform per day, as small multiples sharing one scale."""
 
     width: int
     height: int
     days: list[date]
-    x_ticks: list[tuple[float, str]]
     y_ticks: list[tuple[float, str]]
     series: list[Series]
-    plot_left: int = _LEFT
-    plot_right: int = _WIDTH - _RIGHT
-    plot_top: int = _TOP
-    plot_bottom: int = _HEIGHT - _BOTTOM
+    panel_width: int = _PANEL_W - _GAP
+    panel_height: int = _PANEL_H - _GAP
+    plot_left: int = _PAD_LEFT
+    plot_right: int = _PANEL_W - _GAP - _PAD_RIGHT
+    plot_top: int = _PAD_TOP
+    plot_bottom: int = _PANEL_H - _GAP - _PAD_BOTTOM
 
 
 def build_chart(series_rows: list[DayStats], *, first_day: date, days: int) -> Chart:
-    """Lay out success rate per platform per day (finished executions only)."""
+    """Lay out success rate per platform per day (finished executions only), one panel per platform."""
     day_list = [first_day + timedelta(days=i) for i in range(days)]
-    plot_w = _WIDTH - _LEFT - _RIGHT
-    plot_h = _HEIGHT - _TOP - _BOTTOM
+    plot_w = _PANEL_W - _GAP - _PAD_LEFT - _PAD_RIGHT
+    plot_h = _PANEL_H - _GAP - _PAD_TOP - _PAD_BOTTOM
     step = plot_w / max(days - 1, 1)
 
     def x_of(i: int) -> float:
-        return round(_LEFT + i * step, 1)
+        return round(_PAD_LEFT + i * step, 1)
 
     def y_of(rate: float) -> float:
-        return round(_TOP + (1 - rate) * plot_h, 1)
+        return round(_PAD_TOP + (1 - rate) * plot_h, 1)
 
     index = {d: i for i, d in enumerate(day_list)}
     colours = {pid: _PALETTE[i % len(_PALETTE)] for i, pid in enumerate(PLATFORMS)}
@@ -117,7 +122,9 @@ def build_chart(series_rows: list[DayStats], *, first_day: date, days: int) -> C
         )
         s.finished += row.finished
         s.success += row.by_status.success
-    for s in by_platform.values():
+    series = [by_platform[p] for p in sorted(by_platform)]
+    for n, s in enumerate(series):
+        s.x, s.y = (n % _COLUMNS) * _PANEL_W, (n // _COLUMNS) * _PANEL_H
         run: list[Point] = []
         for p in s.points:
             if run and index[p.day] != index[run[-1].day] + 1:
@@ -126,14 +133,13 @@ def build_chart(series_rows: list[DayStats], *, first_day: date, days: int) -> C
             run.append(p)
         if run:
             s.segments.append(" ".join(f"{q.x},{q.y}" for q in run))
-    label_every = 1 if days <= 16 else max(days // 10, 1)
+    rows = max(-(-len(series) // _COLUMNS), 1)
     return Chart(
-        width=_WIDTH,
-        height=_HEIGHT,
+        width=_COLUMNS * _PANEL_W - _GAP,
+        height=rows * _PANEL_H - _GAP,
         days=day_list,
-        x_ticks=[(x_of(i), d.strftime("%m-%d")) for i, d in enumerate(day_list) if i % label_every == 0],
-        y_ticks=[(y_of(v / 100), f"{v}%") for v in (0, 25, 50, 75, 100)],
-        series=[by_platform[p] for p in sorted(by_platform)],
+        y_ticks=[(y_of(v / 100), f"{v}%") for v in (0, 50, 100)],
+        series=series,
     )
 
 
