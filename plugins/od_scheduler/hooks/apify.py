@@ -10,14 +10,16 @@ its extras with ``aextra_dejson``, because the synchronous calls block the trigg
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from od_scheduler import conn_ids
 from od_scheduler.clients.apify import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ApifyClient, ApifyRunWatcher
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.http_base import OdHttpHook, metadata_db_connection
 
 PAGE_SIZE_EXTRA = "items_page_size"
 
@@ -67,9 +69,14 @@ class ApifyHook(OdHttpHook):
 
     async def aget_watcher(self, *, transport: httpx.AsyncBaseTransport | None = None) -> ApifyRunWatcher:
         """An async run watcher, built without blocking the event loop; the caller closes it."""
-        conn = await self.aget_connection(self.conn_id)
+        try:
+            conn = await self.aget_connection(self.conn_id)
+            extras = await conn.aextra_dejson()
+        except AirflowNotFoundException as err:
+            conn = await asyncio.to_thread(metadata_db_connection, self.conn_id, err)
+            extras = conn.extra_dejson
         self._conn = conn
-        self._async_extras = dict(await conn.aextra_dejson() or {})
+        self._async_extras = dict(extras or {})
         return ApifyRunWatcher(
             base_url=self.api_url(),
             token=self.secret(what="Apify API token"),

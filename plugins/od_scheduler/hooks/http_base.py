@@ -10,10 +10,28 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.settings import get_settings
+
+
+def metadata_db_connection(conn_id: str, not_found: Exception) -> Any:
+    """Second lookup for processes where the Task SDK does not see metadata-DB connections.
+
+    Inside tasks and the api-server ``BaseHook.get_connection`` sees every connection; a trigger run in
+    line by ``airflow dags test`` (and other non-task processes) sees only environment and secrets-backend
+    ones. There the core model's lookup, which includes the metadata database, is tried once; where even
+    that is not allowed, the original "not found" stands.
+    """
+    try:
+        from airflow.models.connection import Connection
+
+        return Connection.get_connection_from_secrets(conn_id)
+    except Exception:
+        raise not_found from None
+
 
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
 
@@ -35,7 +53,10 @@ class OdHttpHook(BaseHook):
     def connection(self) -> Any:
         """The Airflow Connection, fetched on first use (never at construction or parse time)."""
         if self._conn is None:
-            self._conn = self.get_connection(self.conn_id)
+            try:
+                self._conn = self.get_connection(self.conn_id)
+            except AirflowNotFoundException as err:
+                self._conn = metadata_db_connection(self.conn_id, err)
         return self._conn
 
     @property
