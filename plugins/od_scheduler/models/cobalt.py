@@ -19,6 +19,7 @@ from od_scheduler.exceptions import RecordRejected
 from od_scheduler.models.normalize import (
     LooseStr,
     absolute_url,
+    absolute_urls,
     clean_str,
     parse_int,
     parse_money,
@@ -104,11 +105,7 @@ class CobaltVehicle(BaseModel):
             raise RecordRejected(
                 MALFORMED_ROW, ref=normalize_vin(self.vin) or self.stock, detail=self.row_problem
             )
-        images: list[str] = []
-        for raw in self.image_urls:
-            url = absolute_url(None, raw)
-            if url is not None and url not in images:
-                images.append(url)
+        images = absolute_urls(None, self.image_urls)
         return make_vehicle(
             vin=self.vin,
             dealer_id=dealer_id,

@@ -16,6 +16,7 @@ from od_scheduler.models.normalize import (
     LooseBool,
     LooseStr,
     absolute_url,
+    absolute_urls,
     clean_str,
     dict_or_none,
     dicts_only,
@@ -139,11 +140,7 @@ class DealerComVehicle(_Raw):
     def to_vehicle(self, *, dealer_id: str, base_url: str) -> Vehicle:
         """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""
         attrs = self.attributes()
-        images: list[str] = []
-        for image in self.images:
-            url = absolute_url(base_url, image.uri)
-            if url is not None and url not in images:
-                images.append(url)
+        images = absolute_urls(base_url, (image.uri for image in self.images))
         return make_vehicle(
             vin=self.vin,
             dealer_id=dealer_id,

@@ -18,6 +18,7 @@ from od_scheduler.models.normalize import (
     LooseStr,
     LooseStrList,
     absolute_url,
+    absolute_urls,
     dicts_only,
     parse_int,
     parse_money,
@@ -90,11 +91,7 @@ class DealersocketVehicle(_Raw):
 
     def image_urls(self) -> list[str]:
         """Absolute photo URLs in order, each once."""
-        images: list[str] = []
-        for url in (absolute_url(None, photo) for photo in self.photos):
-            if url is not None and url not in images:
-                images.append(url)
-        return images
+        return absolute_urls(None, self.photos)
 
     def to_vehicle(self, *, dealer_id: str) -> Vehicle:
         """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""

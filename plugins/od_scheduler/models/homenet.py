@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from od_scheduler.models.normalize import (
     absolute_url,
+    absolute_urls,
     clean_str,
     parse_bool,
     parse_datetime,
@@ -122,11 +123,7 @@ class HomenetVehicle(BaseModel):
 
     def to_vehicle(self, *, dealer_id: str) -> Vehicle:
         """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""
-        images: list[str] = []
-        for raw in self.imagelist:
-            url = absolute_url(None, raw)
-            if url is not None and url not in images:
-                images.append(url)
+        images = absolute_urls(None, self.imagelist)
         return make_vehicle(
             vin=self.vin,
             dealer_id=dealer_id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -207,3 +208,20 @@ LooseStr = Annotated[str | None, BeforeValidator(clean_str)]
 LooseInt = Annotated[int | None, BeforeValidator(parse_int)]
 LooseBool = Annotated[bool | None, BeforeValidator(parse_bool)]
 LooseStrList = Annotated[list[str], BeforeValidator(strings_only)]
+
+
+def absolute_urls(base: str | None, links: Iterable[object]) -> list[str]:
+    """Image links made absolute against ``base``, each once, in order.
+
+    A link that cannot be made absolute is kept as it came, so the data-quality screen
+    (:mod:`od_scheduler.models.quality`) drops it with an ``invalid_image_url`` warning instead of it
+    vanishing silently here.
+    """
+    urls: list[str] = []
+    for link in links:
+        if not isinstance(link, str) or not link.strip():
+            continue
+        url = absolute_url(base, link) or link.strip()
+        if url not in urls:
+            urls.append(url)
+    return urls

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from od_scheduler.models.normalize import (
     LooseStr,
     absolute_url,
+    absolute_urls,
     dict_or_none,
     parse_int,
     parse_money,
@@ -84,12 +85,7 @@ class VinsolutionsVehicle(_Raw):
 
     def image_urls(self) -> list[str]:
         """Absolute photo URLs in order, each once (the feed sometimes repeats the lead photo)."""
-        images: list[str] = []
-        for photo in self.photos:
-            url = absolute_url(None, photo.url)
-            if url is not None and url not in images:
-                images.append(url)
-        return images
+        return absolute_urls(None, (photo.url for photo in self.photos))
 
     def to_vehicle(self, *, dealer_id: str) -> Vehicle:
         """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""

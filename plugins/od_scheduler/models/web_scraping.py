@@ -20,6 +20,7 @@ from od_scheduler.models.normalize import (
     LooseStr,
     LooseStrList,
     absolute_url,
+    absolute_urls,
     parse_datetime,
     parse_money,
     parse_year,
@@ -100,11 +101,7 @@ class ScrapedVehicle(BaseModel):
         resolved against the item's own detail page first. A link that cannot be made absolute is dropped.
         """
         detail_url = absolute_url(base_url, self.url)
-        images: list[str] = []
-        for link in self.images:
-            image = absolute_url(detail_url or base_url, link)
-            if image is not None and image not in images:
-                images.append(image)
+        images = absolute_urls(detail_url or base_url, self.images)
         return make_vehicle(
             vin=self.vin,
             dealer_id=dealer_id,
