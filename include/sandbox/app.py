@@ -7,6 +7,7 @@
 | ``/homenet``                | HomeNet through the SOAP transformer (§2)         |
 | ``/cobalt``                 | Cobalt inventory feeds, CSV (CONTRACTS §7)        |
 | ``/data-api``               | Open Dealer Data API ingestion (CONTRACTS §8)     |
+| ``/webhook``                | the alert webhook (od_alerts), records messages   |
 | ``/_sandbox``               | control API for tests and the demo                |
 
 Every base URL the sandbox hands out is built from the request's own host:port, so the app works
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from include.sandbox import cms, control, data_api
+from include.sandbox import cms, control, data_api, webhook
 from include.sandbox.config import SandboxConfig
 from include.sandbox.platforms import PLATFORMS
 from include.sandbox.state import SandboxState
@@ -36,6 +37,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     app.include_router(control.build_router(state))
     app.include_router(cms.build_router(state))
     app.include_router(data_api.build_router(state))
+    app.include_router(webhook.build_router(state))
     for platform in PLATFORMS.values():
         app.include_router(platform.router(state))
     return app

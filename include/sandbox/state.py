@@ -19,7 +19,7 @@ from include.sandbox.dealers import DEALERS, DealerSpec, find_dealer
 from include.sandbox.faults import CLEAN, FaultCounters, FaultDecision, FaultProfile
 from include.sandbox.lots import Lot, SourceVehicle, generate_lot, generate_vehicles
 
-SERVICE_TARGETS: tuple[str, ...] = ("cms", "data_api")
+SERVICE_TARGETS: tuple[str, ...] = ("cms", "data_api", "webhook")
 """Fault targets that are whole services rather than one dealer."""
 
 
@@ -127,6 +127,8 @@ class SandboxState:
         self.lots: dict[tuple[str, str], Lot] = {}
         self.faults: dict[str, FaultProfile] = {}
         self.request_log: list[Exchange] = []
+        #: JSON bodies received by the alert webhook (``include/sandbox/webhook.py``), oldest first.
+        self.webhook_alerts: list[dict[str, Any]] = []
         self._taken_vins: set[str] = set()
         self.reset()
 
@@ -143,6 +145,7 @@ class SandboxState:
         self.counters.reset()
         self.request_log.clear()
         self.data_api.reset()
+        self.webhook_alerts.clear()
 
     # --- dealers and lots -----------------------------------------------------------------------
     def dealer(self, key: str) -> DealerSpec | None:

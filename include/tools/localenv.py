@@ -178,6 +178,11 @@ def sandbox_connections(sandbox_url: str) -> dict[str, dict[str, Any]]:
             "host": f"{sandbox_url}/data-api",
             "password": SANDBOX_DATA_API_KEY,
         },
+        "od_alerts": {
+            "conn_type": "http",
+            "description": "Alert webhook: the sandbox records messages (GET /_sandbox/webhook/alerts)",
+            "host": f"{sandbox_url}/webhook/alerts",
+        },
     }
 
 

@@ -5,6 +5,9 @@
 
     list_dealers >> per_dealer[pull_inventory >> ingest_inventory] (mapped, one per dealer) >> summarize_run
 
+Alerts are wired here too: a ``DeadlineAlert`` per platform DAG (a run still going after the platform's
+expected duration → a ``long_run`` alert from the triggerer) and a system alert when ``list_dealers`` fails.
+
 Nothing here touches the network, a database, Variables or Connections: DAG files call it at parse time.
 """
 
@@ -13,8 +16,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, task_group
+from airflow.sdk import (  # type: ignore[attr-defined]  # the deadline names are missing from sdk/__init__.pyi
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    TriggerRule,
+    task_group,
+)
 
+from od_scheduler.alert_rules import expected_run_minutes
+from od_scheduler.models.alert import AlertKind
+from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.ingest import DataApiIngestOperator
 from od_scheduler.operators.list_dealers import ListDealersOperator
 from od_scheduler.operators.summarize import SummarizeRunOperator
@@ -72,6 +86,23 @@ def platform_schedule(platform_id: str) -> CronDataIntervalTimetable:
     )
 
 
+def long_run_deadline(platform_id: str) -> DeadlineAlert:
+    """Alert (through the triggerer) when a run is still going ``expected_run_minutes`` after it was queued.
+
+    The callback is named by its dotted path: the triggerer imports it from the plugins folder (a function
+    defined in a DAG file cannot be imported there). The deadline does not stop or fail the run.
+    """
+    minutes = expected_run_minutes(platform_id)
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=AsyncCallback(
+            "od_scheduler.notifications.notify_long_run",
+            kwargs={"platform": platform_id, "expected_minutes": minutes},
+        ),
+    )
+
+
 def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
     """The ``@dag(...)`` arguments of a platform DAG, apart from its schedule."""
     platform = get_platform(platform_id)
@@ -83,6 +114,7 @@ def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
         "max_active_runs": 1,
         "params": inventory_params(),
         "tags": ["inventory", platform.id],
+        "deadline": long_run_deadline(platform.id) if settings.long_run_alerts else None,
         "default_args": {
             "owner": "open-dealer-data",
             "retries": settings.task_retries,
@@ -103,6 +135,7 @@ def inventory_tasks(platform_id: str) -> None:
         dealer_id="{{ params.dealer_id }}",
         force="{{ params.force }}",
         pool=PAYLOAD_CMS_POOL,
+        on_failure_callback=WebhookAlertNotifier(kind=AlertKind.SYSTEM, platform=platform.id),
     )
 
     @task_group(group_id="per_dealer")

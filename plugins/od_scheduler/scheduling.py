@@ -56,6 +56,11 @@ def interval_for(dealer: Dealer, default_minutes: int) -> timedelta:
     return timedelta(minutes=minutes or default_minutes)
 
 
+def is_failing(past: DealerHistory, hold_after_failures: int) -> bool:
+    """The hold rule: the last ``hold_after_failures`` finished executions all failed (0 disables it)."""
+    return hold_after_failures > 0 and past.consecutive_failures >= hold_after_failures
+
+
 def select_dealers(
     dealers: list[Dealer],
     history: dict[str, DealerHistory],
@@ -78,7 +83,7 @@ def select_dealers(
         if dealer.schedule is not None and dealer.schedule.paused and not explicit:
             selection.held[dealer.id] = "paused in the CMS (schedule.paused)"
             continue
-        failing = hold_after_failures > 0 and past.consecutive_failures >= hold_after_failures
+        failing = is_failing(past, hold_after_failures)
         if failing and not force:
             selection.held[dealer.id] = (
                 f"held: last {past.consecutive_failures} executions failed "

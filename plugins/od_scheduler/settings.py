@@ -46,6 +46,12 @@ class Settings:
     cleanup_schedule: str
     max_drop_fraction: float
     max_reject_fraction: float
+    alert_failure_rate: float
+    long_run_alerts: bool
+    dealer_com_expected_run_minutes: float
+    default_expected_run_minutes: float
+    freshness_schedule: str
+    missing_after_intervals: float
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -68,6 +74,15 @@ def _int(key: str, fallback: int, *, lo: int | None = None, hi: int | None = Non
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"[{SECTION}] {key} must be within [{lo}, {hi}], got {value}")
     return value
+
+
+def _bool(key: str, fallback: bool) -> bool:
+    raw = conf.get(SECTION, key, fallback=str(fallback)).strip().lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"[{SECTION}] {key} must be true or false, got {raw!r}")
 
 
 def default_staging_url() -> str:
@@ -103,4 +118,10 @@ def get_settings() -> Settings:
         cleanup_schedule=conf.get(SECTION, "cleanup_schedule", fallback="0 2 * * *"),
         max_drop_fraction=_float("max_drop_fraction", 0.5, lo=0.0, hi=1.0),
         max_reject_fraction=_float("max_reject_fraction", 0.2, lo=0.0, hi=1.0),
+        alert_failure_rate=_float("alert_failure_rate", 0.2, lo=0.0, hi=1.0),
+        long_run_alerts=_bool("long_run_alerts", True),
+        dealer_com_expected_run_minutes=_float("dealer_com_expected_run_minutes", 45.0, lo=0.05),
+        default_expected_run_minutes=_float("default_expected_run_minutes", 180.0, lo=0.05),
+        freshness_schedule=conf.get(SECTION, "freshness_schedule", fallback="30 * * * *"),
+        missing_after_intervals=_float("missing_after_intervals", 2.0, lo=1.0),
     )

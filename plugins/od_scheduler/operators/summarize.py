@@ -4,17 +4,32 @@ It closes rows a killed task left ``running``, counts dealers with no row at all
 of the run, and fails the DAG run when the share of failed dealers passes ``max_failure_rate`` (so a
 partly failed run is not green unless that tolerance was asked for). It also fails when ``list_dealers``
 did not produce a dealer list, because then nothing was pulled at all.
+
+Before that verdict it alerts (``od_scheduler.alert_rules``): a failure rate above ``alert_failure_rate``
+→ one alert listing the failed dealers grouped by error; inventory anomalies of this run → one alert. It
+also clears the conditions this run shows are over (failure rate, the anomalies of dealers that succeeded,
+a long run, a system error). Alerting never changes the verdict: its own problems are only logged.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from od_scheduler.alert_rules import (
+    anomaly_alert,
+    anomaly_conditions,
+    expected_run_minutes,
+    failure_rate_alert,
+    failure_rate_condition,
+)
 from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.alert import ConditionKind, condition_key
 from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
+from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 
@@ -133,6 +148,7 @@ class SummarizeRunOperator(BaseOperator):
             summary.vehicles_processed,
             summary.vehicles_rejected,
         )
+        self._alert(context, summary, rows, dealers)
         if summary.over_threshold:
             worst = "; ".join(f"{labels.get(d, d)}: {e}" for d, e in list(failed.items())[:10])
             raise AirflowFailException(
@@ -140,3 +156,44 @@ class SummarizeRunOperator(BaseOperator):
                 f"({100 * summary.failure_rate:.1f}% > max_failure_rate {100 * max_rate:.1f}%): {worst}"
             )
         return summary.model_dump(mode="json")
+
+    def _alert(
+        self, context: Context, summary: RunSummary, rows: list[JobExecution], dealers: list[DealerRef]
+    ) -> None:
+        """Send this run's alerts and clear what it shows is over; never raises."""
+        try:
+            self._send_alerts(context, summary, rows, dealers)
+        except (
+            Exception
+        ):  # the run's verdict must not depend on alerting (the notifier logs its own failures)
+            self.log.exception(
+                "Alerting for run %s failed; the run's outcome is not affected", summary.run_id
+            )
+
+    def _send_alerts(
+        self, context: Context, summary: RunSummary, rows: list[JobExecution], dealers: list[DealerRef]
+    ) -> None:
+        refs = {d.dealer_id: d for d in dealers}
+        threshold = get_settings().alert_failure_rate
+        notifier = WebhookAlertNotifier()
+        # list_dealers produced a list, so a system error of an earlier run is over.
+        cleared = [condition_key(ConditionKind.SYSTEM, summary.dag_id)]
+        condition, key = failure_rate_condition(summary, threshold)
+        if condition is not None:
+            notifier.send_new([condition], lambda _new: failure_rate_alert(summary, refs, threshold))
+        elif summary.dealers:
+            cleared.append(key)
+        anomalies, over = anomaly_conditions(rows, refs)
+        notifier.send_new(
+            anomalies,
+            lambda new: anomaly_alert(
+                new, dag_id=summary.dag_id, run_id=summary.run_id, platform=summary.platform
+            ),
+        )
+        cleared += over
+        started = getattr(context["dag_run"], "start_date", None)
+        if started is not None:
+            elapsed = (datetime.now(UTC) - started).total_seconds() / 60
+            if elapsed <= expected_run_minutes(summary.platform):
+                cleared.append(condition_key(ConditionKind.LONG_RUN, summary.dag_id))
+        notifier.clear(cleared)

@@ -30,10 +30,10 @@ from od_scheduler.exceptions import ConfigError
 from od_scheduler.settings import get_settings
 from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, render_page
 from od_scheduler.status.queries import (
-    OVERDUE_FACTOR,
     StatusQueries,
     dealer_health,
     job_history_hook,
+    overdue_factor,
 )
 from od_scheduler.status.schemas import (
     HealthData,
@@ -164,7 +164,7 @@ def dealers_health(query: Annotated[HealthQuery, Query()], queries: QueriesDep) 
             dealers=page,
             pagination=_page(query.limit, query.offset, len(page), len(rows)),
             hold_after_failures=settings.hold_after_failures,
-            overdue_factor=OVERDUE_FACTOR,
+            overdue_factor=overdue_factor(),
         ),
         timestamp=now,
     )
@@ -194,7 +194,7 @@ def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: Q
             since=datetime.combine(first_day, datetime.min.time(), UTC), limit=PAGE_RUNS
         ),
         hold_after_failures=settings.hold_after_failures,
-        overdue_factor=OVERDUE_FACTOR,
+        overdue_factor=overdue_factor(),
         max_rows=PAGE_ROWS,
     )
     return HTMLResponse(

@@ -168,7 +168,7 @@ def render_page(
     overdue: list[DealerHealth],
     runs: list[RunSummaryRow],
     hold_after_failures: int,
-    overdue_factor: int,
+    overdue_factor: float,
     max_rows: int,
 ) -> str:
     """The whole HTML document."""

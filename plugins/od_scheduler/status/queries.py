@@ -28,6 +28,7 @@ from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.platforms import PLATFORMS
 from od_scheduler.scheduling import DealerHistory, interval_for, select_dealers
+from od_scheduler.settings import get_settings
 from od_scheduler.status.schemas import (
     Aggregate,
     DayStats,
@@ -44,8 +45,13 @@ from od_scheduler.status.schemas import (
 
 log = logging.getLogger(__name__)
 
-#: A dealer is overdue when its last success is older than this many intervals.
-OVERDUE_FACTOR = 2
+
+def overdue_factor() -> float:
+    """A dealer is overdue when its last success is older than this many intervals: the same
+    ``missing_after_intervals`` setting the freshness alerts use, so page and alerts agree."""
+    return get_settings().missing_after_intervals
+
+
 STATEMENT_TIMEOUT_MS = 15_000
 
 # Constant SQL fragments (no user input), shared by the statistics and the per-day series.
@@ -362,9 +368,9 @@ class StatusQueries:
 
 
 def is_overdue(history: DealerHistory, *, first_run: datetime, interval: timedelta, now: datetime) -> bool:
-    """Last success older than ``OVERDUE_FACTOR`` intervals; without any success, the first run is."""
+    """Last success older than ``overdue_factor()`` intervals; without any success, the first run is."""
     reference = history.last_success if history.last_success is not None else first_run
-    return now - reference > OVERDUE_FACTOR * interval
+    return now - reference > overdue_factor() * interval
 
 
 def dealer_health(

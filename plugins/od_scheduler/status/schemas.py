@@ -253,7 +253,7 @@ class HealthData(BaseModel):
     dealers: list[DealerHealth]
     pagination: Pagination
     hold_after_failures: int
-    overdue_factor: int
+    overdue_factor: float
 
 
 class HealthResponse(BaseModel):

@@ -1,0 +1,42 @@
+"""Alert webhook client: posts one JSON alert to a webhook URL (a Slack incoming webhook or any receiver).
+
+The URL's path is treated as a secret (a Slack webhook URL is its own credential), so logs and errors show
+only the scheme and host. An optional token is sent as ``Authorization: Bearer <token>``. Retries,
+timeouts and redaction are the base client's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.exceptions import ConfigError
+
+#: Statuses a webhook answers an accepted message with (Slack: 200 "ok").
+ACCEPTED = (200, 201, 202, 204)
+
+
+class AlertWebhookClient(BaseClient):
+    """Posts alert payloads to one webhook URL."""
+
+    def __init__(self, *, webhook_url: str, token: str | None = None, **kw: Any) -> None:
+        parts = urlsplit(webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                "the alert webhook URL must be an absolute http(s) URL (the od_alerts connection's host)"
+            )
+        kw.setdefault("service", "alerts_webhook")
+        path = parts.path.strip("/")
+        secrets = [*kw.pop("secrets", ()), *([path] if path else []), *([parts.query] if parts.query else [])]
+        super().__init__(
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            auth=BearerAuth(token) if token else None,
+            secrets=secrets,
+            **kw,
+        )
+        self.webhook_url = webhook_url
+
+    def post_alert(self, payload: dict[str, Any]) -> int:
+        """POST ``payload`` as JSON; returns the HTTP status (raises the base client's errors otherwise)."""
+        return self.request("POST", self.webhook_url, json=payload, ok=ACCEPTED).status_code

@@ -1,0 +1,125 @@
+"""AlertStateHook: alert deduplication (the ``alert_state`` table) and what the freshness check reads.
+
+A condition is *claimed* before its alert is sent: the claim succeeds only when the condition is new (no
+row, or a cleared one) or its earlier alert was never delivered, so two checks racing on one condition
+send one message. A failed delivery *releases* the claim (the next check tries again); a check that finds
+the condition gone *clears* it, so a recurrence alerts again. Schema: ``include/sql/005_alerts.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from od_scheduler.alert_rules import FreshnessHistory
+from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.alert import Condition
+
+#: Inserts or re-opens the condition and takes the right to send it. ``now()`` is the transaction's start
+#: time, so ``last_sent = now()`` in RETURNING is true exactly when this statement set it (the row was new,
+#: cleared, or still owed an alert); a condition already alerted keeps its older ``last_sent``.
+_CLAIM_SQL = """
+INSERT INTO alert_state AS s (key, kind, details, last_sent)
+VALUES (%(key)s, %(kind)s, %(details)s::jsonb, now())
+ON CONFLICT (key) DO UPDATE
+   SET first_seen = CASE WHEN s.cleared_at IS NULL THEN s.first_seen ELSE now() END,
+       last_seen = now(),
+       details = EXCLUDED.details,
+       last_sent = CASE WHEN s.cleared_at IS NULL AND s.last_sent IS NOT NULL THEN s.last_sent ELSE now() END,
+       cleared_at = NULL
+RETURNING last_sent = now()
+"""
+
+#: Per dealer x platform over finished executions: latest success, failures since it, first execution, and
+#: the status and last error of the latest one.
+_FRESHNESS_SQL = """
+WITH finished AS (
+    SELECT platform, dealer_id, status, start_time, errors,
+           row_number() OVER (PARTITION BY platform, dealer_id ORDER BY start_time DESC, id DESC) AS rn
+      FROM job_executions
+     WHERE dealer_id = ANY(%s) AND status IN ('success', 'failed')
+)
+SELECT platform, dealer_id,
+       max(start_time) FILTER (WHERE status = 'success') AS last_success,
+       coalesce(min(rn) FILTER (WHERE status = 'success') - 1, count(*)) AS consecutive_failures,
+       min(start_time) AS first_execution,
+       max(status) FILTER (WHERE rn = 1) AS last_status,
+       max(errors[cardinality(errors)]) FILTER (WHERE rn = 1) AS last_error
+  FROM finished
+ GROUP BY platform, dealer_id
+"""
+
+
+class AlertStateHook(JobHistoryHook):
+    """JobHistoryHook with the alert-state operations."""
+
+    hook_name = "Open Dealer alert state"
+
+    def claim(self, conditions: Sequence[Condition]) -> list[str]:
+        """Record each condition as seen; return the keys this call may (and must) alert on."""
+        claimed: list[str] = []
+        with self._cursor() as cur:
+            for condition in conditions:
+                details: dict[str, Any] = {"detail": condition.detail}
+                if condition.dealer is not None:
+                    details["dealer"] = condition.dealer.model_dump(mode="json")
+                cur.execute(
+                    _CLAIM_SQL,
+                    {"key": condition.key, "kind": condition.kind.value, "details": json.dumps(details)},
+                )
+                if cur.fetchone()[0]:
+                    claimed.append(condition.key)
+        return claimed
+
+    def release(self, keys: Sequence[str]) -> None:
+        """The alert for these keys was not delivered: the next check claims them again."""
+        if not keys:
+            return
+        with self._cursor() as cur:
+            cur.execute("UPDATE alert_state SET last_sent = NULL WHERE key = ANY(%s)", (list(keys),))
+
+    def clear(self, keys: Collection[str]) -> list[str]:
+        """Close these conditions (a check found them gone); returns the keys that were open."""
+        if not keys:
+            return []
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE alert_state SET cleared_at = now() WHERE key = ANY(%s) AND cleared_at IS NULL "
+                "RETURNING key",
+                (list(keys),),
+            )
+            return sorted(str(row[0]) for row in cur.fetchall())
+
+    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]:
+        """Close every open condition of ``kinds`` whose key is not in ``keep``; returns their keys."""
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE alert_state SET cleared_at = now() "
+                "WHERE kind = ANY(%s) AND cleared_at IS NULL AND NOT (key = ANY(%s)) RETURNING key",
+                (list(kinds), list(keep)),
+            )
+            return sorted(str(row[0]) for row in cur.fetchall())
+
+    def open_keys(self) -> list[str]:
+        """Keys of the conditions currently open."""
+        with self._cursor() as cur:
+            cur.execute("SELECT key FROM alert_state WHERE cleared_at IS NULL ORDER BY key")
+            return [str(row[0]) for row in cur.fetchall()]
+
+    def freshness_histories(self, dealer_ids: Sequence[str]) -> dict[tuple[str, str], FreshnessHistory]:
+        """``{(platform, dealer_id): FreshnessHistory}`` for dealers with at least one finished execution."""
+        if not dealer_ids:
+            return {}
+        with self._cursor() as cur:
+            cur.execute(_FRESHNESS_SQL, (list(dealer_ids),))
+            return {
+                (str(platform), str(dealer_id)): FreshnessHistory(
+                    last_success=last_success,
+                    consecutive_failures=int(failures),
+                    first_execution=first,
+                    last_status=str(status),
+                    last_error=error,
+                )
+                for platform, dealer_id, last_success, failures, first, status, error in cur.fetchall()
+            }

@@ -1,0 +1,226 @@
+"""Alert rules: which dealers are missing executions, held or anomalous, and which run conditions alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from od_scheduler.alert_rules import (
+    FreshnessHistory,
+    anomaly_conditions,
+    check_freshness,
+    expected_run_minutes,
+    failure_rate_condition,
+    freshness_alert,
+    is_anomaly,
+)
+from od_scheduler.models.alert import ConditionKind, clean_error, error_group
+from od_scheduler.models.dealer import Dealer
+from od_scheduler.models.job import DealerRef, JobExecution, RunSummary
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 29, 11, 30, tzinfo=UTC)
+
+
+def dealer(dealer_id: str, platforms: tuple[str, ...] = ("dealer.com",), **schedule: object) -> Dealer:
+    return Dealer.model_validate(
+        {
+            "id": dealer_id,
+            "name": dealer_id.title(),
+            "slug": dealer_id,
+            "status": "active",
+            "platforms": list(platforms),
+            "schedule": schedule or None,
+        }
+    )
+
+
+def history(
+    *,
+    last_success: timedelta | None = None,
+    failures: int = 0,
+    first: timedelta = timedelta(days=30),
+    status: str = "success",
+    error: str | None = None,
+) -> FreshnessHistory:
+    return FreshnessHistory(
+        last_success=NOW - last_success if last_success is not None else None,
+        consecutive_failures=failures,
+        first_execution=NOW - first,
+        last_status=status,
+        last_error=error,
+    )
+
+
+def check(dealers, histories, hold: int = 5):
+    return check_freshness(dealers, histories, now=NOW, hold_after_failures=hold, missing_after_intervals=2)
+
+
+def keys(report) -> dict[str, str]:
+    return {c.key: c.detail for c in report.conditions}
+
+
+def test_a_dealer_is_missing_after_twice_its_interval() -> None:
+    report = check(
+        [dealer("fresh"), dealer("edge"), dealer("stale")],
+        {
+            ("dealer.com", "fresh"): history(last_success=timedelta(minutes=50)),
+            ("dealer.com", "edge"): history(last_success=timedelta(minutes=120)),
+            ("dealer.com", "stale"): history(last_success=timedelta(minutes=185)),
+        },
+    )
+    assert keys(report) == {
+        "missing:dealer.com:stale": "last success 3 h 05 min ago; interval 60 min, alert after 120 min"
+    }
+
+
+def test_the_cms_interval_and_the_platform_default_set_the_limit() -> None:
+    report = check(
+        [dealer("daily", interval_minutes=1440), dealer("homenet-one", ("homenet",))],
+        {
+            ("dealer.com", "daily"): history(last_success=timedelta(hours=40)),
+            ("homenet", "homenet-one"): history(last_success=timedelta(hours=49)),
+        },
+    )
+    assert list(keys(report)) == ["missing:homenet:homenet-one"]
+
+
+def test_a_dealer_that_never_succeeded_is_missing_once_its_first_execution_is_old() -> None:
+    report = check(
+        [dealer("new"), dealer("old")],
+        {
+            ("dealer.com", "new"): history(failures=1, first=timedelta(minutes=30), status="failed"),
+            ("dealer.com", "old"): history(failures=2, first=timedelta(hours=3), status="failed"),
+        },
+    )
+    assert keys(report) == {
+        "missing:dealer.com:old": (
+            "no success since its first execution 3 h 00 min ago; interval 60 min, alert after 120 min"
+        )
+    }
+
+
+def test_held_dealers_are_reported_as_held_not_missing() -> None:
+    report = check(
+        [dealer("failing"), dealer("wobbly")],
+        {
+            ("dealer.com", "failing"): history(
+                last_success=timedelta(hours=9), failures=5, status="failed", error="try 1: HTTP 500"
+            ),
+            ("dealer.com", "wobbly"): history(
+                last_success=timedelta(minutes=40), failures=4, status="failed", error="HTTP 500"
+            ),
+        },
+    )
+    assert keys(report) == {
+        "held:dealer.com:failing": (
+            "held back from scheduled runs: the last 5 executions failed (hold_after_failures 5); "
+            "last error: HTTP 500"
+        )
+    }
+    assert check(
+        [dealer("failing")], {("dealer.com", "failing"): history(failures=5, status="failed")}, hold=0
+    )
+
+
+def test_paused_and_never_run_dealers_are_not_judged() -> None:
+    report = check(
+        [dealer("paused", paused=True, interval_minutes=60), dealer("brand-new")],
+        {("dealer.com", "paused"): history(last_success=timedelta(hours=30), failures=6, status="failed")},
+    )
+    assert report.conditions == []
+    assert (report.checked, report.paused, report.never_run) == (2, 1, 1)
+
+
+def test_an_anomaly_in_the_latest_execution_is_reported_and_a_success_ends_it() -> None:
+    error = "try 1: inventory anomaly: the pull returned 3 vehicles but 80 are live at the Data API"
+    report = check(
+        [dealer("shrunk"), dealer("recovered")],
+        {
+            ("dealer.com", "shrunk"): history(
+                last_success=timedelta(minutes=70), failures=1, status="failed", error=error
+            ),
+            ("dealer.com", "recovered"): history(last_success=timedelta(minutes=10)),
+        },
+    )
+    assert keys(report) == {"anomaly:dealer.com:shrunk": clean_error(error)}
+    assert report.cleared_anomalies == ["anomaly:dealer.com:recovered"]
+
+
+def test_the_digest_counts_each_kind() -> None:
+    report = check(
+        [dealer("a"), dealer("b"), dealer("c")],
+        {
+            ("dealer.com", "a"): history(last_success=timedelta(hours=5)),
+            ("dealer.com", "b"): history(failures=7, status="failed"),
+            ("dealer.com", "c"): history(
+                last_success=timedelta(minutes=65), status="failed", failures=1, error="inventory anomaly: 0"
+            ),
+        },
+    )
+    alert = freshness_alert(report.conditions, report, dag_id="inventory_freshness", run_id="r")
+    assert alert.title == (
+        "Inventory freshness: 1 dealer(s) missing executions, 1 held back after repeated failures, "
+        "1 inventory anomaly(ies)"
+    )
+    assert alert.counts == {"missing": 1, "held": 1, "anomaly": 1, "checked": 3, "open": 3}
+    assert sorted(d.condition or "" for d in alert.dealers) == ["anomaly", "held", "missing"]
+
+
+def test_is_anomaly_reads_the_ingest_guard_with_or_without_the_try_prefix() -> None:
+    assert is_anomaly("inventory anomaly: the pull returned 0 vehicles but 80 are live")
+    assert is_anomaly("try 3: inventory anomaly: the pull returned 0 vehicles but 80 are live")
+    assert not is_anomaly("try 1: HTTP 500 (inventory anomaly suspected)")
+    assert not is_anomaly(None)
+
+
+def test_the_failure_rate_condition_needs_dealers_and_a_rate_above_the_threshold() -> None:
+    def run(dealers: int, failed: int) -> RunSummary:
+        return RunSummary(
+            dag_id="d", run_id="r", platform="dealer.com", dealers=dealers, succeeded=dealers - failed,
+            failed=failed, running=0, skipped=0, failure_rate=failed / dealers if dealers else 0.0,
+            max_failure_rate=0, vehicles_found=0, vehicles_processed=0, vehicles_rejected=0,
+        )  # fmt: skip
+
+    assert failure_rate_condition(run(10, 3), 0.2)[0] is not None
+    assert failure_rate_condition(run(10, 2), 0.2) == (None, "failure_rate:d")  # at the threshold: fine
+    assert failure_rate_condition(run(0, 0), 0.2) == (None, "failure_rate:d")
+
+
+def test_anomaly_conditions_of_a_run() -> None:
+    def row(dealer_id: str, status: str, error: str | None) -> JobExecution:
+        return JobExecution.model_validate(
+            {
+                "id": 1, "job_id": f"{dealer_id}_dealer.com", "dag_id": "d", "run_id": "r", "try_number": 1,
+                "dealer_id": dealer_id, "platform": "dealer.com", "status": status, "start_time": NOW,
+                "end_time": NOW, "vehicles_found": 0, "vehicles_processed": 0, "vehicles_rejected": 0,
+                "vehicles_delisted": 0, "errors": [error] if error else [], "created_at": NOW,
+            }
+        )  # fmt: skip
+
+    present, over = anomaly_conditions(
+        [
+            row("shrunk", "failed", "try 1: inventory anomaly: the pull returned 0 vehicles but 8 are live"),
+            row("broken", "failed", "try 1: HTTP 500"),
+            row("fine", "success", None),
+        ],
+        {"shrunk": DealerRef(dealer_id="shrunk", name="Shrunk Motors", slug="shrunk-motors")},
+    )
+    assert [(c.key, c.kind, c.dealer and c.dealer.label) for c in present] == [
+        ("anomaly:dealer.com:shrunk", ConditionKind.ANOMALY, "Shrunk Motors (shrunk-motors)")
+    ]
+    assert over == ["anomaly:dealer.com:fine"]
+
+
+def test_error_groups_ignore_urls_and_ids_and_the_try_prefix() -> None:
+    a = "try 1: GET https://a.test/x/1b4e28ba-2fa1-11d2-883f-0016d3cca427 returned HTTP 404"
+    b = "try 2: GET https://b.test/y/9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d returned HTTP 404"
+    assert error_group(a) == error_group(b) == "GET <url> returned HTTP 404"
+    assert len(clean_error("x" * 1000)) == 500
+
+
+def test_expected_run_minutes_default_to_45_for_dealer_com_and_180_for_the_daily_platforms() -> None:
+    assert expected_run_minutes("dealer.com") == 45
+    assert {expected_run_minutes(p) for p in ("homenet", "cobalt", "web_scraping")} == {180}

@@ -1,0 +1,432 @@
+"""WebhookAlertNotifier: the payload the webhook gets, dedup, and that alerting never fails a run or leaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from structlog.testing import capture_logs
+
+from od_scheduler.alert_rules import failure_rate_alert
+from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
+from od_scheduler.models.alert import Alert, AlertKind, Condition, ConditionKind, Severity
+from od_scheduler.models.job import DealerRef, RunSummary
+from od_scheduler.notifications import Delivery, WebhookAlertNotifier, is_refusal, notify_long_run
+
+pytestmark = pytest.mark.unit
+
+WEBHOOK = "https://hooks.example.test/services/T000/B000/webhook-path-secret"
+WEBHOOK_TOKEN = "alerts-bearer-9f8e7d6c"
+DAG_ID = "inventory_dealer_com"
+RUN_ID = "manual__2026-11-01T10:00:00+00:00"
+
+
+class Receiver:
+    """An httpx transport standing in for the webhook: records each request, answers with ``status``."""
+
+    def __init__(self, status: int = 200, error: type[Exception] | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.error is not None:
+            raise self.error("simulated", request=request)  # type: ignore[call-arg]
+        return httpx.Response(self.status, text="ok")
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content) for r in self.requests]
+
+
+class MemoryState:
+    """The alert_state semantics in memory: claim once while open, release, clear."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, bool] = {}  # key -> sent
+
+    def claim(self, conditions: Sequence[Condition]) -> list[str]:
+        claimed = []
+        for c in conditions:
+            if not self.open.get(c.key, False):
+                self.open[c.key] = True
+                claimed.append(c.key)
+        return claimed
+
+    def release(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.open[key] = False
+
+    def clear(self, keys: Collection[str]) -> list[str]:
+        return [k for k in keys if self.open.pop(k, None) is not None]
+
+    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]:
+        gone = [k for k in self.open if k.split(":")[0] in kinds and k not in keep]
+        return self.clear(gone)
+
+
+@pytest.fixture
+def alerts_conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {"conn_type": "http", "host": WEBHOOK, "password": WEBHOOK_TOKEN, "extra": {"max_attempts": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_OD_ALERTS", json.dumps(spec))
+
+
+@pytest.fixture
+def no_alerts_conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_OD_ALERTS", raising=False)
+
+
+def summary(**failed: str) -> RunSummary:
+    return RunSummary(
+        dag_id=DAG_ID,
+        run_id=RUN_ID,
+        platform="dealer.com",
+        dealers=4,
+        succeeded=4 - len(failed),
+        failed=len(failed),
+        running=0,
+        skipped=0,
+        failure_rate=len(failed) / 4,
+        max_failure_rate=0.0,
+        vehicles_found=300,
+        vehicles_processed=290,
+        vehicles_rejected=10,
+        failed_dealers=dict(failed),
+    )
+
+
+REFS = {
+    "d-broken": DealerRef(dealer_id="d-broken", name="Broken Arrow Chevrolet", slug="broken-arrow-chevrolet"),
+    "d-flaky": DealerRef(dealer_id="d-flaky", name="Flaky Ridge Kia", slug="flaky-ridge-kia"),
+    "d-vacant": DealerRef(dealer_id="d-vacant", name="Vacant Lot Motors", slug="vacant-lot-motors"),
+}
+
+
+def three_failed() -> RunSummary:
+    return summary(
+        **{
+            "d-broken": "try 1: TransientUpstreamError: dealer_com POST http://127.0.0.1:1/dealer-com/"
+            "broken-arrow-chevrolet/api still failing after 5 attempts (last: HTTP 500)",
+            "d-flaky": "try 2: TransientUpstreamError: dealer_com POST http://127.0.0.1:1/dealer-com/"
+            "flaky-ridge-kia/api still failing after 5 attempts (last: HTTP 500)",
+            "d-vacant": "try 1: inventory anomaly: the pull returned 0 vehicles but 12 are live",
+        }
+    )
+
+
+def task_context(dag_id: str, exception: BaseException) -> dict[str, Any]:
+    """What Airflow hands a task's on_failure_callback (the parts the notifier reads)."""
+    from airflow.sdk import DAG
+
+    return {
+        "dag": DAG(dag_id=dag_id, schedule=None),
+        "run_id": RUN_ID,
+        "ti": SimpleNamespace(task_id="list_dealers"),
+        "exception": exception,
+    }
+
+
+# -- payload shape ----------------------------------------------------------------------------------------
+def test_a_failure_rate_alert_is_one_message_with_dealers_grouped_by_error() -> None:
+    alert = failure_rate_alert(three_failed(), REFS, threshold=0.2)
+    payload = alert.payload()
+
+    assert payload["kind"] == "failure_rate"
+    assert payload["severity"] == "error"
+    assert payload["source"] == "od-scheduler"
+    assert (payload["dag_id"], payload["run_id"], payload["platform"]) == (DAG_ID, RUN_ID, "dealer.com")
+    assert payload["conditions"] == [f"failure_rate:{DAG_ID}"]
+    assert payload["counts"]["failed"] == 3
+    assert payload["counts"]["dealers"] == 4
+    assert payload["counts"]["alert_failure_rate"] == 0.2
+    assert [d["dealer_id"] for d in payload["dealers"]] == ["d-broken", "d-flaky", "d-vacant"]
+    assert payload["dealers"][0] == {
+        "dealer_id": "d-broken",
+        "platform": "dealer.com",
+        "name": "Broken Arrow Chevrolet",
+        "slug": "broken-arrow-chevrolet",
+        "condition": "failed",
+        "detail": "TransientUpstreamError: dealer_com POST http://127.0.0.1:1/dealer-com/"
+        "broken-arrow-chevrolet/api still failing after 5 attempts (last: HTTP 500)",
+    }
+    # The two dealers whose sites answer 500 share one group (their URLs differ); the anomaly is another.
+    assert [(g["count"], g["dealers"]) for g in payload["groups"]] == [
+        (2, ["d-broken", "d-flaky"]),
+        (1, ["d-vacant"]),
+    ]
+    assert payload["groups"][0]["error"] == (
+        "TransientUpstreamError: dealer_com POST <url> still failing after 5 attempts (last: HTTP 500)"
+    )
+    text = payload["text"]
+    assert text.splitlines()[0] == (
+        f"[ERROR] {DAG_ID}: 3 of 4 dealer(s) failed (75.0% > alert_failure_rate 20.0%)"
+    )
+    assert text.count("• ") == 2, "one bullet per group of dealers, not one per dealer"
+    assert "Broken Arrow Chevrolet (broken-arrow-chevrolet), Flaky Ridge Kia (flaky-ridge-kia)" in text
+    assert "try 1:" not in text
+    json.dumps(payload)  # JSON-serializable as is
+
+
+def test_the_notifier_posts_the_payload_to_the_od_alerts_webhook(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    alert = failure_rate_alert(three_failed(), REFS, threshold=0.2)
+
+    assert notifier.send(alert) == Delivery.SENT
+
+    [request] = receiver.requests
+    assert request.method == "POST"
+    assert str(request.url) == WEBHOOK
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == f"Bearer {WEBHOOK_TOKEN}"
+    body = receiver.bodies[0]
+    assert body["text"] == alert.text()
+    assert body["kind"] == "failure_rate"
+    assert body["dealers"] == [d.model_dump(mode="json") for d in alert.dealers]
+
+
+# -- never fails the caller ---------------------------------------------------------------------------
+def test_without_an_od_alerts_connection_the_alert_is_logged_at_warning(no_alerts_conn: None) -> None:
+    notifier = WebhookAlertNotifier(state=MemoryState())
+    alert = failure_rate_alert(three_failed(), REFS, threshold=0.2)
+
+    with capture_logs() as logs:
+        delivery = notifier.send(alert)
+
+    assert delivery == Delivery.LOGGED
+    warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert len(warnings) == 1
+    assert "No 'od_alerts' connection" in warnings[0]
+    assert alert.title in warnings[0]
+
+
+def test_without_a_connection_a_failure_callback_still_returns(no_alerts_conn: None) -> None:
+    notifier = WebhookAlertNotifier(kind="system", platform="dealer.com", state=MemoryState())
+    context = task_context(
+        DAG_ID, TransientUpstreamError("payload_cms GET /api/dealers still failing after 5 attempts")
+    )
+    with capture_logs() as logs:
+        notifier(context)  # how Airflow calls an on_failure_callback
+
+    assert any(e["log_level"] == "warning" and "[CRITICAL]" in e["event"] for e in logs)
+
+
+@pytest.mark.parametrize(
+    "receiver",
+    [Receiver(error=httpx.ConnectError), Receiver(status=503), Receiver(status=404)],
+    ids=["connection refused", "503", "404"],
+)
+def test_a_webhook_that_is_down_is_logged_at_error_and_never_raises(
+    alerts_conn: None, receiver: Receiver
+) -> None:
+    state = MemoryState()
+    notifier = WebhookAlertNotifier(state=state, transport=receiver.transport)
+    condition = Condition(key=f"failure_rate:{DAG_ID}", kind=ConditionKind.FAILURE_RATE)
+
+    with capture_logs() as logs:
+        alert = notifier.send_new([condition], lambda _new: failure_rate_alert(three_failed(), REFS, 0.2))
+
+    assert alert is not None
+    assert receiver.requests, "the webhook was tried"
+    errors = [e["event"] for e in logs if e["log_level"] == "error"]
+    assert len(errors) == 1
+    assert "could not be delivered" in errors[0]
+    assert "webhook-path-secret" not in errors[0], "the webhook URL's path is a credential"
+    # Not delivered: the condition is still owed an alert, so the next check sends it.
+    receiver.status, receiver.error = 200, None
+    assert notifier.send_new([condition], lambda _new: failure_rate_alert(three_failed(), REFS, 0.2))
+    assert receiver.requests[-1].method == "POST"
+
+
+def test_a_deadline_callback_with_the_webhook_down_returns(alerts_conn: None, monkeypatch) -> None:
+    import anyio
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OD_ALERTS", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/x"})
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OD_JOB_HISTORY", json.dumps({"conn_type": "postgres", "host": "/nonexistent"})
+    )
+    context = {"dag_run": {"dag_id": DAG_ID, "dag_run_id": RUN_ID, "queued_at": "2026-11-01T10:00:00Z"}}
+
+    with capture_logs() as logs:
+        anyio.run(lambda: notify_long_run(platform="dealer.com", expected_minutes=45, context=context))
+
+    levels = [e["log_level"] for e in logs]
+    assert "error" in levels  # delivery failed
+    assert "warning" in levels  # and the dedup store was unreachable too: sent without it
+
+
+# -- no secrets ----------------------------------------------------------------------------------------
+def test_no_secret_reaches_the_webhook(alerts_conn: None) -> None:
+    from airflow.sdk.log import mask_secret
+
+    dealer_token = "dealer-tok-A1b2C3d4e5"
+    mask_secret(dealer_token)  # what pulls do with per-dealer credentials from the CMS
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    leaky = summary(
+        **{
+            "d-broken": "PermanentUpstreamError: homenet GET https://soap.test/v1?rooftop=9"
+            f"&token=qs-secret-77 returned HTTP 403 (integration token {dealer_token})",
+            "d-flaky": "TransientUpstreamError: GET https://user:pw-secret-88@feeds.test/x failed",
+            "d-vacant": f"ConfigError: connection refused with {WEBHOOK_TOKEN}",
+        }
+    )
+
+    assert notifier.send(failure_rate_alert(leaky, REFS, 0.2)) == Delivery.SENT
+
+    raw = receiver.requests[0].content.decode()
+    for secret in (dealer_token, "qs-secret-77", "pw-secret-88", WEBHOOK_TOKEN, "webhook-path-secret"):
+        assert secret not in raw
+    assert "***" in raw
+    assert "returned HTTP 403" in raw, "the error itself is still there"
+
+
+# -- dedup ---------------------------------------------------------------------------------------------
+def test_the_same_condition_alerts_once_until_it_clears(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    condition = Condition(key=f"failure_rate:{DAG_ID}", kind=ConditionKind.FAILURE_RATE)
+
+    def build(_new: list[Condition]) -> Alert:
+        return failure_rate_alert(three_failed(), REFS, 0.2)
+
+    assert notifier.send_new([condition], build) is not None
+    assert notifier.send_new([condition], build) is None
+    assert len(receiver.requests) == 1
+    assert notifier.clear([condition.key]) == [condition.key]
+    assert notifier.send_new([condition], build) is not None
+    assert len(receiver.requests) == 2
+
+
+def test_a_digest_names_only_the_new_conditions(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    a, b = (Condition(key=f"missing:dealer.com:{d}", kind=ConditionKind.MISSING) for d in ("a", "b"))
+    seen: list[list[str]] = []
+
+    def build(new: list[Condition]) -> Alert:
+        seen.append([c.key for c in new])
+        return Alert(kind=AlertKind.FRESHNESS, severity=Severity.WARNING, title="t", conditions=seen[-1])
+
+    notifier.send_new([a], build)
+    notifier.send_new([a, b], build)
+    notifier.send_new([a, b], build)
+    assert seen == [["missing:dealer.com:a"], ["missing:dealer.com:b"]]
+    assert [body["conditions"] for body in receiver.bodies] == seen
+
+
+def test_when_the_alert_state_is_down_the_alert_is_sent_anyway(alerts_conn: None) -> None:
+    class DownState(MemoryState):
+        def claim(self, conditions: Sequence[Condition]) -> list[str]:
+            raise OSError("could not connect to the job-history database")
+
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=DownState(), transport=receiver.transport)
+    condition = Condition(key=f"system:{DAG_ID}", kind=ConditionKind.SYSTEM)
+    alert = Alert(
+        kind=AlertKind.SYSTEM, severity=Severity.CRITICAL, title="db down", conditions=[condition.key]
+    )
+
+    assert notifier.send_new([condition], lambda _new: alert) is alert
+    assert len(receiver.requests) == 1
+
+
+# -- system alerts -------------------------------------------------------------------------------------
+def test_a_refused_run_is_not_a_system_error() -> None:
+    assert is_refusal(AirflowFailException("dealer_id 'x' is not an active Dealer.com dealer in PayloadCMS"))
+    wrapped = AirflowFailException("PayloadCMS dealer listing failed")
+    wrapped.__cause__ = PermanentUpstreamError("payload_cms GET /api/dealers returned HTTP 401")
+    assert not is_refusal(wrapped)
+    assert not is_refusal(TransientUpstreamError("payload_cms unreachable"))
+    assert not is_refusal(OSError("connection to the job-history database refused"))
+
+
+def test_a_system_alert_says_which_run_and_task_failed_and_why(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(
+        kind="system", platform="homenet", state=MemoryState(), transport=receiver.transport
+    )
+    context = task_context(
+        "inventory_homenet",
+        TransientUpstreamError("payload_cms GET http://cms.test/api/dealers: ConnectError"),
+    )
+
+    notifier(context)
+    notifier(context)  # a second failing run: same open condition
+
+    [body] = receiver.bodies
+    assert body["kind"] == "system"
+    assert body["severity"] == "critical"
+    assert (body["dag_id"], body["run_id"], body["task_id"], body["platform"]) == (
+        "inventory_homenet",
+        RUN_ID,
+        "list_dealers",
+        "homenet",
+    )
+    assert body["conditions"] == ["system:inventory_homenet"]
+    assert body["details"]["error"] == (
+        "TransientUpstreamError: payload_cms GET http://cms.test/api/dealers: ConnectError"
+    )
+
+
+# -- long runs -----------------------------------------------------------------------------------------
+def deadline_context(state: str) -> dict[str, Any]:
+    """The simple context Airflow 3.3 passes a deadline callback."""
+    return {
+        "dag_run": {
+            "dag_id": "inventory_cobalt",
+            "dag_run_id": RUN_ID,
+            "queued_at": "2026-11-01T10:00:00Z",
+            "start_date": "2026-11-01T10:00:01Z",
+            "state": state,
+        },
+        "deadline": {"id": "d1", "deadline_time": "2026-11-01T13:00:00+00:00"},
+    }
+
+
+def test_a_missed_deadline_of_a_running_run_alerts(alerts_conn: None, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_OD_JOB_HISTORY", raising=False)  # running dealers: best effort
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(
+        kind="long_run",
+        platform="cobalt",
+        details={"expected_minutes": 180},
+        state=MemoryState(),
+        transport=receiver.transport,
+    )
+
+    notifier(deadline_context("running"))
+
+    [body] = receiver.bodies
+    assert (body["kind"], body["dag_id"], body["run_id"], body["platform"]) == (
+        "long_run",
+        "inventory_cobalt",
+        RUN_ID,
+        "cobalt",
+    )
+    assert body["conditions"] == ["long_run:inventory_cobalt"]
+    assert body["counts"]["expected_minutes"] == 180
+    assert body["details"]["queued_at"] == "2026-11-01T10:00:00Z"
+
+
+@pytest.mark.parametrize("state", ["failed", "success"])
+def test_a_deadline_missed_after_the_run_ended_does_not_alert(alerts_conn: None, state: str) -> None:
+    # Airflow 3.3 keeps the deadlines of a run that failed early; they fire later.
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(kind="long_run", state=MemoryState(), transport=receiver.transport)
+
+    notifier(deadline_context(state))
+
+    assert receiver.requests == []
