@@ -116,6 +116,9 @@ def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> 
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # A new sandbox's Data API starts empty: whoever sent vehicles to an earlier one must send them all
+    # again (the demo reads this marker and asks for full_refresh).
+    (state_dir / "sandbox.fresh").touch()
     (state_dir / "pids").mkdir(exist_ok=True)
     (state_dir / "pids" / "sandbox.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + timeout_s
