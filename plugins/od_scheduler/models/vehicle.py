@@ -299,32 +299,8 @@ def _summarize(err: ValidationError, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-#: Fields a record can lose (set to unknown, with a warning) without being rejected.
-_NULLABLE = frozenset(
-    {
-        "stock_number",
-        "condition",
-        "year",
-        "make",
-        "model",
-        "trim",
-        "body_style",
-        "drivetrain",
-        "transmission",
-        "fuel_type",
-        "engine",
-        "exterior_color",
-        "interior_color",
-        "mileage",
-        "price",
-        "msrp",
-        "images",
-        "detail_url",
-        "description",
-        "in_stock_since",
-        "source_updated_at",
-    }
-)
+#: Fields a record can lose (set to unknown, with a warning) without being rejected: all but its identity.
+_NULLABLE = frozenset(Vehicle.model_fields) - {"vin", "dealer_id", "source"}
 
 
 def make_vehicle(**fields: Any) -> Vehicle:
