@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -136,3 +137,31 @@ def run_dag(dag, **kwargs):
         return dag.test(run_conf=conf, **kwargs)
     finally:
         dag.deadline = deadline
+
+
+def history_rows(dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """The `job_executions` rows of one DAG run, by dealer id."""
+    with job_history_conn() as db:
+        cur = db.execute("SELECT * FROM job_executions WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+        names = [d.name for d in cur.description]
+        return {row[names.index("dealer_id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+
+
+def platform_dealers(control: httpx.Client, platform: str) -> dict[str, dict[str, Any]]:
+    """Active dealers of a platform as the sandbox CMS lists them, by slug (every page)."""
+    docs: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        params = {
+            "limit": 100,
+            "page": page,
+            "where[status][equals]": "active",
+            "where[platforms][contains]": platform,
+        }
+        body = control.get(
+            "/cms/api/dealers", params=params, headers={"Authorization": "users API-Key sandbox-cms-key"}
+        ).json()
+        docs += body["docs"]
+        if not body["hasNextPage"]:
+            return {d["slug"]: d for d in docs}
+        page += 1

@@ -77,6 +77,18 @@ class Airflow:
         raise AssertionError(f"{dag_id}: {count} finished runs not seen within {timeout_s}s: {runs}")
 
 
+def _end_leftover_runs() -> None:
+    """Fail runs that earlier dag.test() sessions left queued (e.g. runs inventory_run_all triggered):
+    the live scheduler would otherwise execute them beside what the e2e tests start."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.state.in_([DagRunState.QUEUED, DagRunState.RUNNING])):
+            run.state = DagRunState.FAILED
+
+
 @pytest.fixture(scope="session")
 def airflow(airflow_db: None, sandbox: str) -> Iterator[Airflow]:
     from airflow.configuration import conf
@@ -100,6 +112,7 @@ def airflow(airflow_db: None, sandbox: str) -> Iterator[Airflow]:
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
     }
     LOGS.mkdir(parents=True, exist_ok=True)
+    _end_leftover_runs()
     handle = Airflow(f"http://127.0.0.1:{port}", env)
     handle.cli("dags", "reserialize")
     procs = []

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures import job_history_conn, run_dag
+from tests.fixtures import history_rows as fixture_history_rows
+from tests.fixtures import job_history_conn, platform_dealers, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -17,22 +18,7 @@ DAG_ID = "inventory_dealer_com"
 
 def cms_dealers(sandbox: httpx.Client) -> list[dict[str, Any]]:
     """Active Dealer.com dealers as the CMS lists them (what the DAG should pull)."""
-    docs, page = [], 1
-    while True:
-        body = sandbox.get(
-            "/cms/api/dealers",
-            params={
-                "limit": 100,
-                "page": page,
-                "where[status][equals]": "active",
-                "where[platforms][contains]": "dealer.com",
-            },
-            headers={"Authorization": "users API-Key sandbox-cms-key"},
-        ).json()
-        docs += body["docs"]
-        if not body["hasNextPage"]:
-            return docs
-        page += 1
+    return list(platform_dealers(sandbox, "dealer.com").values())
 
 
 def pulled_dealers(sandbox: httpx.Client) -> list[dict[str, Any]]:
@@ -41,10 +27,7 @@ def pulled_dealers(sandbox: httpx.Client) -> list[dict[str, Any]]:
 
 
 def history_rows(run_id: str) -> dict[str, dict[str, Any]]:
-    with job_history_conn() as db:
-        cur = db.execute("SELECT * FROM job_executions WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))
-        names = [d.name for d in cur.description]
-        return {row[names.index("dealer_id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+    return fixture_history_rows(DAG_ID, run_id)
 
 
 def ti_states(run_id: str) -> dict[tuple[str, int], str]:

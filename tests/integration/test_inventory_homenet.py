@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures import job_history_conn, run_dag
+from tests.fixtures import history_rows as fixture_history_rows
+from tests.fixtures import job_history_conn, platform_dealers, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -25,18 +26,12 @@ TOKENS_NOT_TO_LOG = ("hn-int-lakeside-7c1e9b", "hn-int-bayview-3f8a2d", "hn-int-
 
 
 def homenet_dealers(control: httpx.Client) -> dict[str, dict[str, Any]]:
-    """Active HomeNet dealers from the CMS, by slug."""
-    params = {"limit": 100, "where[status][equals]": "active", "where[platforms][contains]": PLATFORM}
-    body = control.get("/cms/api/dealers", params=params, headers=CMS_KEY).json()
-    assert not body["hasNextPage"]
-    return {d["slug"]: d for d in body["docs"]}
+    """Active homenet dealers from the CMS, by slug."""
+    return platform_dealers(control, PLATFORM)
 
 
 def history_rows(run_id: str) -> dict[str, dict[str, Any]]:
-    with job_history_conn() as db:
-        cur = db.execute("SELECT * FROM job_executions WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))
-        names = [d.name for d in cur.description]
-        return {row[names.index("dealer_id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+    return fixture_history_rows(DAG_ID, run_id)
 
 
 def stored(control: httpx.Client, dealer_id: str) -> dict[str, dict[str, Any]]:

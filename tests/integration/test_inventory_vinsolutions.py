@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures import job_history_conn, run_dag
+from tests.fixtures import history_rows as fixture_history_rows
+from tests.fixtures import job_history_conn, platform_dealers, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +34,12 @@ SECRETS = ("sandbox-vs-secret", "sandbox-vs-api-key")
 
 
 def vinsolutions_dealers(control: httpx.Client) -> dict[str, dict[str, Any]]:
-    """Active VinSolutions dealers from the CMS, by slug."""
-    params = {"limit": 100, "where[status][equals]": "active", "where[platforms][contains]": PLATFORM}
-    body = control.get("/cms/api/dealers", params=params, headers=CMS_KEY).json()
-    assert not body["hasNextPage"]
-    return {d["slug"]: d for d in body["docs"]}
+    """Active vinsolutions dealers from the CMS, by slug."""
+    return platform_dealers(control, PLATFORM)
 
 
 def history_rows(run_id: str) -> dict[str, dict[str, Any]]:
-    with job_history_conn() as db:
-        cur = db.execute("SELECT * FROM job_executions WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))
-        names = [d.name for d in cur.description]
-        return {row[names.index("dealer_id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+    return fixture_history_rows(DAG_ID, run_id)
 
 
 def stored(control: httpx.Client, dealer_id: str) -> dict[str, dict[str, Any]]:

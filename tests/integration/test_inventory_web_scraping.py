@@ -19,6 +19,7 @@ import pytest
 
 from include.sandbox.dealers import DEALERS
 from include.sandbox.vin import check_digit, is_valid
+from tests.fixtures import history_rows as fixture_history_rows
 from tests.fixtures import job_history_conn, run_dag
 
 pytestmark = pytest.mark.integration
@@ -51,10 +52,7 @@ def expected_reason(raw_vin: Any) -> str | None:
 
 
 def history_rows(run_id: str) -> dict[str, dict[str, Any]]:
-    with job_history_conn() as db:
-        cur = db.execute("SELECT * FROM job_executions WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id))
-        names = [d.name for d in cur.description]
-        return {row[names.index("dealer_id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+    return fixture_history_rows(DAG_ID, run_id)
 
 
 @pytest.fixture(scope="module")

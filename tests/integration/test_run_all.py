@@ -31,6 +31,17 @@ def triggered_runs(parent_run_id: str) -> dict[str, dict]:
         return {r.dag_id: {"run_id": r.run_id, "conf": r.conf, "state": r.state} for r in runs}
 
 
+@pytest.fixture(autouse=True)
+def _remove_triggered_runs():
+    """The runs a test triggers stay queued (no scheduler here); remove them so they never run later."""
+    yield
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.run_id.like("run_all__%")).delete(synchronize_session=False)
+
+
 def run_all(dagbag, **conf):
     return run_dag(dagbag.dags[DAG_ID], conf={**RUN_ALL_DEFAULTS, **conf})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -157,4 +156,3 @@ def test_schema_is_idempotent_and_rejects_bad_rows(history) -> None:
             "INSERT INTO job_executions (job_id, dealer_id, platform, status, dag_id, run_id)"
             " VALUES ('x', 'x', 'dealer.com', 'done', 'd', 'r')"
         )
-    assert os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"]
