@@ -247,3 +247,152 @@ def test_datasets_were_read_page_by_page(scraped) -> None:
         assert metrics["polls"] == run["polls"], slug
         assert metrics["complete"] is True, slug
         assert truth(control, slug)["vins"]  # the dealer has a lot at all
+
+
+# --------------------------------------------------------------------------------------------------
+# One actor run per dealer per DAG run: retries resume, lost starts are adopted, kills abort
+# --------------------------------------------------------------------------------------------------
+def apify_runs(control: httpx.Client, slug: str) -> list[dict[str, Any]]:
+    return control.get("/_sandbox/apify/runs", params={"dealer": slug}).json()["runs"]
+
+
+def start_posts(control: httpx.Client, slug: str) -> list[dict[str, Any]]:
+    log = control.get("/_sandbox/requests", params={"service": "apify", "dealer": slug}).json()["requests"]
+    return [e for e in log if e["method"] == "POST" and e["path"].endswith("/runs")]
+
+
+def pull_one(dagbag, slug: str, first=None):
+    """One dealer's DAG run; with ``first``, the same DAG run again (what a task retry or clear re-runs)."""
+    dealer = SCRAPED[slug]
+    when = first.logical_date if first is not None else datetime.now(UTC)
+    run = run_dag(
+        dagbag.dags[DAG_ID],
+        logical_date=when,
+        run_after=first.run_after if first is not None else when,
+        conf={"dealer_id": dealer.id, "force": True},
+    )
+    if first is not None:
+        assert run.run_id == first.run_id
+    return run, history_rows(run.run_id)[dealer.id]
+
+
+def test_a_retry_after_the_run_started_resumes_it_and_starts_no_second_run(
+    dagbag, clean: httpx.Client
+) -> None:
+    slug = "hilltop-used-cars"
+    clean.put(f"/_sandbox/apify/outages/{slug}", json={"fail_dataset_reads": 100}).raise_for_status()
+
+    first, row = pull_one(dagbag, slug)
+
+    (run,) = apify_runs(clean, slug)
+    assert row["status"] == "failed"
+    assert "still failing" in row["errors"][-1]  # the dataset read, after the run SUCCEEDED
+    assert run["status"] == "SUCCEEDED"
+    assert row["performance_metrics"]["apify_run_id"] == run["id"], "recorded as soon as it started"
+
+    clean.delete(f"/_sandbox/apify/outages/{slug}").raise_for_status()
+    _, row = pull_one(dagbag, slug, first)
+
+    assert row["status"] == "success", row["errors"]
+    assert [r["id"] for r in apify_runs(clean, slug)] == [run["id"]], "the retry reused the run"
+    assert len(start_posts(clean, slug)) == 1
+    assert row["performance_metrics"]["apify_run_id"] == run["id"]
+    assert row["vehicles_processed"] > 0
+    stored = clean.get("/_sandbox/data-api/vehicles", params={"dealer_id": SCRAPED[slug].id}).json()
+    assert len(stored["vehicles"]) == row["vehicles_processed"]
+
+
+def test_a_start_whose_answer_was_lost_is_not_resent_and_the_retry_adopts_its_run(
+    dagbag, clean: httpx.Client
+) -> None:
+    slug = "twin-rivers-auto"
+    clean.put(f"/_sandbox/apify/outages/{slug}", json={"lose_start_answers": 1, "status": 504})
+
+    first, row = pull_one(dagbag, slug)
+
+    (run,) = apify_runs(clean, slug)
+    assert row["status"] == "failed"
+    assert "not re-sent" in row["errors"][-1]
+    assert len(start_posts(clean, slug)) == 1, "the client did not retry the start"
+    assert row["performance_metrics"]["apify_run_id"] is None
+    assert row["performance_metrics"]["apify_start_sent_at"]
+
+    _, row = pull_one(dagbag, slug, first)
+
+    assert row["status"] == "success", row["errors"]
+    assert [r["id"] for r in apify_runs(clean, slug)] == [run["id"]], "adopted, not started again"
+    assert len(start_posts(clean, slug)) == 1
+    assert row["performance_metrics"]["apify_run_id"] == run["id"]
+    assert row["performance_metrics"]["apify_start_sent_at"] is None
+    log = clean.get("/_sandbox/requests", params={"service": "apify"}).json()["requests"]
+    assert any(e["method"] == "GET" and e["path"].endswith(f"/acts/{run['actId']}/runs") for e in log)
+
+
+def test_a_re_run_after_a_failed_run_starts_one_new_run_and_records_both(dagbag, clean: httpx.Client) -> None:
+    slug = "canyon-creek-autos"  # its runs end FAILED
+
+    first, row = pull_one(dagbag, slug)
+    (failed,) = apify_runs(clean, slug)
+    assert row["performance_metrics"]["apify_run_id"] == failed["id"]
+
+    _, row = pull_one(dagbag, slug, first)
+
+    runs = apify_runs(clean, slug)
+    assert len(runs) == 2, "one new run for the re-run, not one per request"
+    assert runs[0]["id"] == failed["id"]
+    assert row["performance_metrics"]["apify_run_id"] == runs[1]["id"]
+    assert row["performance_metrics"]["apify_replaced_run_ids"] == [failed["id"]]
+    assert runs[1]["id"] in row["errors"][-1]
+
+
+def a_pull(slug: str, run_id: str):
+    """The operator as a worker runs it, with the context keys it reads."""
+    from types import SimpleNamespace
+
+    from od_scheduler.operators.web_scraping import WebScrapingInventoryOperator
+
+    dealer = SCRAPED[slug]
+    operator = WebScrapingInventoryOperator(
+        task_id="pull_inventory", dealer={"dealer_id": dealer.id, "name": dealer.name, "slug": dealer.slug}
+    )
+    context = {"dag": SimpleNamespace(dag_id=DAG_ID), "run_id": run_id, "ti": SimpleNamespace(try_number=1)}
+    return operator, context
+
+
+def test_a_killed_task_aborts_its_run(clean: httpx.Client) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    slug = "endless-acres-auto"
+    operator, context = a_pull(slug, "manual__kill")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    (run,) = apify_runs(clean, slug)
+    assert deferred.value.trigger.run_id == run["id"]
+
+    operator.on_kill()  # SIGTERM or execution_timeout on the worker
+
+    (run,) = apify_runs(clean, slug)
+    assert run["aborted"] is True
+    aborts = [e for e in clean.get("/_sandbox/requests").json()["requests"] if e["path"].endswith("/abort")]
+    assert [e["detail"]["run_id"] for e in aborts] == [run["id"]]
+
+
+def test_a_deferral_timeout_aborts_the_run_and_fails_the_dealer(clean: httpx.Client) -> None:
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+    slug = "endless-acres-auto"
+    operator, context = a_pull(slug, "manual__deferral_timeout")
+    with pytest.raises(TaskDeferred):
+        operator.execute(context)
+    resumed, _ = a_pull(slug, "manual__deferral_timeout")  # a new worker process resumes the task
+
+    with pytest.raises(AirflowFailException, match="deferral timeout"):
+        resumed.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context)
+
+    (run,) = apify_runs(clean, slug)
+    assert run["aborted"] is True
+    row = history_rows("manual__deferral_timeout")[SCRAPED[slug].id]
+    assert row["status"] == "failed"
+    assert run["id"] in row["errors"][-1]
+    assert "aborted it" in row["errors"][-1]

@@ -2,11 +2,20 @@
 
 - ``POST /apify/v2/acts/<actor>/runs``, input ``{startUrls: [{url}], dealerId, maxItems?}``: 201
   ``{"data": run}`` with status ``READY``;
+- ``GET /apify/v2/acts/<actor>/runs?desc=&limit=&offset=&status=``: the actor's runs, oldest first
+  (``desc=1``: newest first), as Apify lists them: ``{"data": {total, offset, limit, desc, count, items}}``;
 - ``GET /apify/v2/actor-runs/<run>?waitForFinish=<0..60>``: ``{"data": run}``;
+- ``GET /apify/v2/actor-runs/<run>/key-value-store/records/INPUT`` (or
+  ``/apify/v2/key-value-stores/<defaultKeyValueStoreId>/records/INPUT``): the input the run was started with;
 - ``POST /apify/v2/actor-runs/<run>/abort``: ``{"data": run}`` (``ABORTING``; the next poll says ``ABORTED``);
 - ``GET /apify/v2/datasets/<dataset>/items?offset=&limit=&clean=&format=json``: a JSON array, with
   ``X-Apify-Pagination-Total`` / ``-Offset`` / ``-Limit`` / ``-Count``;
-- control ``GET /_sandbox/apify/runs[?dealer=<slug or id>]``: every run, its status, polls, ``aborted``.
+- control ``GET /_sandbox/apify/runs[?dealer=<slug or id>]``: every run, its status, polls, ``aborted``;
+- control ``PUT /_sandbox/apify/outages/<dealer>`` ``{lose_start_answers, fail_dataset_reads, status}``:
+  Apify-side failures the fault profiles cannot express, counted down per request. The next
+  ``lose_start_answers`` starts of the dealer's runs *do* start the run, then answer ``status`` (a gateway
+  that lost Apify's answer: the client cannot know the run exists); the next ``fail_dataset_reads`` dataset
+  reads answer ``status``. ``DELETE`` clears them; ``GET /_sandbox/apify/outages`` lists them.
 
 Auth is ``Authorization: Bearer sandbox-apify-token`` (else 401 ``token-not-valid``). Stricter than Apify:
 a ``?token=`` query parameter is refused with 400, so a client that puts the token in URLs fails here.
@@ -37,6 +46,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from include.sandbox.dealers import DealerSpec
 from include.sandbox.faults import FaultDecision
@@ -130,6 +140,12 @@ class Run:
     finished_at: str | None = None
     polls: int = 0
     aborted: bool = False
+    #: The input the run was started with (Apify keeps it as the ``INPUT`` record of the run's store).
+    input: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key_value_store_id(self) -> str:
+        return _apify_id("kvs", self.id)
 
     def finish(self, status: str, message: str | None) -> None:
         self.status, self.status_message, self.finished_at = status, message, _now()
@@ -166,10 +182,38 @@ class Run:
             "status": self.status,
             "statusMessage": self.status_message,
             "defaultDatasetId": self.dataset_id,
-            "defaultKeyValueStoreId": _apify_id("kvs", self.id),
+            "defaultKeyValueStoreId": self.key_value_store_id,
             "buildNumber": "0.3.12",
             "options": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 2048},
         }
+
+    def to_list_item(self) -> dict[str, Any]:
+        """The run as ``GET /v2/acts/<actor>/runs`` lists it (Apify's short form: no input, no options)."""
+        return {
+            "id": self.id,
+            "actId": self.actor_id,
+            "actorTaskId": None,
+            "status": self.status,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "buildId": _apify_id("build", self.actor_id),
+            "buildNumber": "0.3.12",
+            "meta": {"origin": "API"},
+            "usageTotalUsd": 0.0,
+            "defaultKeyValueStoreId": self.key_value_store_id,
+            "defaultDatasetId": self.dataset_id,
+            "defaultRequestQueueId": _apify_id("queue", self.id),
+        }
+
+
+class ApifyOutage(BaseModel):
+    """Body of ``PUT /_sandbox/apify/outages/<dealer>``: Apify-side failures, counted down per request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lose_start_answers: int = Field(default=0, ge=0, le=100)
+    fail_dataset_reads: int = Field(default=0, ge=0, le=100)
+    status: int = Field(default=503, ge=500, le=599)
 
 
 @dataclass
@@ -180,6 +224,16 @@ class ApifyWorld:
     runs: dict[str, Run] = field(default_factory=dict)
     datasets: dict[str, Run] = field(default_factory=dict)
     starts: int = 0
+    #: Outages by dealer id (see :class:`ApifyOutage`), mutated as they are used up.
+    outages: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def use_outage(self, dealer: DealerSpec, kind: str) -> int | None:
+        """The status to fail this request with when the dealer's ``kind`` outage is not used up yet."""
+        outage = self.outages.get(dealer.id)
+        if not outage or outage.get(kind, 0) <= 0:
+            return None
+        outage[kind] -= 1
+        return outage["status"]
 
 
 class WebScrapingPlatform(Platform):
@@ -281,9 +335,21 @@ class WebScrapingPlatform(Platform):
         async def start_run(actor_id: str, request: Request) -> Response:
             return await handle(request, self._start, actor_id=actor_id)
 
+        @router.get(PREFIX + "/v2/acts/{actor_id}/runs")
+        async def list_runs(actor_id: str, request: Request) -> Response:
+            return await handle(request, self._list_runs, actor_id=actor_id)
+
         @router.get(PREFIX + "/v2/actor-runs/{run_id}")
         async def get_run(run_id: str, request: Request) -> Response:
             return await handle(request, self._get_run, run_id=run_id)
+
+        @router.get(PREFIX + "/v2/actor-runs/{run_id}/key-value-store/records/{key}")
+        async def run_record(run_id: str, key: str, request: Request) -> Response:
+            return await handle(request, self._record, run_id=run_id, key=key)
+
+        @router.get(PREFIX + "/v2/key-value-stores/{store_id}/records/{key}")
+        async def store_record(store_id: str, key: str, request: Request) -> Response:
+            return await handle(request, self._record, store_id=store_id, key=key)
 
         @router.post(PREFIX + "/v2/actor-runs/{run_id}/abort")
         async def abort_run(run_id: str, request: Request) -> Response:
@@ -311,6 +377,34 @@ class WebScrapingPlatform(Platform):
                     if dealer is None or (wanted is not None and run.dealer.id == wanted.id)
                 ]
             }
+
+        @router.get("/_sandbox/apify/outages", tags=["control"])
+        async def outages() -> dict[str, Any]:
+            return {
+                "outages": {
+                    dealer.slug: dict(self.world(state).outages[dealer.id])
+                    for dealer in state.dealers
+                    if dealer.id in self.world(state).outages
+                }
+            }
+
+        @router.put("/_sandbox/apify/outages/{dealer_key}", tags=["control"])
+        async def put_outage(dealer_key: str, body: ApifyOutage) -> Response:
+            dealer = state.dealer(dealer_key)
+            if dealer is None or PLATFORM_ID not in dealer.platforms:
+                return json_response(
+                    {"error": f"{dealer_key!r} is not a scraped dealer (use a slug or id)"}, 404
+                )
+            self.world(state).outages[dealer.id] = body.model_dump()
+            return json_response({"dealer": dealer.slug, "outage": body.model_dump()})
+
+        @router.delete("/_sandbox/apify/outages/{dealer_key}", tags=["control"])
+        async def delete_outage(dealer_key: str) -> Response:
+            dealer = state.dealer(dealer_key)
+            if dealer is None:
+                return json_response({"error": f"unknown dealer {dealer_key!r}"}, 404)
+            self.world(state).outages.pop(dealer.id, None)
+            return json_response({"dealer": dealer.slug, "outage": None})
 
         return router
 
@@ -379,12 +473,71 @@ class WebScrapingPlatform(Platform):
             script=RUN_SCRIPTS.get(dealer.slug, RunScript()),
             items=self.dataset(dealer, lot, max_items) if lot is not None else [],
             max_items=max_items,
+            input=body,
         )
         world.runs[run.id] = run
         world.datasets[run.dataset_id] = run
         exchange.detail.update(run_id=run.id, status=run.status, max_items=max_items)
         exchange.n_vehicles = len(run.items)
+        lost = world.use_outage(dealer, "lose_start_answers")
+        if lost is not None:  # the run started; its answer never reaches the client
+            exchange.detail.update(answer_lost=True)
+            return Response(b"upstream connect error or disconnect/reset before headers", lost)
         return self._answer({"data": run.to_json()}, decision, 201)
+
+    async def _list_runs(
+        self, state: SandboxState, exchange: Exchange, request: Request, actor_id: str
+    ) -> Response:
+        params = request.query_params
+        try:
+            offset = int(params.get("offset", "0"))
+            limit = int(params.get("limit", "1000"))
+        except ValueError:
+            return _error("invalid-parameter", "offset and limit must be integers", 400)
+        if offset < 0 or not 1 <= limit <= 1000:
+            return _error("invalid-parameter", "offset must be >= 0 and limit from 1 to 1000", 400)
+        desc = params.get("desc", "").lower() in ("1", "true")
+        wanted = params.get("status")
+        runs = [
+            run
+            for run in self.world(state).runs.values()
+            if run.actor_id == actor_id and (wanted is None or run.status == wanted)
+        ]
+        if desc:  # runs are kept in the order they started
+            runs.reverse()
+        page = runs[offset : offset + limit]
+        exchange.detail.update(actor_id=actor_id, listed=len(page), desc=desc, limit=limit)
+        data = {
+            "total": len(runs),
+            "offset": offset,
+            "limit": limit,
+            "desc": desc,
+            "count": len(page),
+            "items": [run.to_list_item() for run in page],
+        }
+        return json_response({"data": data})
+
+    async def _record(
+        self,
+        state: SandboxState,
+        exchange: Exchange,
+        request: Request,
+        key: str,
+        run_id: str | None = None,
+        store_id: str | None = None,
+    ) -> Response:
+        runs = self.world(state).runs.values()
+        run = next((r for r in runs if r.id == run_id or r.key_value_store_id == store_id), None)
+        if run is None:
+            return _error("record-not-found", "Key-value store was not found", 404)
+        exchange.for_dealer(run.dealer)
+        decision = await arrive(state, run.dealer.id)
+        if decision.fails:
+            return self._fault(decision, run.dealer)
+        exchange.detail.update(run_id=run.id, record=key)
+        if key != "INPUT":
+            return _error("record-not-found", f"Record {key} was not found", 404)
+        return self._answer(run.input, decision)
 
     async def _get_run(
         self, state: SandboxState, exchange: Exchange, request: Request, run_id: str
@@ -445,6 +598,10 @@ class WebScrapingPlatform(Platform):
         decision = await arrive(state, run.dealer.id)
         if decision.fails:
             return self._fault(decision, run.dealer)
+        outage = self.world(state).use_outage(run.dealer, "fail_dataset_reads")
+        if outage is not None:
+            exchange.detail.update(run_id=run.id, dataset_id=dataset_id, offset=offset, outage=True)
+            return _error("internal-server-error", "Dataset storage is temporarily unavailable", outage)
         scraped = run.scraped()
         page = scraped[offset : offset + limit if limit is not None else None]
         if params.get("clean", "").lower() in ("true", "1"):

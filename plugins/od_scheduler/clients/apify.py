@@ -3,14 +3,24 @@
 Two clients share the contract:
 
 - :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.base.BaseClient`) is what the operator uses
-  on a worker: ``start_run``, ``get_run``, ``abort_run`` and ``iter_items`` (the run's dataset, paged by
-  offset with ``clean=true&format=json``; ``X-Apify-Pagination-Total`` gives the total).
+  on a worker: ``start_run``, ``get_run``, ``abort_run``, ``iter_items`` (the run's dataset, paged by
+  offset with ``clean=true&format=json``; ``X-Apify-Pagination-Total`` gives the total), and
+  ``find_started_run`` (the actor's recent runs, ``GET /v2/acts/<actor>/runs?desc=1&limit=<n>``, each
+  compared by its ``INPUT`` record, ``GET /v2/actor-runs/<id>/key-value-store/records/INPUT``).
 - :class:`ApifyRunWatcher` (async, ``httpx.AsyncClient``) is what the deferrable trigger uses in the
   triggerer: it long-polls ``GET /v2/actor-runs/<id>?waitForFinish=<s>`` (at most 60 s a call, Apify's own
-  bound) until the run reaches a terminal status or our deadline passes. Which failures are worth
-  retrying (:func:`~od_scheduler.clients.base.is_transient`), how long ``Retry-After`` asks to wait
-  (:func:`~od_scheduler.clients.base.parse_retry_after`), the backoff, the redaction and the counters are
-  the base's; only the loop is async.
+  bound) until the run reaches a terminal status or our deadline passes, and aborts a run whose task was
+  killed. Which failures are worth retrying (:func:`~od_scheduler.clients.base.is_transient`), how long
+  ``Retry-After`` asks to wait (:func:`~od_scheduler.clients.base.parse_retry_after`), the backoff, the
+  redaction and the counters are the base's; only the loop is async.
+
+Starting a run is the one request that is not idempotent: every ``POST /v2/acts/<actor>/runs`` that
+reaches Apify starts a paid run, and Apify takes no idempotency key. So ``start_run`` never re-sends a
+start that may have arrived: it retries only a 429 (Apify refused it) and a connection that was never
+established; a timeout, a broken connection, a 5xx or an unreadable answer raise
+:class:`AmbiguousStartError` (transient) at once. The operator then fails the try, and the next try first
+looks for the run it may have started (``find_started_run``) before it starts another. Polls, aborts and
+dataset reads are idempotent and retried like every request.
 
 The token travels only in ``Authorization: Bearer`` (never ``?token=``, which would put it in every
 URL a proxy or log line sees) and is redacted from every log line and error either client writes.
@@ -23,11 +33,13 @@ No Airflow imports.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -66,12 +78,27 @@ DEFAULT_BASE_URL = "https://api.apify.com"
 RUNS_PATH = "/v2/acts/{actor}/runs"
 RUN_PATH = "/v2/actor-runs/{run_id}"
 ABORT_PATH = "/v2/actor-runs/{run_id}/abort"
+INPUT_PATH = "/v2/actor-runs/{run_id}/key-value-store/records/INPUT"
 ITEMS_PATH = "/v2/datasets/{dataset_id}/items"
 TOTAL_HEADER = "X-Apify-Pagination-Total"
 #: Apify holds a ``waitForFinish`` request for at most 60 seconds.
 MAX_WAIT_FOR_FINISH_S = 60
 #: Dataset items per request when the connection does not say otherwise.
 DEFAULT_PAGE_SIZE = 1000
+#: How many of the actor's latest runs ``find_started_run`` looks through.
+RECENT_RUNS = 10
+#: A run Apify says started up to this long before we sent the start still counts as ours (clock skew).
+CLOCK_SKEW = timedelta(seconds=60)
+#: Failures after which a start request was certainly not received: the connection was never made.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class AmbiguousStartError(TransientUpstreamError):
+    """A start request may have reached Apify, but its answer was lost: the run may be running.
+
+    Never re-sent by the client (it would start a second paid run). Transient: the next task try looks
+    the run up among the actor's recent runs before it starts one.
+    """
 
 
 def actor_path_id(actor_id: str) -> str:
@@ -99,6 +126,11 @@ def parse_run(body: Any, where: str) -> ApifyRun:
         return ApifyRun.model_validate(data)
     except ValidationError as err:
         raise PayloadError(f"{where}: the run object is invalid: {summarize_validation_error(err)}") from err
+
+
+def same_input(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two actor inputs are the same run request (key order does not matter)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _path(template: str, **ids: str) -> str:
@@ -132,10 +164,131 @@ class ApifyClient(BaseClient):
         self.report = PullReport()
 
     def start_run(self, actor_id: str, actor_input: Mapping[str, Any]) -> ApifyRun:
-        """``POST /v2/acts/<actor>/runs`` with the actor input; returns the new run (READY or RUNNING)."""
+        """``POST /v2/acts/<actor>/runs`` with the actor input; returns the new run (READY or RUNNING).
+
+        Sent at most once unless Apify certainly did not receive it: a 429 (rate limited, nothing
+        started) and a connection that was never established are retried; a timeout, a broken
+        connection, a 5xx or an unreadable answer raise :class:`AmbiguousStartError` without a retry.
+        """
         path = _path(RUNS_PATH, actor=actor_path_id(actor_id))
-        body = self.post_json(path, json=dict(actor_input), ok=(200, 201))
-        return parse_run(body, f"apify start of actor {actor_id!r}")
+        where = f"apify start of actor {actor_id!r}"
+        ambiguous = (
+            "The run may have started: the request is not re-sent (it would start a second paid run); "
+            "the next try looks for it among the actor's recent runs before it starts one."
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._client.build_request("POST", path, json=dict(actor_input))
+            shown = self.redactor.redact(str(request.url))
+            retry_after: float | None = None
+            try:
+                response = self._client.send(request)
+            except httpx.HTTPError as err:
+                failure = self._describe(err)
+                if not is_transient(exc=err):
+                    raise PermanentUpstreamError(
+                        f"{where}: POST {shown} failed: {failure}. {self._hint(404)}"
+                    ) from err
+                if not isinstance(err, _NOT_SENT):
+                    message = f"{where}: POST {shown} failed: {failure}. {ambiguous}"
+                    raise AmbiguousStartError(message) from err
+                cause: BaseException | None = err
+                status: int | None = None
+            else:
+                self.stats.bytes_fetched += len(response.content)
+                status = response.status_code
+                cause = None
+                if status in (200, 201):
+                    try:
+                        body = response.json()
+                    except ValueError as err:
+                        raise AmbiguousStartError(
+                            f"{where}: HTTP {status} with invalid JSON "
+                            f"({excerpt(response.content, self.redactor)}). {ambiguous}"
+                        ) from err
+                    try:
+                        return parse_run(body, where)
+                    except PayloadError as err:
+                        raise AmbiguousStartError(f"{err}. {ambiguous}") from err
+                if status != 429:
+                    if is_transient(status_code=status):
+                        raise AmbiguousStartError(
+                            f"{where}: POST {shown} returned HTTP {status}: "
+                            f"{excerpt(response.content, self.redactor)}. {ambiguous}",
+                            status_code=status,
+                        )
+                    raise self._permanent_error(method="POST", url=shown, response=response)
+                self.stats.rate_limits_hit += 1
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                failure = "HTTP 429 (rate limited: nothing was started)"
+            if attempt >= self.retry.max_attempts:
+                raise TransientUpstreamError(
+                    f"{where}: POST {shown} still refused after {attempt} attempts (last: {failure}); "
+                    "no run was started.",
+                    status_code=status,
+                ) from cause
+            wait = retry_after if retry_after is not None else self.retry.backoff(attempt)
+            logger.warning(
+                "%s: %s (attempt %d of %d); nothing was started, retrying in %.2fs",
+                where,
+                failure,
+                attempt,
+                self.retry.max_attempts,
+                wait,
+            )
+            self.stats.retries += 1
+            if status == 429:
+                self.stats.rate_limit_wait_s += wait
+            self._sleep(wait)
+
+    def list_runs(self, actor_id: str, *, limit: int = RECENT_RUNS) -> list[ApifyRun]:
+        """The actor's latest runs, newest first (``GET /v2/acts/<actor>/runs?desc=1&limit=<n>``)."""
+        path = _path(RUNS_PATH, actor=actor_path_id(actor_id))
+        where = f"apify runs of actor {actor_id!r}"
+        body = self.get_json(path, params={"desc": 1, "limit": limit})
+        data = body.get("data") if isinstance(body, dict) else None
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise PayloadError(f"{where}: expected {{'data': {{'items': [...]}}}}, got {excerpt(str(body))}")
+        runs = []
+        for index, item in enumerate(items):
+            try:
+                runs.append(ApifyRun.model_validate(item))
+            except ValidationError as err:
+                raise PayloadError(f"{where}: item {index}: {summarize_validation_error(err)}") from err
+        return runs
+
+    def get_run_input(self, run_id: str) -> Any | None:
+        """The input a run was started with (its default key-value store's ``INPUT``); None if it has none."""
+        response = self.request("GET", _path(INPUT_PATH, run_id=run_id), ok=(200, 404))
+        if response.status_code == 404:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None  # not JSON: not an input this project sent
+
+    def find_started_run(
+        self, actor_id: str, actor_input: Mapping[str, Any], *, since: datetime, limit: int = RECENT_RUNS
+    ) -> ApifyRun | None:
+        """The run a start sent at ``since`` created, if Apify has it: the newest of the actor's runs
+        started since then (less :data:`CLOCK_SKEW`) whose input is ``actor_input``.
+
+        After an :class:`AmbiguousStartError` this tells "the run started, its answer was lost" from "it
+        never started". Only runs started after ``since`` are compared, so an earlier pull's run with the
+        same input is never adopted.
+        """
+        cutoff = since - CLOCK_SKEW
+        for run in self.list_runs(actor_id, limit=limit):
+            if run.started_at is None:  # parsed as an aware UTC time
+                continue
+            if run.started_at < cutoff:
+                break  # newest first: every further run is older still
+            recorded = self.get_run_input(run.id)
+            if isinstance(recorded, dict) and same_input(recorded, actor_input):
+                return run
+        return None
 
     def get_run(self, run_id: str, *, wait_for_finish: int = 0) -> ApifyRun:
         """``GET /v2/actor-runs/<id>``; with ``wait_for_finish`` (≤ 60 s) Apify holds the answer as long."""
@@ -297,22 +450,43 @@ class ApifyRunWatcher:
     async def get_run(self, run_id: str, *, wait_for_finish: int = 0) -> ApifyRun:
         """One poll (retried while transient); ``PermanentUpstreamError`` / ``PayloadError`` otherwise."""
         wait = max(0, min(int(wait_for_finish), MAX_WAIT_FOR_FINISH_S))
-        path = _path(RUN_PATH, run_id=run_id)
         # The read timeout must outlast the server's hold of a long poll.
         timeout = httpx.Timeout(self.timeout + wait, connect=min(self.timeout, 10.0))
+        return await self._run_request(
+            "GET", _path(RUN_PATH, run_id=run_id), run_id, params={"waitForFinish": wait}, timeout=timeout
+        )
+
+    async def abort_run(self, run_id: str) -> ApifyRun:
+        """``POST /v2/actor-runs/<id>/abort`` (idempotent, so retried while transient); returns the run."""
+        return await self._run_request("POST", _path(ABORT_PATH, run_id=run_id), run_id)
+
+    async def _run_request(
+        self,
+        method: str,
+        path: str,
+        run_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> ApifyRun:
+        """One request answered by ``{"data": run}``, retried while transient (the base's rules)."""
+        query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        base = str(self._client.base_url).rstrip("/")
+        shown = self.redactor.redact(f"{base}{path}" + (f"?{query}" if query else ""))
         attempt = 0
         while True:
             attempt += 1
             status: int | None = None
             retry_after: float | None = None
             cause: BaseException | None = None
-            shown = self.redactor.redact(f"{self._client.base_url}{path}?waitForFinish={wait}")
             try:
-                response = await self._client.get(path, params={"waitForFinish": wait}, timeout=timeout)
+                response = await self._client.request(
+                    method, path, params=dict(params or {}), timeout=timeout or self._client.timeout
+                )
             except httpx.HTTPError as err:
                 failure = self.redactor.redact(f"{type(err).__name__}: {err or 'no detail'}")
                 if not is_transient(exc=err):
-                    raise PermanentUpstreamError(f"apify GET {shown} failed: {failure}") from err
+                    raise PermanentUpstreamError(f"apify {method} {shown} failed: {failure}") from err
                 cause = err
             else:
                 self.stats.bytes_fetched += len(response.content)
@@ -324,7 +498,7 @@ class ApifyRunWatcher:
                         failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
                         cause = err
                         if attempt >= 2:
-                            raise PayloadError(f"apify GET {shown} returned {failure}") from err
+                            raise PayloadError(f"apify {method} {shown} returned {failure}") from err
                 else:
                     if status == 429:
                         self.stats.rate_limits_hit += 1
@@ -338,19 +512,20 @@ class ApifyRunWatcher:
                             else ""
                         )
                         raise PermanentUpstreamError(
-                            f"apify GET {shown} returned HTTP {status}: {body}. {hint}".rstrip(),
+                            f"apify {method} {shown} returned HTTP {status}: {body}. {hint}".rstrip(),
                             status_code=status,
                         )
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     failure = f"HTTP {status}: {body}"
             if attempt >= self.retry.max_attempts:
                 raise TransientUpstreamError(
-                    f"apify GET {shown} still failing after {attempt} attempts (last: {failure})",
+                    f"apify {method} {shown} still failing after {attempt} attempts (last: {failure})",
                     status_code=status,
                 ) from cause
             wait_s = retry_after if retry_after is not None else self.retry.backoff(attempt)
             logger.warning(
-                "apify GET %s: %s (attempt %d of %d); retrying in %.2fs%s",
+                "apify %s %s: %s (attempt %d of %d); retrying in %.2fs%s",
+                method,
                 shown,
                 failure,
                 attempt,

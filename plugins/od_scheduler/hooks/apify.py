@@ -6,11 +6,15 @@ default 1000), ``timeout`` and ``max_attempts`` as for every HTTP connection.
 
 The watcher is built from async code (the trigger): its connection is read with ``aget_connection`` and
 its extras with ``aextra_dejson``, because the synchronous calls block the triggerer's event loop.
+
+Both builders take an optional tighter ``timeout`` / ``max_attempts`` than the connection's: an abort sent
+while a task is being killed must finish before Airflow stops waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import httpx
@@ -58,16 +62,34 @@ class ApifyHook(OdHttpHook):
             raise ConfigError(f"connection {self.conn_id!r}: {PAGE_SIZE_EXTRA} must be >= 1, got {size}")
         return size
 
-    def get_client(self) -> ApifyClient:
+    def bounded_client_kwargs(
+        self, *, timeout: float | None = None, max_attempts: int | None = None
+    ) -> dict[str, Any]:
+        """The connection's client settings, with ``timeout`` / ``max_attempts`` capped when given."""
+        kwargs = self.client_kwargs()
+        if timeout is not None:
+            kwargs["timeout"] = min(float(kwargs["timeout"]), timeout)
+        if max_attempts is not None:
+            retry = kwargs["retry"]
+            kwargs["retry"] = dataclasses.replace(retry, max_attempts=min(retry.max_attempts, max_attempts))
+        return kwargs
+
+    def get_client(self, *, timeout: float | None = None, max_attempts: int | None = None) -> ApifyClient:
         """A client for starting, aborting and reading runs; the caller closes it."""
         return ApifyClient(
             base_url=self.api_url(),
             token=self.secret(what="Apify API token"),
             page_size=self.page_size(),
-            **self.client_kwargs(),
+            **self.bounded_client_kwargs(timeout=timeout, max_attempts=max_attempts),
         )
 
-    async def aget_watcher(self, *, transport: httpx.AsyncBaseTransport | None = None) -> ApifyRunWatcher:
+    async def aget_watcher(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+    ) -> ApifyRunWatcher:
         """An async run watcher, built without blocking the event loop; the caller closes it."""
         try:
             conn = await self.aget_connection(self.conn_id)
@@ -81,5 +103,5 @@ class ApifyHook(OdHttpHook):
             base_url=self.api_url(),
             token=self.secret(what="Apify API token"),
             transport=transport,
-            **self.client_kwargs(),
+            **self.bounded_client_kwargs(timeout=timeout, max_attempts=max_attempts),
         )

@@ -1,32 +1,53 @@
 """WebScrapingInventoryOperator: scrape a dealer's website with its Apify actor, deferring while it runs.
 
-``execute`` starts the dealer's actor run (``POST /v2/acts/<actor>/runs`` with ``{startUrls, dealerId,
-maxItems}``) and defers to :class:`~od_scheduler.triggers.apify.ApifyRunTrigger`: the scrape can take many
-minutes, and the task holds no worker slot (and no ``apify_api`` pool slot) while it waits. The trigger
-resumes the task in ``execute_complete``, which
+One actor run per dealer per DAG run. ``execute`` first looks in the dealer's ``job_executions`` row (keyed
+by DAG run x dealer x platform, so a task retry, a cleared task and a re-run of the DAG run all see it) for
+the run an earlier try of this DAG run started:
+
+- a recorded run still READY or RUNNING is resumed (the task defers on it again), one that SUCCEEDED is
+  read at once; one that ended FAILED, TIMED-OUT or ABORTED (or is ending so) is replaced by a new run;
+- a start whose answer was lost (``apify_start_sent_at`` set, no run id: the request timed out, the
+  connection broke or Apify answered 5xx) is looked up among the actor's latest runs, by its input, and
+  adopted if Apify has it;
+- only then is a new run started (``POST /v2/acts/<actor>/runs`` with ``{startUrls, dealerId, maxItems}``),
+  sent at most once (see :mod:`od_scheduler.clients.apify`): the time it was sent is recorded before the
+  request, its run id as soon as the answer arrives.
+
+Then it defers to :class:`~od_scheduler.triggers.apify.ApifyRunTrigger`: the scrape can take many minutes,
+and the task holds no worker slot (and no ``apify_api`` pool slot) while it waits. The trigger resumes the
+task in ``execute_complete``, which
 
 - reads the run's dataset and stages it when the run SUCCEEDED (items without a valid VIN are rejected
   and counted by reason, never repaired);
 - fails the dealer, at once and without a task retry, when the run ended FAILED, TIMED-OUT or ABORTED,
   naming the run id and the status;
 - aborts the run (``POST /v2/actor-runs/<id>/abort``) and fails the dealer when our own limit passed first:
-  the dealer's ``web_scraping_config.max_wait_s``, else the ``apify_max_wait_s`` setting (1 hour).
+  the dealer's ``web_scraping_config.max_wait_s``, else the ``apify_max_wait_s`` setting (1 hour), counted
+  from the run's start (a resumed run keeps its deadline).
+
+A task that is killed aborts its run: ``on_kill`` on the worker (SIGTERM, ``execution_timeout``), the
+trigger's ``on_kill`` while deferred (cleared, marked failed or succeeded), and ``resume_execution`` when
+Airflow's deferral timeout (our limit plus :data:`DEFER_GRACE_S`) passed without an event.
 
 The run id is in the task log from the start and in the dealer's ``job_executions`` row: in the error on
-failure, in ``performance_metrics.apify_run_id`` always.
+failure, in ``performance_metrics.apify_run_id`` always (earlier runs of the same DAG run that ended
+without success in ``apify_replaced_run_ids``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowNotFoundException, TaskDeferralError, TaskDeferralTimeout
 
-from od_scheduler.clients.apify import ApifyClient, run_input
+from od_scheduler.clients.apify import AmbiguousStartError, ApifyClient, run_input
 from od_scheduler.exceptions import (
+    OdSchedulerError,
     PayloadError,
     PermanentUpstreamError,
     RecordRejected,
@@ -35,6 +56,8 @@ from od_scheduler.exceptions import (
 )
 from od_scheduler.hooks.apify import ApifyHook
 from od_scheduler.models.dealer import Dealer, WebScrapingConfig
+from od_scheduler.models.job import JobExecution
+from od_scheduler.models.normalize import parse_datetime
 from od_scheduler.models.web_scraping import ApifyRun
 from od_scheduler.operators.pull import PullInventoryOperator, PullJob, PullOutcome, PullStream
 from od_scheduler.settings import get_settings
@@ -44,6 +67,16 @@ from od_scheduler.triggers.apify import ERROR, FINISHED, TIMEOUT, ApifyRunTrigge
 DEFER_GRACE_S = 600
 #: Polls that Apify answers early without a final status are spaced at least this far apart.
 POLL_INTERVAL_S = 1.0
+#: An abort sent while the task is being killed must be quick: Airflow will not wait long.
+ABORT_TIMEOUT_S = 10.0
+ABORT_ATTEMPTS = 2
+
+#: ``performance_metrics`` keys that make this DAG run's actor run durable across task tries.
+RUN_ID_KEY = "apify_run_id"
+START_SENT_KEY = "apify_start_sent_at"
+REPLACED_KEY = "apify_replaced_run_ids"
+#: Statuses of a recorded run that a later try resumes (waits for, or reads at once when SUCCEEDED).
+RESUMABLE_STATUSES = frozenset({"READY", "RUNNING", "SUCCEEDED"})
 
 
 def merge_metrics(*parts: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,10 +93,35 @@ def merge_metrics(*parts: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclass(frozen=True)
+class RecordedRun:
+    """What earlier tries of this DAG run recorded about the dealer's actor run."""
+
+    run_id: str | None = None
+    start_sent_at: datetime | None = None
+    replaced: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, row: JobExecution | None) -> RecordedRun:
+        """Read from the dealer's ``job_executions`` row (``None``: nothing recorded yet)."""
+        metrics = row.performance_metrics if row is not None else {}
+        run_id = metrics.get(RUN_ID_KEY)
+        replaced = metrics.get(REPLACED_KEY)
+        return cls(
+            run_id=str(run_id) if run_id else None,
+            start_sent_at=parse_datetime(metrics.get(START_SENT_KEY)),
+            replaced=tuple(str(r) for r in replaced) if isinstance(replaced, list) else (),
+        )
+
+
 class WebScrapingInventoryOperator(PullInventoryOperator):
-    """Starts the dealer's Apify actor, waits for it in the triggerer, then stages its dataset."""
+    """Starts (or resumes) the dealer's Apify actor run, waits for it in the triggerer, stages its dataset."""
 
     platform_id = "web_scraping"
+
+    #: The run this task instance is working on while it is not finished (what ``on_kill`` aborts).
+    _live_run_id: str | None = None
+    _live_label: str = ""
 
     def _config(self, dealer: Dealer) -> WebScrapingConfig:
         config = dealer.config_for(self.platform_id)
@@ -75,20 +133,48 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         """Our limit on the run: the dealer's ``max_wait_s``, else the ``apify_max_wait_s`` setting."""
         return config.max_wait_s or get_settings().apify_max_wait_s
 
+    @staticmethod
+    def deadline(run: ApifyRun, max_wait: int) -> float:
+        """Epoch seconds when our limit on ``run`` passes: ``max_wait`` after it started (never later than
+        ``max_wait`` from now, should Apify's clock be ahead of ours)."""
+        limit = time.time() + max_wait
+        if run.started_at is None:
+            return limit
+        return min(limit, run.started_at.timestamp() + max_wait)
+
+    def _track(self, job: PullJob, run: ApifyRun | None) -> None:
+        """Remember the run ``on_kill`` must abort (none once it is finished)."""
+        self._live_run_id = run.id if run is not None and not run.finished else None
+        self._live_label = job.ref.label
+
     def execute(self, context: Context) -> dict[str, Any]:
         job = self.begin(context)
         with self.guarded(job):
             dealer = self.load_dealer(job.ref)
             config = self._config(dealer)
             max_wait = self.max_wait_s(config)
+            actor_input = run_input(
+                start_urls=config.start_urls, dealer_id=dealer.id, max_items=config.max_items
+            )
             with ApifyHook().get_client() as client:
-                actor_input = run_input(
-                    start_urls=config.start_urls, dealer_id=dealer.id, max_items=config.max_items
-                )
-                run = client.start_run(config.actor_id, actor_input)
+                run = self._find_or_start(job, client, config, actor_input)
+                self._track(job, run)
+                if run.succeeded:
+                    # An earlier try's run already finished: read its dataset now, nothing to wait for.
+                    self.log.info(
+                        "%s: Apify %s (started by an earlier try of this DAG run): reading its dataset",
+                        job.ref.label,
+                        run.describe(),
+                    )
+                    measured = merge_metrics(client.stats.as_metrics(), {"polls": 0, "wait_ms": 0})
+                    job.history.progress(job.key, metrics={**measured, "apify_run_status": run.status})
+                    return self.stage(
+                        job, dealer, self._read_dataset(client, run, config, dealer, {}), context
+                    )
                 start_metrics = client.stats.as_metrics()
+            deadline = self.deadline(run, max_wait)
             self.log.info(
-                "%s: started Apify actor %s: %s, dataset %s, %d start URL(s), maxItems %s; waiting up to %ds "
+                "%s: Apify actor %s: %s, dataset %s, %d start URL(s), maxItems %s; waiting up to %.0fs "
                 "in the triggerer (no worker slot is held)",
                 job.ref.label,
                 config.actor_id,
@@ -96,13 +182,12 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 run.default_dataset_id,
                 len(config.start_urls),
                 config.max_items,
-                max_wait,
+                max(deadline - time.time(), 0),
             )
-            job.history.progress(job.key, metrics={"apify_run_id": run.id})
             self.defer(
                 trigger=ApifyRunTrigger(
                     run_id=run.id,
-                    deadline=time.time() + max_wait,
+                    deadline=deadline,
                     dealer=job.ref.label,
                     wait_for_finish_s=get_settings().apify_wait_for_finish_s,
                     poll_interval_s=POLL_INTERVAL_S,
@@ -114,9 +199,178 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                     },
                 ),
                 method_name="execute_complete",
-                timeout=timedelta(seconds=max_wait + DEFER_GRACE_S),
+                timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_GRACE_S),
             )
 
+    # -- one run per dealer per DAG run ------------------------------------------------------------
+    def _find_or_start(
+        self, job: PullJob, client: ApifyClient, config: WebScrapingConfig, actor_input: Mapping[str, Any]
+    ) -> ApifyRun:
+        """The run an earlier try of this DAG run started, if it can still serve; else a new one."""
+        recorded = RecordedRun.of(job.history.get(job.key))
+        replaced = list(recorded.replaced)
+        if recorded.run_id:
+            run = self._current(job, client, recorded.run_id)
+            if run is not None and run.status in RESUMABLE_STATUSES:
+                self.log.info(
+                    "%s: resuming Apify %s, started by an earlier try of this DAG run (no new run)",
+                    job.ref.label,
+                    run.describe(),
+                )
+                return run
+            if run is not None:
+                self.log.warning(
+                    "%s: the recorded Apify %s ended without success; starting a new run",
+                    job.ref.label,
+                    run.describe(),
+                )
+            replaced.append(recorded.run_id)
+        elif recorded.start_sent_at is not None:
+            found = client.find_started_run(config.actor_id, actor_input, since=recorded.start_sent_at)
+            if found is None:
+                self.log.info(
+                    "%s: the start an earlier try sent at %s started no run (none of actor %s's latest "
+                    "runs since then has this dealer's input); starting one",
+                    job.ref.label,
+                    recorded.start_sent_at.isoformat(),
+                    config.actor_id,
+                )
+            elif found.status in RESUMABLE_STATUSES:
+                self.log.warning(
+                    "%s: adopting Apify %s: an earlier try's start reached Apify but its answer was lost "
+                    "(no new run)",
+                    job.ref.label,
+                    found.describe(),
+                )
+                job.history.progress(job.key, metrics={RUN_ID_KEY: found.id, START_SENT_KEY: None})
+                return found
+            else:
+                self.log.warning(
+                    "%s: an earlier try's start created Apify %s, which ended without success; "
+                    "starting a new run",
+                    job.ref.label,
+                    found.describe(),
+                )
+                replaced.append(found.id)
+        return self._start(job, client, config, actor_input, replaced)
+
+    def _current(self, job: PullJob, client: ApifyClient, run_id: str) -> ApifyRun | None:
+        """The recorded run as Apify has it now; None when Apify no longer knows it (404)."""
+        try:
+            return client.get_run(run_id)
+        except PermanentUpstreamError as err:
+            if err.status_code != 404:
+                raise
+            self.log.warning(
+                "%s: the recorded Apify run %s is unknown to Apify (%s); starting a new run",
+                job.ref.label,
+                run_id,
+                err,
+            )
+            return None
+
+    def _start(
+        self,
+        job: PullJob,
+        client: ApifyClient,
+        config: WebScrapingConfig,
+        actor_input: Mapping[str, Any],
+        replaced: list[str],
+    ) -> ApifyRun:
+        """Start the run, recording the time the start is sent before it and the run id right after."""
+        sent_at = datetime.now(UTC)
+        job.history.progress(
+            job.key, metrics={RUN_ID_KEY: None, START_SENT_KEY: sent_at.isoformat(), REPLACED_KEY: replaced}
+        )
+        try:
+            run = client.start_run(config.actor_id, actor_input)
+        except AmbiguousStartError:
+            # ``apify_start_sent_at`` stays: the next try looks for the run before it starts one.
+            raise
+        except (UpstreamError, PayloadError):
+            job.history.progress(job.key, metrics={START_SENT_KEY: None})  # certainly nothing started
+            raise
+        job.history.progress(job.key, metrics={RUN_ID_KEY: run.id, START_SENT_KEY: None})
+        self.log.info(
+            "%s: started Apify actor %s: %s, dataset %s",
+            job.ref.label,
+            config.actor_id,
+            run.describe(),
+            run.default_dataset_id,
+        )
+        return run
+
+    # -- killed, cleared, timed out: abort the run ---------------------------------------------------
+    def on_kill(self) -> None:
+        """The task is being killed on the worker (SIGTERM, ``execution_timeout``): abort its live run."""
+        run_id = self._live_run_id
+        if not run_id:
+            return
+        self.log.warning("%s: task killed; aborting its Apify run %s", self._live_label, run_id)
+        try:
+            with ApifyHook().get_client(timeout=ABORT_TIMEOUT_S, max_attempts=ABORT_ATTEMPTS) as client:
+                after = client.abort_run(run_id)
+        except (OdSchedulerError, AirflowNotFoundException) as err:
+            self.log.error(
+                "%s: aborting Apify run %s failed (%s); abort it in the Apify console",
+                self._live_label,
+                run_id,
+                err,
+            )
+            return
+        self._live_run_id = None
+        self.log.warning("%s: abort of Apify run %s accepted: now %s", self._live_label, run_id, after.status)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral; when Airflow's deferral timeout fired instead, abort the run first."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout as err:
+            self._deferral_timed_out(context, err)
+        except TaskDeferralError as err:
+            # The trigger itself crashed: the run goes on upstream and the task retry resumes it.
+            job = self.resume(context)
+            with self.guarded(job):
+                raise TransientUpstreamError(
+                    f"{job.ref.label}: the Apify trigger failed ({err}); the run goes on, the next try "
+                    "resumes it"
+                ) from err
+
+    def _deferral_timed_out(self, context: Context, err: TaskDeferralTimeout) -> NoReturn:
+        """No trigger event within our limit and the grace (triggerer down?): abort, fail the dealer."""
+        job = self.resume(context)
+        with self.guarded(job):
+            run_id = RecordedRun.of(job.history.get(job.key)).run_id
+            if run_id is None:
+                raise PermanentUpstreamError(
+                    f"{job.ref.label}: the deferral timed out and no Apify run is recorded for this DAG run"
+                ) from err
+            self.log.warning(
+                "%s: no word from the Apify trigger before Airflow's deferral timeout; aborting run %s",
+                job.ref.label,
+                run_id,
+            )
+            outcome = self._abort_run(job, run_id, {})
+            raise PermanentUpstreamError(
+                f"Apify run {run_id}: Airflow's deferral timeout passed without an event from the trigger "
+                f"(is the triggerer running?); {outcome}."
+            ) from err
+
+    def _abort_run(self, job: PullJob, run_id: str, measured: Mapping[str, Any]) -> str:
+        """Abort ``run_id`` from the worker; returns what happened, for the error message."""
+        with ApifyHook().get_client() as client:
+            try:
+                after = client.abort_run(run_id).status
+                self.log.warning("%s: abort of Apify run %s accepted: now %s", job.ref.label, run_id, after)
+                outcome = f"aborted it (status now {after})"
+            except (UpstreamError, PayloadError) as err:
+                self.log.error("%s: aborting Apify run %s failed: %s", job.ref.label, run_id, err)
+                outcome = f"the abort request failed ({err}); abort it in the Apify console"
+            job.history.progress(job.key, metrics=merge_metrics(measured, client.stats.as_metrics()))
+        self._live_run_id = None
+        return outcome
+
+    # -- resumed by the trigger ---------------------------------------------------------------------
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resumed by the trigger: fail, abort, or read and stage the run's dataset."""
         job = self.resume(context)
@@ -158,8 +412,6 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                     f"was staged for this dealer. See run {run.id} in the Apify console for why it ended "
                     f"{run.status}."
                 )
-            if not run.default_dataset_id:
-                raise PayloadError(f"Apify run {run.id} SUCCEEDED but names no defaultDatasetId")
             dealer = self.load_dealer(job.ref)
             config = self._config(dealer)
             with ApifyHook().get_client() as client:
@@ -187,15 +439,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
             last_status,
             max_wait,
         )
-        with ApifyHook().get_client() as client:
-            try:
-                after = client.abort_run(run_id).status
-                self.log.warning("%s: abort of Apify run %s accepted: now %s", job.ref.label, run_id, after)
-                outcome = f"aborted it (status now {after})"
-            except (UpstreamError, PayloadError) as err:
-                self.log.error("%s: aborting Apify run %s failed: %s", job.ref.label, run_id, err)
-                outcome = f"the abort request failed ({err}); abort it in the Apify console"
-            job.history.progress(job.key, metrics=merge_metrics(measured, client.stats.as_metrics()))
+        outcome = self._abort_run(job, run_id, measured)
         raise PermanentUpstreamError(
             f"Apify run {run_id} of actor {actor} did not finish within our limit of {max_wait}s "
             f"(last status {last_status}); {outcome}. If this dealer's scrape needs longer, raise max_wait_s "
@@ -210,8 +454,9 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         dealer: Dealer,
         prior_metrics: Mapping[str, Any],
     ) -> PullStream:
+        if not run.default_dataset_id:
+            raise PayloadError(f"Apify run {run.id} SUCCEEDED but names no defaultDatasetId")
         base_url = config.start_urls[0]
-        assert run.default_dataset_id is not None
         for raw in client.iter_items(run.default_dataset_id, max_items=config.max_items):
             try:
                 yield raw.to_vehicle(dealer_id=dealer.id, base_url=base_url)

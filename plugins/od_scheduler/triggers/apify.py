@@ -14,10 +14,20 @@ the dealer's ``max_wait_s`` or the ``apify_max_wait_s`` setting). The trigger lo
 
 Every event carries ``run_id``, the watcher's request counters (``metrics``) and ``carry``, a small dict
 the operator passed in and gets back untouched (resuming under ``dag.test()`` keeps only the event).
+
+Cancellation. Airflow cancels ``run()`` (``asyncio.CancelledError``) whenever the trigger leaves this
+triggerer: the task was cleared, marked failed or succeeded, its deferral timed out, the triggerer shuts
+down, or the trigger moved to another triggerer. Only the first means "stop the scrape", so the abort is in
+:meth:`ApifyRunTrigger.on_kill`, never in ``run()`` or ``cleanup()`` (which run on every exit). Airflow
+3.3 calls ``on_kill`` for a cancellation by user action, but not on shutdown or a deferral timeout (the
+operator aborts on a deferral timeout, on the worker); because it also cancels that way when the trigger
+is merely no longer assigned to this triggerer, ``on_kill`` first asks for the task's state and aborts
+only when the task is no longer deferred (a retry that re-deferred on the same run keeps it, too).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +43,11 @@ from od_scheduler.hooks.apify import ApifyHook
 FINISHED = "finished"
 TIMEOUT = "timeout"
 ERROR = "error"
+#: Airflow gives ``on_kill`` a bounded time (``[triggerer] on_kill_timeout``, 30 s): the abort fits in it.
+ABORT_TIMEOUT_S = 10.0
+ABORT_ATTEMPTS = 2
+#: The task instance state of a task that still waits for a trigger.
+DEFERRED = "deferred"
 
 
 class ApifyRunTrigger(BaseTrigger):
@@ -74,9 +89,89 @@ class ApifyRunTrigger(BaseTrigger):
             },
         )
 
-    async def make_watcher(self) -> ApifyRunWatcher:
+    async def make_watcher(
+        self, *, timeout: float | None = None, max_attempts: int | None = None
+    ) -> ApifyRunWatcher:
         """The watcher on the trigger's connection (tests substitute the HTTP transport here)."""
-        return await ApifyHook(self.conn_id).aget_watcher()
+        return await ApifyHook(self.conn_id).aget_watcher(timeout=timeout, max_attempts=max_attempts)
+
+    async def task_state(self) -> str | None:
+        """The deferred task instance's current state from the Airflow API (``None``: no state, e.g. cleared).
+
+        Raises ``LookupError`` when the trigger has no task instance or Airflow does not list it.
+        """
+        ti = self.task_instance
+        if ti is None:
+            raise LookupError("the trigger has no task instance")
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        raw_index = getattr(ti, "map_index", None)
+        map_index = -1 if raw_index is None else int(raw_index)
+        states = await asyncio.to_thread(
+            RuntimeTaskInstance.get_task_states,
+            dag_id=ti.dag_id,
+            task_ids=[ti.task_id],
+            run_ids=[ti.run_id],
+            map_index=map_index if map_index >= 0 else None,
+        )
+        # Airflow keys a mapped instance's state as "<task_id>_<map_index>".
+        key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+        of_run = states.get(ti.run_id) or {}
+        if key not in of_run:
+            raise LookupError(f"Airflow lists no task instance {ti.dag_id}/{ti.run_id}/{key}")
+        state = of_run[key]
+        return None if state is None else str(getattr(state, "value", state))
+
+    async def on_kill(self) -> None:
+        """The task was cleared, marked failed or succeeded while deferred: abort its Apify run.
+
+        Aborts only when the task is really no longer waiting for this run (see the module docstring).
+        Errors are logged, never raised: Airflow ignores them, and the run id is in the message so it can
+        be aborted in the Apify console.
+        """
+        of = f" of {self.dealer}" if self.dealer else ""
+        try:
+            state = await self.task_state()
+        except Exception as err:  # unknown state: never abort a run that a task may still wait for
+            self.log.warning(
+                "Apify run %s%s: trigger cancelled, but the task's state could not be read (%s: %s); "
+                "not aborting. If the task was cleared or marked failed, abort the run in the Apify console.",
+                self.run_id,
+                of,
+                type(err).__name__,
+                err,
+            )
+            return
+        if state == DEFERRED:
+            self.log.info(
+                "Apify run %s%s: trigger cancelled while its task is still deferred (it moved to another "
+                "triggerer, or a new try waits for the same run); the run goes on",
+                self.run_id,
+                of,
+            )
+            return
+        self.log.warning(
+            "Apify run %s%s: its task was cleared or marked %s while deferred; aborting the run",
+            self.run_id,
+            of,
+            state or "(no state)",
+        )
+        try:
+            watcher = await self.make_watcher(timeout=ABORT_TIMEOUT_S, max_attempts=ABORT_ATTEMPTS)
+            async with watcher:
+                run = await watcher.abort_run(self.run_id)
+        except (
+            TransientUpstreamError,
+            PermanentUpstreamError,
+            PayloadError,
+            ConfigError,
+            AirflowNotFoundException,
+        ) as err:
+            self.log.error(
+                "Apify run %s: the abort failed (%s); abort it in the Apify console", self.run_id, err
+            )
+            return
+        self.log.warning("Apify run %s: abort accepted, now %s", self.run_id, run.status)
 
     def _event(self, status: str, watcher: ApifyRunWatcher | None, **fields: Any) -> TriggerEvent:
         metrics: dict[str, Any] = watcher.stats.as_metrics() if watcher is not None else {}
@@ -116,6 +211,10 @@ class ApifyRunTrigger(BaseTrigger):
                     wait_for_finish_s=self.wait_for_finish_s,
                     min_interval_s=self.poll_interval_s,
                 )
+        except asyncio.CancelledError:
+            # Not ours to abort here: a shutdown or a move to another triggerer cancels too (see on_kill).
+            self.log.info("Stopped watching Apify run %s: the trigger was cancelled", self.run_id)
+            raise
         except (PermanentUpstreamError, PayloadError, ConfigError, AirflowNotFoundException) as err:
             failure = (f"{type(err).__name__}: {err}", True)
         except TransientUpstreamError as err:

@@ -1,16 +1,27 @@
-"""ApifyClient and ApifyRunWatcher against scripted HTTP (CONTRACTS.md §4): start, poll, abort, items, 429."""
+"""ApifyClient and ApifyRunWatcher against scripted HTTP (CONTRACTS.md §4): start, poll, abort, items, 429.
+
+Starting a run is not idempotent: the scripted fault sequences prove a start that may have reached Apify is
+sent exactly once, and that the run it may have started is found again by its input.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from od_scheduler.clients.apify import ApifyClient, ApifyRunWatcher, actor_path_id, run_input
+from od_scheduler.clients.apify import (
+    AmbiguousStartError,
+    ApifyClient,
+    ApifyRunWatcher,
+    actor_path_id,
+    run_input,
+)
 from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.exceptions import (
     ConfigError,
@@ -203,6 +214,138 @@ def test_429_rate_limit_is_retried_after_retry_after(clock: FakeClock) -> None:
     assert client.stats.api_calls == 2
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout,  # sent; Apify may be starting the run right now
+        httpx.WriteTimeout,
+        httpx.ReadError,
+        httpx.RemoteProtocolError,
+        httpx.Response(500, json={"error": {"type": "internal-server-error"}}),
+        httpx.Response(502, text="upstream connect error"),
+        httpx.Response(503, json={"error": {"type": "server-overloaded"}}),
+        httpx.Response(201, text='{"data": {"id": "HG7ML7M8z78Y'),  # started, answer cut off
+    ],
+    ids=["read-timeout", "write-timeout", "read-error", "dropped", "500", "502", "503", "cut-201"],
+)
+def test_a_start_that_may_have_reached_apify_is_never_resent(clock: FakeClock, failure: Any) -> None:
+    script = Script(failure, httpx.Response(201, json=run_body("READY", run_id="SecondPaidRun0000")))
+    client = make_client(script, clock)
+
+    with pytest.raises(AmbiguousStartError, match="not re-sent") as excinfo:
+        client.start_run("opendealer~dealer-inventory-scraper", {"dealerId": "d1"})
+
+    assert len(script.requests) == 1, "exactly one start POST: a second one would start a second paid run"
+    assert clock.sleeps == []
+    assert isinstance(excinfo.value, TransientUpstreamError)  # the task retry looks the run up
+    assert client.stats.retries == 0
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+def test_a_start_that_never_left_is_retried(clock: FakeClock, failure: type[Exception]) -> None:
+    script = Script(failure, httpx.Response(201, json=run_body("READY")))
+    client = make_client(script, clock)
+
+    run = client.start_run("opendealer~dealer-inventory-scraper", {"dealerId": "d1"})
+
+    assert run.id == "HG7ML7M8z78YcAPEB"
+    assert len(script.requests) == 2
+    assert client.stats.retries == 1
+
+
+def test_a_start_rate_limited_every_time_says_nothing_was_started(clock: FakeClock) -> None:
+    script = Script(*[httpx.Response(429, json=RATE_LIMITED, headers={"Retry-After": "1"})] * 4)
+    client = make_client(script, clock)
+
+    with pytest.raises(TransientUpstreamError, match="no run was started") as excinfo:
+        client.start_run("opendealer~dealer-inventory-scraper", {"dealerId": "d1"})
+
+    assert not isinstance(excinfo.value, AmbiguousStartError)
+    assert len(script.requests) == 4
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+
+
+def test_a_start_apify_rejects_fails_at_once(clock: FakeClock) -> None:
+    invalid = {"error": {"type": "invalid-input", "message": "Input.startUrls is required"}}
+    client = make_client(Script(httpx.Response(400, json=invalid)), clock)
+
+    with pytest.raises(PermanentUpstreamError, match="400") as excinfo:
+        client.start_run("opendealer~dealer-inventory-scraper", {"dealerId": "d1"})
+    assert not isinstance(excinfo.value, TransientUpstreamError)
+
+
+def listed(run_id: str, started: str, status: str = "RUNNING") -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "actId": "opendealer~dealer-inventory-scraper",
+        "status": status,
+        "startedAt": started,
+        "finishedAt": None,
+        "defaultDatasetId": f"ds-{run_id}",
+        "defaultKeyValueStoreId": f"kvs-{run_id}",
+    }
+
+
+class RecentRuns:
+    """The actor's runs list (newest first) and each run's INPUT record."""
+
+    def __init__(self, runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        self.runs = runs
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/runs"):
+            items = [run for run, _ in self.runs]
+            data = {"total": len(items), "offset": 0, "limit": 10, "desc": True, "count": len(items)}
+            return httpx.Response(200, json={"data": {**data, "items": items}})
+        run_id = request.url.path.split("/")[3]
+        given = next(given for run, given in self.runs if run["id"] == run_id)
+        return httpx.Response(200, json=given)
+
+
+def test_the_run_a_lost_start_created_is_found_by_its_input(clock: FakeClock) -> None:
+    ours = run_input(start_urls=["https://a.test/inv/"], dealer_id="d1", max_items=50)
+    other_dealer = {**ours, "dealerId": "d2"}
+    recent = RecentRuns(
+        [
+            (listed("OtherDealersRun00", "2026-11-01T09:00:05.000Z"), other_dealer),
+            (listed("OurLostRun0000000", "2026-11-01T09:00:01.000Z"), dict(reversed(ours.items()))),
+            (listed("YesterdaysRun0000", "2026-10-31T09:00:01.000Z"), ours),
+        ]
+    )
+    script = Script(*[recent] * 4)
+    client = make_client(script, clock)
+
+    run = client.find_started_run(
+        "opendealer/dealer-inventory-scraper", ours, since=datetime(2026, 11, 1, 9, 0, 0, tzinfo=UTC)
+    )
+
+    assert run is not None
+    assert run.id == "OurLostRun0000000"
+    listing = script.requests[0]
+    assert listing.method == "GET"
+    assert listing.url.path == "/v2/acts/opendealer~dealer-inventory-scraper/runs"
+    assert (listing.url.params["desc"], listing.url.params["limit"]) == ("1", "10")
+    # inputs are read from the run's default key-value store, newest first, never for older runs
+    assert [r.url.path for r in script.requests[1:]] == [
+        "/v2/actor-runs/OtherDealersRun00/key-value-store/records/INPUT",
+        "/v2/actor-runs/OurLostRun0000000/key-value-store/records/INPUT",
+    ]
+
+
+def test_a_start_that_created_no_run_finds_none_not_an_earlier_pulls_run(clock: FakeClock) -> None:
+    ours = run_input(start_urls=["https://a.test/inv/"], dealer_id="d1", max_items=None)
+    recent = RecentRuns([(listed("YesterdaysRun0000", "2026-10-31T09:00:01.000Z", "SUCCEEDED"), ours)])
+    script = Script(recent)
+    client = make_client(script, clock)
+
+    found = client.find_started_run(
+        "opendealer~dealer-inventory-scraper", ours, since=datetime(2026, 11, 1, 9, 0, 0, tzinfo=UTC)
+    )
+
+    assert found is None
+    assert len(script.requests) == 1  # the listing only: the old run's input was not even read
+
+
 def test_a_bad_token_fails_at_once_naming_the_connection(clock: FakeClock) -> None:
     unauthorized = {"error": {"type": "token-not-valid", "message": "Authentication token is not valid."}}
     client = make_client(Script(httpx.Response(401, json=unauthorized)), clock)
@@ -372,3 +515,20 @@ def test_watcher_never_puts_the_token_in_urls_or_logs(aclock: AsyncClock, caplog
     assert script.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
     assert "503" in caplog.text
     assert TOKEN not in caplog.text
+
+
+def test_watcher_aborts_a_run_retrying_a_transient_failure(aclock: AsyncClock) -> None:
+    script = Script(httpx.Response(503), httpx.Response(200, json=run_body("ABORTING")))
+    watcher = make_watcher(script, aclock)
+
+    async def go():
+        async with watcher:
+            return await watcher.abort_run("HG7ML7M8z78YcAPEB")
+
+    run = asyncio.run(go())
+
+    assert run.status == "ABORTING"
+    assert [(r.method, r.url.path) for r in script.requests] == [
+        ("POST", "/v2/actor-runs/HG7ML7M8z78YcAPEB/abort")
+    ] * 2
+    assert script.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"

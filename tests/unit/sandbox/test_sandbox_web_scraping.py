@@ -353,3 +353,80 @@ def test_same_seed_same_runs_and_datasets(make_client: Callable[[SandboxConfig],
 
     assert first == second
     assert other != first
+
+
+def list_runs(client: httpx.Client, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/apify/v2/acts/{ACTOR}/runs", params=params, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_the_actors_runs_are_listed_as_apify_lists_them(client: httpx.Client, start: Start) -> None:
+    first = start("hilltop-used-cars")
+    second = start("canyon-creek-autos")
+    third = start("hilltop-used-cars")
+
+    oldest_first = list_runs(client)
+    newest_two = list_runs(client, desc=1, limit=2)
+
+    assert [r["id"] for r in oldest_first["items"]] == [first["id"], second["id"], third["id"]]
+    assert (oldest_first["total"], oldest_first["count"], oldest_first["desc"]) == (3, 3, False)
+    assert [r["id"] for r in newest_two["items"]] == [third["id"], second["id"]]
+    assert (newest_two["total"], newest_two["count"], newest_two["limit"]) == (3, 2, 2)
+    item = newest_two["items"][0]
+    assert {"id", "actId", "status", "startedAt", "defaultDatasetId", "defaultKeyValueStoreId"} <= set(item)
+    assert "input" not in item  # Apify lists runs without their input
+    assert client.get(f"/apify/v2/acts/{ACTOR}/runs").status_code == 401
+
+
+def test_a_runs_input_is_its_default_stores_input_record(client: httpx.Client, start: Start) -> None:
+    run = start("twin-rivers-auto", maxItems=40)
+
+    by_run = client.get(f"/apify/v2/actor-runs/{run['id']}/key-value-store/records/INPUT", headers=AUTH)
+    by_store = client.get(
+        f"/apify/v2/key-value-stores/{run['defaultKeyValueStoreId']}/records/INPUT", headers=AUTH
+    )
+    other = client.get(f"/apify/v2/actor-runs/{run['id']}/key-value-store/records/OUTPUT", headers=AUTH)
+
+    assert by_run.status_code == by_store.status_code == 200
+    assert by_run.json() == by_store.json() == run_input("twin-rivers-auto", maxItems=40)
+    assert other.status_code == 404
+    assert (
+        client.get("/apify/v2/actor-runs/NoSuchRun/key-value-store/records/INPUT", headers=AUTH).status_code
+        == 404
+    )
+
+
+def test_a_lost_start_answer_still_starts_the_run(client: httpx.Client) -> None:
+    client.put("/_sandbox/apify/outages/hilltop-used-cars", json={"lose_start_answers": 1, "status": 504})
+
+    lost = client.post(f"/apify/v2/acts/{ACTOR}/runs", json=run_input("hilltop-used-cars"), headers=AUTH)
+    answered = client.post(f"/apify/v2/acts/{ACTOR}/runs", json=run_input("hilltop-used-cars"), headers=AUTH)
+
+    assert lost.status_code == 504
+    assert "data" not in lost.text
+    assert answered.status_code == 201
+    runs = client.get("/_sandbox/apify/runs", params={"dealer": "hilltop-used-cars"}).json()["runs"]
+    assert len(runs) == 2, "the start whose answer was lost did start a run"
+    starts = [e for e in client.get("/_sandbox/requests", params={"service": "apify"}).json()["requests"]]
+    assert [(e["status"], e["detail"].get("answer_lost", False)) for e in starts] == [
+        (504, True),
+        (201, False),
+    ]
+
+
+def test_a_dataset_outage_fails_reads_then_ends(client: httpx.Client, start: Start) -> None:
+    run = start("hilltop-used-cars")
+    statuses(client, run["id"], 3)
+    client.put("/_sandbox/apify/outages/hilltop-used-cars", json={"fail_dataset_reads": 2})
+    assert client.get("/_sandbox/apify/outages").json() == {
+        "outages": {"hilltop-used-cars": {"lose_start_answers": 0, "fail_dataset_reads": 2, "status": 503}}
+    }
+
+    path = f"/apify/v2/datasets/{run['defaultDatasetId']}/items"
+    codes = [client.get(path, params={"limit": 10}, headers=AUTH).status_code for _ in range(3)]
+
+    assert codes == [503, 503, 200]
+    assert client.delete("/_sandbox/apify/outages/hilltop-used-cars").status_code == 200
+    assert client.get("/_sandbox/apify/outages").json() == {"outages": {}}
+    assert client.put("/_sandbox/apify/outages/metro-nissan", json={}).status_code == 404
