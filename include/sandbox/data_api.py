@@ -3,9 +3,11 @@
 - ``POST /data-api/v1/vehicles/batch``: headers ``X-API-Key``, ``X-Dealer-ID`` (must equal the
   body's ``dealer_id``), ``Idempotency-Key`` (required); body ``{vehicles, source, dealer_id}``,
   at most 500 vehicles (413 above). Upsert key ``(dealer_id, source, vin)``, latest content wins,
-  a delisted VIN is listed again. Per-VIN rejections (bad VIN, null ``make``, VIN on the runtime
-  reject list, ``dealer_id``/``source`` differing from the batch) go to ``errors`` and are not
-  stored; ``processed`` counts stored records. ``success`` is true for every applied batch.
+  a delisted VIN is listed again. Per-VIN rejections go to ``errors`` and are not stored: a VIN that
+  is not 17 characters of ``[A-HJ-NPR-Z0-9]`` with a correct check digit (position 9) for every WMI
+  (the US rule, 49 CFR 565), unless ``year`` is before 1981; a null ``make``; a VIN on the runtime
+  reject list; ``dealer_id``/``source`` differing from the batch's. ``processed`` counts stored
+  records. ``success`` is true for every applied batch.
 - Idempotency: the same key with the same body (hash of canonical JSON) replays the first response
   (header ``Idempotent-Replayed: true``) without applying it again; the same key with another body
   is 422. Only applied (200) batches are remembered.
@@ -27,12 +29,16 @@ from fastapi import APIRouter, Request, Response
 from include.sandbox.dealers import PLATFORM_IDS
 from include.sandbox.http import arrive, json_response, truncated_json_response
 from include.sandbox.state import CachedResponse, DataApiStore, Exchange, SandboxState, StoredVehicle
-from include.sandbox.vin import VIN_PATTERN
+from include.sandbox.vin import VIN_PATTERN, check_digit
 
 PREFIX = "/data-api"
 TARGET = "data_api"
 
 BAD_VIN = "invalid VIN: must be 17 characters from A-H, J-N, P, R-Z and 0-9 (no I, O or Q)"
+MISSING_VIN = "vin is required"
+BAD_CHECK_DIGIT = "invalid VIN: wrong check digit (position 9)"
+#: The first model year whose VIN must follow the 17-character standard (49 CFR 565).
+FIRST_STANDARD_MODEL_YEAR = 1981
 MISSING_MAKE = "make is required"
 
 
@@ -188,8 +194,9 @@ def _problem(store: DataApiStore, dealer_id: str, source: str, vehicle: Any) -> 
     if not isinstance(vehicle, dict):
         return "vehicle must be a JSON object"
     vin = vehicle.get("vin")
-    if not isinstance(vin, str) or not VIN_PATTERN.match(vin):
-        return BAD_VIN
+    problem = vin_problem(vin, vehicle.get("year"))
+    if problem is not None:
+        return problem
     if vin in store.reject_vins:
         return store.reject_vins[vin]
     if vehicle.get("make") in (None, ""):
@@ -198,4 +205,22 @@ def _problem(store: DataApiStore, dealer_id: str, source: str, vehicle: Any) -> 
         return "dealer_id does not match the batch's dealer_id"
     if vehicle.get("source", source) != source:
         return "source does not match the batch's source"
+    return None
+
+
+def vin_problem(vin: Any, year: Any) -> str | None:
+    """Why the Data API refuses ``vin`` (CONTRACTS section 8), or ``None``.
+
+    The check digit applies to every WMI: 49 CFR 565 requires it on every vehicle made for sale in the
+    US, wherever it was built. Model years before 1981 predate the standard: any non-empty VIN.
+    """
+    if not isinstance(vin, str) or not vin.strip():
+        return MISSING_VIN
+    exempt = isinstance(year, int) and not isinstance(year, bool) and year < FIRST_STANDARD_MODEL_YEAR
+    if exempt:
+        return None
+    if not VIN_PATTERN.match(vin):
+        return BAD_VIN
+    if vin[8] != check_digit(vin):
+        return BAD_CHECK_DIGIT
     return None

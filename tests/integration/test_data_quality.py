@@ -80,7 +80,9 @@ def test_dirty_records_are_counted_by_reason_and_nothing_is_invented(dagbag, dir
     assert sent[dirty_dealer["future"]]["year"] is None
 
 
-def test_data_api_rejections_are_partial_success_and_retried_next_run(dagbag, dirty_dealer, clean) -> None:
+def test_data_api_rejections_are_partial_success_remembered_and_not_resent(
+    dagbag, dirty_dealer, clean
+) -> None:
     truth = clean.get(f"/_sandbox/truth/dealer.com/{dirty_dealer['id']}").json()["vins"]
     refused = [v for v in truth if vin_problem(v) is None][-2:]
     clean.put(
@@ -91,11 +93,21 @@ def test_data_api_rejections_are_partial_success_and_retried_next_run(dagbag, di
     assert row["vehicles_rejected"] == 4 + 2
     assert row["performance_metrics"]["api_rejects"] == {"vehicle is on a recall hold": 2}
 
-    # Rejected VINs keep no fingerprint, so the next run sends exactly them again.
+    # The rejections are remembered with their content: not re-sent while it stands, still counted.
     clean.put("/_sandbox/data-api/reject-vins", json={"vins": [], "error": "-"})
     row = pull(dagbag, dirty_dealer)
-    assert row["performance_metrics"]["vehicles_sent"] == 2
-    assert row["vehicles_rejected"] == 4
+    assert row["status"] == "success"
+    assert row["performance_metrics"]["vehicles_sent"] == 0
+    assert row["vehicles_rejected"] == 4 + 2
+    assert row["performance_metrics"]["api_rejects"] == {"vehicle is on a recall hold": 2}
+
+    # A change to one of them sends it again; it is accepted now.
+    lot = f"/_sandbox/lots/dealer.com/{dirty_dealer['id']}"
+    clean.post(f"{lot}/update", json={"vin": refused[0], "fields": {"price": 30999}}).raise_for_status()
+    row = pull(dagbag, dirty_dealer)
+    assert row["performance_metrics"]["vehicles_sent"] == 1
+    assert row["vehicles_rejected"] == 4 + 1
+    assert refused[0] in {v["vin"] for v in stored_all(clean, dirty_dealer)}
 
 
 def test_too_many_data_api_rejections_fail_the_dealer(dagbag, dirty_dealer, clean) -> None:
@@ -104,5 +116,7 @@ def test_too_many_data_api_rejections_fail_the_dealer(dagbag, dirty_dealer, clea
     clean.put("/_sandbox/data-api/reject-vins", json={"vins": valid[:40], "error": "dealer suspended"})
     row = pull(dagbag, dirty_dealer)
     assert row["status"] == "failed"
-    assert "the Data API rejected" in row["errors"][-1]
+    # Measured against the whole lot, pull-side rejects included: 4 + 40 of 120.
+    assert "44 of the lot's 120" in row["errors"][-1]
+    assert "40 rejected by the Data API {'dealer suspended': 40}" in row["errors"][-1]
     assert "max_reject_fraction 0.2" in row["errors"][-1]

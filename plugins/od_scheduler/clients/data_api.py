@@ -4,6 +4,9 @@ Every POST carries ``X-Dealer-ID``; batches carry an ``Idempotency-Key``, which 
 client's retry of a POST safe. Statuses the caller must act on get their own errors: 413 ->
 ``BatchTooLarge`` (split and resend), 422 -> ``PermanentUpstreamError`` with the API's message (an
 ``Idempotency-Key`` reused with a different body, or a body the API refuses).
+
+A 200 answer is returned as it came (:class:`BatchResult`), ``success: false`` included: what it means for
+the vehicles sent (failed, unconfirmed, accepted, rejected) is decided by ``od_scheduler.delta.reconcile``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class VinError(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     vin: str | None = None
-    error: str
+    error: str = ""
 
 
 class BatchResult(BaseModel):
@@ -42,7 +45,7 @@ class BatchResult(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     success: bool
-    processed: int
+    processed: int = Field(ge=0)
     dealer_id: str
     source: str
     errors: list[VinError] = Field(default_factory=list)
@@ -77,11 +80,13 @@ class DataApiClient(BaseClient):
                 f"data_api POST {BATCH_PATH} for dealer {dealer_id}: unexpected response shape: "
                 f"{summarize_validation_error(err)}"
             ) from err
-        logger.info(
-            "data_api batch for dealer %s (%s): %d sent, %d processed, %d rejected by the API",
+        logger.log(
+            logging.INFO if result.success else logging.WARNING,
+            "data_api batch for dealer %s (%s): %d sent, success=%s, %d processed, %d error(s)",
             dealer_id,
             source,
             len(vehicles),
+            str(result.success).lower(),
             result.processed,
             len(result.errors),
         )

@@ -17,6 +17,8 @@ from typing import Any
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from od_scheduler import conn_ids
+from od_scheduler.delta import Fingerprint
+from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
 
@@ -95,6 +97,24 @@ SELECT id FROM job_executions j
         WHERE ranked.id = j.id
           AND (ranked.recent <= %(keep_last)s OR (ranked.status = 'success' AND ranked.of_kind = 1))
    )
+"""
+
+
+#: One statement for a whole CMS listing (thousands of dealers): the rows travel as one JSON array.
+_REMEMBER_DEALERS_SQL = """
+INSERT INTO dealer_directory AS d (dealer_id, name, slug, platforms, cms_error, listed_at)
+SELECT x.dealer_id, x.name, x.slug, x.platforms, x.cms_error, now()
+  FROM jsonb_to_recordset(%s::jsonb)
+       AS x(dealer_id text, name text, slug text, platforms text[], cms_error text)
+ ORDER BY x.dealer_id
+ON CONFLICT (dealer_id) DO UPDATE
+   SET name = COALESCE(EXCLUDED.name, d.name),
+       slug = COALESCE(EXCLUDED.slug, d.slug),
+       platforms = CASE WHEN EXCLUDED.cms_error IS NULL THEN EXCLUDED.platforms
+                        ELSE ARRAY(SELECT DISTINCT p FROM unnest(d.platforms || EXCLUDED.platforms) AS p
+                                    ORDER BY p) END,
+       cms_error = EXCLUDED.cms_error,
+       listed_at = EXCLUDED.listed_at
 """
 
 
@@ -292,35 +312,105 @@ class JobHistoryHook(PostgresHook):
             )
             return int(cur.rowcount)
 
-    # -- fingerprints: what the Data API holds -------------------------------------------------------
-    def fingerprints(self, dealer_id: str, platform: str) -> dict[str, tuple[str, int, bool]]:
-        """``{vin: (content_hash, hash_version, live)}`` for a dealer on a platform."""
+    # -- fingerprints: what the Data API holds, and what it rejected ------------------------------------
+    def fingerprints(self, dealer_id: str, platform: str) -> dict[str, Fingerprint]:
+        """Every VIN the job history knows for a dealer on a platform (accepted, delisted or rejected)."""
         with self._cursor() as cur:
             cur.execute(
-                "SELECT vin, content_hash, hash_version, delisted_at IS NULL FROM vehicle_fingerprints "
+                "SELECT vin, content_hash, hash_version, content_hash IS NOT NULL AND delisted_at IS NULL, "
+                "revision, rejected_hash, rejected_hash_version, rejected_reason FROM vehicle_fingerprints "
                 "WHERE dealer_id = %s AND platform = %s",
                 (dealer_id, platform),
             )
-            return {str(v): (str(h), int(ver), bool(live)) for v, h, ver, live in cur.fetchall()}
+            return {
+                str(vin): Fingerprint(
+                    content_hash=None if h is None else str(h),
+                    hash_version=None if ver is None else int(ver),
+                    live=bool(live),
+                    revision=int(rev),
+                    rejected_hash=None if rh is None else str(rh),
+                    rejected_hash_version=None if rver is None else int(rver),
+                    rejected_reason=None if reason is None else str(reason),
+                )
+                for vin, h, ver, live, rev, rh, rver, reason in cur.fetchall()
+            }
 
     def record_accepted(
         self, dealer_id: str, platform: str, hashes: Mapping[str, str], *, hash_version: int
     ) -> None:
-        """Upsert fingerprints of vehicles the Data API accepted (re-listing any that were delisted)."""
+        """Upsert fingerprints of vehicles the Data API accepted (re-listing any that were delisted).
+
+        An accepted version ends any standing rejection of the VIN, and moves its ``revision`` on.
+        """
         if not hashes:
             return
         with self._cursor() as cur:
             cur.executemany(
-                """INSERT INTO vehicle_fingerprints (dealer_id, platform, vin, content_hash, hash_version)
-                   VALUES (%s, %s, %s, %s, %s)
+                """INSERT INTO vehicle_fingerprints
+                          (dealer_id, platform, vin, content_hash, hash_version, revision)
+                   VALUES (%s, %s, %s, %s, %s, 1)
                    ON CONFLICT (dealer_id, platform, vin) DO UPDATE
                       SET content_hash = EXCLUDED.content_hash, hash_version = EXCLUDED.hash_version,
-                          last_seen = now(), delisted_at = NULL""",
+                          last_seen = now(), delisted_at = NULL,
+                          revision = vehicle_fingerprints.revision + 1,
+                          rejected_hash = NULL, rejected_hash_version = NULL, rejected_reason = NULL,
+                          rejected_at = NULL""",
                 [(dealer_id, platform, vin, h, hash_version) for vin, h in hashes.items()],
             )
 
+    def record_rejected(
+        self, dealer_id: str, platform: str, rejected: Mapping[str, tuple[str, str]], *, hash_version: int
+    ) -> None:
+        """Remember vehicles the Data API rejected: ``{vin: (content_hash, reason)}``.
+
+        What the Data API holds for the VIN (an older accepted version, if any) is left as it is.
+        ``rejected_at`` is when this content was first rejected.
+        """
+        if not rejected:
+            return
+        with self._cursor() as cur:
+            cur.executemany(
+                """INSERT INTO vehicle_fingerprints AS f (dealer_id, platform, vin, rejected_hash,
+                                                     rejected_hash_version, rejected_reason, rejected_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, now())
+                   ON CONFLICT (dealer_id, platform, vin) DO UPDATE
+                      SET rejected_at = CASE
+                              WHEN (f.rejected_hash, f.rejected_hash_version) IS NOT DISTINCT FROM
+                                   (EXCLUDED.rejected_hash, EXCLUDED.rejected_hash_version)
+                              THEN f.rejected_at ELSE now() END,
+                          rejected_hash = EXCLUDED.rejected_hash,
+                          rejected_hash_version = EXCLUDED.rejected_hash_version,
+                          rejected_reason = EXCLUDED.rejected_reason,
+                          last_seen = now()""",
+                [
+                    (dealer_id, platform, vin, h, hash_version, reason)
+                    for vin, (h, reason) in rejected.items()
+                ],
+            )
+
+    def clear_rejections(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
+        """End the standing rejections of these VINs (their content is now accepted, or they left the lot).
+
+        A row that held nothing but the rejection is removed.
+        """
+        if not vins:
+            return
+        params = (dealer_id, platform, list(vins))
+        with self._cursor() as cur:
+            cur.execute(
+                "DELETE FROM vehicle_fingerprints WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) "
+                "AND content_hash IS NULL",
+                params,
+            )
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET rejected_hash = NULL, rejected_hash_version = NULL, "
+                "rejected_reason = NULL, rejected_at = NULL "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND rejected_hash IS NOT NULL",
+                params,
+            )
+
     def touch_seen(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
-        """Mark unchanged live vehicles as seen in this pull."""
+        """Mark vehicles as seen in this pull (unchanged ones, and those whose rejection still stands)."""
         if not vins:
             return
         with self._cursor() as cur:
@@ -331,13 +421,14 @@ class JobHistoryHook(PostgresHook):
             )
 
     def mark_delisted(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
-        """Record that these vehicles were delisted at the Data API."""
+        """Record that these vehicles were delisted at the Data API (moves their ``revision`` on)."""
         if not vins:
             return
         with self._cursor() as cur:
             cur.execute(
-                "UPDATE vehicle_fingerprints SET delisted_at = now() "
-                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND delisted_at IS NULL",
+                "UPDATE vehicle_fingerprints SET delisted_at = now(), revision = revision + 1 "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND delisted_at IS NULL "
+                "AND content_hash IS NOT NULL",
                 (dealer_id, platform, list(vins)),
             )
 
@@ -361,6 +452,52 @@ class JobHistoryHook(PostgresHook):
                        DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
                     (dealer_id, platform, key, value),
                 )
+
+    # -- dealer directory: who a dealer id is, as PayloadCMS last listed it ---------------------------
+    def remember_dealers(
+        self, dealers: Sequence[Dealer | InvalidDealer], *, platform: str | None = None
+    ) -> int:
+        """Upsert the name, slug and platforms of the dealers the CMS listed, in one statement.
+
+        A valid document replaces the row (its ``platforms`` is the CMS's whole list). A document that failed
+        validation keeps the row's name and slug where it lacks them and adds ``platform`` (the platform it
+        was listed for) to the known platforms; one without an id cannot be recorded. Rows are locked in id
+        order, so two platforms' runs listing the same dealers at once cannot deadlock. Returns the row count.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for doc in dealers:
+            if isinstance(doc, Dealer):
+                rows[doc.id] = {
+                    "dealer_id": doc.id,
+                    "name": doc.name,
+                    "slug": doc.slug,
+                    "platforms": sorted(set(doc.platforms)),
+                    "cms_error": None,
+                }
+            elif doc.id:
+                rows[doc.id] = {
+                    "dealer_id": doc.id,
+                    "name": doc.name,
+                    "slug": doc.slug,
+                    "platforms": [platform] if platform else [],
+                    "cms_error": doc.error,
+                }
+        if not rows:
+            return 0
+        with self._cursor() as cur:
+            cur.execute(_REMEMBER_DEALERS_SQL, (json.dumps([rows[k] for k in sorted(rows)]),))
+            return int(cur.rowcount)
+
+    def dealer_names(self, dealer_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """``{dealer_id: (name, slug)}`` from the dealer directory; ids it does not know are absent."""
+        if not dealer_ids:
+            return {}
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT dealer_id, name, slug FROM dealer_directory WHERE dealer_id = ANY(%s)",
+                (sorted(set(dealer_ids)),),
+            )
+            return {str(i): (name, slug) for i, name, slug in cur.fetchall()}
 
     # -- reads ----------------------------------------------------------------------------------
     def run_executions(self, dag_id: str, run_id: str) -> list[JobExecution]:

@@ -1,9 +1,10 @@
 """VIN normalization and validation (ISO 3779 / 49 CFR 565).
 
 A modern VIN has 17 characters from ``[A-HJ-NPR-Z0-9]`` (no I, O, Q). Position 9 is a check digit that
-is mandatory for vehicles made for North America (WMI starting with 1-5); elsewhere manufacturers may
-put anything there, so it is only enforced for those. Vehicles before model year 1981 predate the
-standard: their VINs only need to be present.
+49 CFR 565 makes mandatory for every vehicle made for sale in the US, whatever its country of manufacture:
+it is enforced for every WMI (``JT...``, ``WBA...`` as much as ``1HG...``), as the Data API does
+(CONTRACTS.md section 8). Vehicles before model year 1981 predate the standard: their VINs only need to be
+present.
 
 :func:`vin_problem` returns a reason code that doubles as the rejects-by-reason key in job history.
 """
@@ -22,7 +23,6 @@ VIN_PROBLEMS = (MISSING_VIN, INVALID_VIN_LENGTH, INVALID_VIN_CHARSET, INVALID_VI
 VIN_LENGTH = 17
 #: The first model year that had to carry a standard 17-character VIN.
 FIRST_STANDARD_MODEL_YEAR = 1981
-_NORTH_AMERICA = frozenset("12345")
 _VIN_CHARS = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _TRANSLITERATION = {
@@ -72,6 +72,6 @@ def vin_problem(vin: str | None, *, model_year: int | None = None) -> str | None
         return INVALID_VIN_LENGTH
     if not _VIN_CHARS.match(normalized):
         return INVALID_VIN_CHARSET
-    if normalized[0] in _NORTH_AMERICA and normalized[8] != check_digit(normalized):
+    if normalized[8] != check_digit(normalized):
         return INVALID_VIN_CHECK_DIGIT
     return None

@@ -151,3 +151,44 @@ def test_delist_without_count_is_a_payload_error(clock: FakeClock) -> None:
     script = Script(httpx.Response(200, json={"success": True}))
     with pytest.raises(PayloadError, match="no 'delisted' count"):
         make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=["X"])
+
+
+def test_success_false_is_returned_as_the_api_said_not_retried(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {
+        "success": False,
+        "processed": 0,
+        "dealer_id": DEALER,
+        "source": "homenet",
+        "errors": [{"vin": None, "error": "dealer is not onboarded"}],
+    }
+    script = Script(httpx.Response(200, json=body))
+    with caplog.at_level(logging.INFO):
+        result = make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[vehicle()], idempotency_key="k"
+        )
+    assert result.success is False
+    assert result.errors == [VinError(vin=None, error="dealer is not onboarded")]
+    assert len(script.requests) == 1
+    (line,) = [r for r in caplog.records if "data_api batch" in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert "success=false" in line.getMessage()
+
+
+def test_a_negative_processed_count_is_a_payload_error(clock: FakeClock) -> None:
+    script = Script(
+        httpx.Response(200, json={"success": True, "processed": -1, "dealer_id": DEALER, "source": "x"})
+    )
+    with pytest.raises(PayloadError, match="processed"):
+        make_client(script, clock).post_batch(
+            dealer_id=DEALER, source="homenet", vehicles=[vehicle()], idempotency_key="k"
+        )
+
+
+def test_an_error_without_text_is_kept(clock: FakeClock) -> None:
+    script = Script(batch_ok(0, [{"vin": "1M8GDM9AXKP042788"}]))  # type: ignore[list-item]
+    result = make_client(script, clock).post_batch(
+        dealer_id=DEALER, source="dealer.com", vehicles=[vehicle("1M8GDM9AXKP042788")], idempotency_key="k"
+    )
+    assert result.errors == [VinError(vin="1M8GDM9AXKP042788", error="")]

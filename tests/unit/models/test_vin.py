@@ -36,8 +36,15 @@ def test_check_digit_rejects_non_vins() -> None:
         ("1HGCM82633A004353", None, "invalid_vin_check_digit"),  # last digit changed
         ("1HGCM82633A004325", None, "invalid_vin_check_digit"),  # two digits swapped
         ("1M8GDM9A0KP042788", None, "invalid_vin_check_digit"),  # X replaced by 0
-        ("JT2BF22K0Y0123456", None, None),  # Japan: check digit not mandatory (it would be 1)
-        ("WBA3A5C50CF256651", None, None),  # Germany
+        # 49 CFR 565: the check digit is mandatory for every vehicle sold in the US, whatever the WMI.
+        ("JT2BF22K0Y0123456", None, "invalid_vin_check_digit"),  # Japan (it would be 1)
+        ("JT2BF22K1Y0123456", None, None),
+        ("WBA3A5C50CF256651", None, "invalid_vin_check_digit"),  # Germany (it would be 7)
+        ("WBA3A5C57CF256651", None, None),
+        ("KM8J33A45HU123456", None, "invalid_vin_check_digit"),  # Korea (it would be 0)
+        ("KM8J33A40HU123456", None, None),
+        ("SALGS2SE1LA123456", None, "invalid_vin_check_digit"),  # United Kingdom (it would be 3)
+        ("WBA3A5C50CF256651", 1980, None),  # pre-1981: exempt, whatever the WMI
         (" 1hgcm82633a004352 ", None, None),  # normalized before checking
         ("1HGCM82633A00435", None, "invalid_vin_length"),
         ("1HGCM82633A0043521", None, "invalid_vin_length"),

@@ -1,15 +1,18 @@
-"""The ingest's pure parts: 413 splitting, idempotency keys, the anomaly guard."""
+"""The ingest's pure parts: 413 splitting, idempotency keys, the anomaly guard (the delta rules are in
+tests/unit/test_delta.py)."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import httpx
 import pytest
 
 from od_scheduler.clients.data_api import DataApiClient
+from od_scheduler.delta import plan_delta
 from od_scheduler.models.job import PullResult
+from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
+from od_scheduler.models.vin import check_digit
 from od_scheduler.operators.ingest import DataApiIngestOperator, anomaly, idempotency_key
 
 pytestmark = pytest.mark.unit
@@ -17,6 +20,11 @@ pytestmark = pytest.mark.unit
 
 def vehicles(n: int) -> list[dict]:
     return [{"vin": f"VIN{i:014d}", "make": "Ford"} for i in range(n)]
+
+
+def valid_vin(serial: int) -> str:
+    draft = f"1FTFW1E50P{serial:07d}"
+    return draft[:8] + check_digit(draft) + draft[9:]
 
 
 def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() -> None:
@@ -33,7 +41,7 @@ def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() ->
                 "success": True,
                 "processed": len(body["vehicles"]),
                 "dealer_id": "d",
-                "source": "cobalt",
+                "source": "dealer.com",
                 "errors": [],
             },
         )
@@ -50,29 +58,28 @@ def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() ->
         vehicles_rejected=0,
         complete=True,
     )
-    counters = {"processed": 0, "batches": 0}
-    op._send(
-        client,
-        pulled,
-        vehicles(300),
-        scope="s",
-        position="0",
-        counters=counters,
-        api_errors=Counter(),
-        rejected_vins=set(),
-    )
-    assert counters == {"processed": 300, "batches": 4}
+    cars = [Vehicle(vin=valid_vin(i), dealer_id="d", source="dealer.com", make="Ford") for i in range(300)]
+    plan = plan_delta(cars, {}, hash_version=HASH_VERSION)
+    sent = op._post(client, pulled, plan, [v.to_api() for v in plan.send], position="0", scope="s")
+    assert [b.position for b in sent] == ["0aa", "0ab", "0ba", "0bb"]
+    assert all(b.outcome.confirmed for b in sent)
+    assert sum(len(b.outcome.accepted) for b in sent) == 300
     assert [n for n, _ in seen] == [300, 150, 75, 75, 150, 75, 75]
     keys = [k for _, k in seen]
     assert len(set(keys)) == len(keys)
 
 
-def test_idempotency_keys_depend_on_run_position_and_content_only() -> None:
+def test_idempotency_keys_depend_on_run_position_content_and_stored_state_only() -> None:
     batch = vehicles(3)
-    assert idempotency_key("run1|d", "0", batch) == idempotency_key("run1|d", "0", [dict(v) for v in batch])
-    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run2|d", "0", batch)
-    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run1|d", "500", batch)
-    assert idempotency_key("run1|d", "0", batch) != idempotency_key("run1|d", "0", batch[:2])
+    state = {v["vin"]: "new" for v in batch}
+    key = idempotency_key("run1|d", "0", batch, state)
+    assert key == idempotency_key("run1|d", "0", [dict(v) for v in batch], dict(state))
+    assert key == idempotency_key("run1|d", "0", batch, {}), "a VIN the job history does not know is new"
+    assert key != idempotency_key("run2|d", "0", batch, state)
+    assert key != idempotency_key("run1|d", "500", batch, state)
+    assert key != idempotency_key("run1|d", "0", batch[:2], state)
+    changed = {**state, batch[1]["vin"]: "abc:1:live:3"}
+    assert key != idempotency_key("run1|d", "0", batch, changed)
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,26 @@ from typing import Any
 import httpx
 import pytest
 
+from include.sandbox.data_api import BAD_CHECK_DIGIT
 from include.sandbox.dealers import find_dealer
+from include.sandbox.vin import check_digit
 
 pytestmark = pytest.mark.unit
 
 DataApi = Callable[..., httpx.Response]
 DEALER_ID = find_dealer("riverside-toyota").id
-VINS = [f"1HGCM8263{n}A00435{n}" for n in range(10)]
+
+
+def valid_vin(draft: str) -> str:
+    """``draft`` with its check digit (position 9) set right."""
+    return draft[:8] + check_digit(draft) + draft[9:]
+
+
+def wrong_check_digit(vin: str) -> str:
+    return vin[:8] + ("0" if vin[8] != "0" else "1") + vin[9:]
+
+
+VINS = [valid_vin(f"1HGCM8260{n}A00435{n}") for n in range(10)]
 
 
 def vehicle(vin: str, **fields: Any) -> dict[str, Any]:
@@ -78,7 +91,7 @@ def test_dealer_header_must_match_the_body(data_api: DataApi) -> None:
 
 
 def test_more_than_500_vehicles_is_413(data_api: DataApi, client: httpx.Client) -> None:
-    too_many = [vehicle(f"1HGCM82633A{n:06d}") for n in range(501)]
+    too_many = [vehicle(valid_vin(f"1HGCM82603A{n:06d}")) for n in range(501)]
     assert data_api("/v1/vehicles/batch", batch(*too_many)).status_code == 413
     assert data_api("/v1/vehicles/batch", batch(*too_many[:500]), idempotency_key="k500").status_code == 200
     assert len(stored(client)) == 500
@@ -156,3 +169,43 @@ def test_upsert_key_includes_the_source(data_api: DataApi, client: httpx.Client)
 
     everything = client.get("/_sandbox/data-api/vehicles").json()["vehicles"]
     assert sorted(v["source"] for v in everything) == ["dealer.com", "homenet"]
+
+
+@pytest.mark.parametrize(
+    ("vin", "year", "accepted"),
+    [
+        ("JT2BF22K1Y0123456", 2021, True),  # Japan, correct check digit
+        ("JT2BF22K0Y0123456", 2021, False),  # Japan, wrong check digit: the US rule covers every WMI
+        ("WBA3A5C57CF256651", 2021, True),  # Germany
+        ("WBA3A5C50CF256651", 2021, False),
+        ("KM8J33A45HU123456", None, False),  # Korea, wrong, year unknown: the rule applies
+        ("WBA3A5C50CF256651", 1980, True),  # before 1981: exempt from the 17-character rules
+        ("F10GCR12345", 1975, True),
+        ("F10GCR12345", 1981, False),
+    ],
+)
+def test_the_check_digit_is_required_for_every_wmi_from_1981(
+    data_api: DataApi, client: httpx.Client, vin: str, year: int | None, accepted: bool
+) -> None:
+    response = data_api("/v1/vehicles/batch", batch(vehicle(vin, year=year))).json()
+    assert response["processed"] == (1 if accepted else 0)
+    assert (vin in stored(client)) is accepted
+    if not accepted:
+        (error,) = response["errors"]
+        assert error["vin"] == vin
+        assert "check digit" in error["error"] or "17 characters" in error["error"]
+
+
+def test_a_wrong_check_digit_is_a_per_vin_rejection_with_its_own_reason(data_api: DataApi) -> None:
+    bad = wrong_check_digit(VINS[4])
+    response = data_api("/v1/vehicles/batch", batch(vehicle(VINS[0]), vehicle(bad))).json()
+    assert response["success"] is True
+    assert response["processed"] == 1
+    assert response["errors"] == [{"vin": bad, "error": BAD_CHECK_DIGIT}]
+
+
+def test_source_differing_from_the_batch_is_rejected(data_api: DataApi, client: httpx.Client) -> None:
+    response = data_api("/v1/vehicles/batch", batch(vehicle(VINS[0], source="cobalt"))).json()
+    assert response["processed"] == 0
+    assert response["errors"] == [{"vin": VINS[0], "error": "source does not match the batch's source"}]
+    assert stored(client) == {}
