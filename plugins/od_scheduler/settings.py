@@ -52,6 +52,8 @@ class Settings:
     default_expected_run_minutes: float
     freshness_schedule: str
     missing_after_intervals: float
+    incremental_overlap_minutes: int
+    full_pull_hours: float
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -124,4 +126,6 @@ def get_settings() -> Settings:
         default_expected_run_minutes=_float("default_expected_run_minutes", 180.0, lo=0.05),
         freshness_schedule=conf.get(SECTION, "freshness_schedule", fallback="30 * * * *"),
         missing_after_intervals=_float("missing_after_intervals", 2.0, lo=1.0),
+        incremental_overlap_minutes=_int("incremental_overlap_minutes", 60, lo=0, hi=7 * 24 * 60),
+        full_pull_hours=_float("full_pull_hours", 24.0, lo=0.0),
     )

@@ -1,9 +1,28 @@
 """Staging of normalized vehicles: gzipped JSON lines under an ``ObjectStoragePath``.
 
 ``OD_STAGING_URL`` (or ``[od_scheduler] staging_url``) is the root: a local folder by default,
-``s3://bucket/prefix`` in a cluster (give ``staging_conn_id`` for the credentials). A pull writes one file
-per (platform, dealer, run); the ingest reads it back and checks its SHA-256, so a truncated or swapped
-file is caught instead of ingested.
+``s3://bucket/prefix`` in a cluster (give ``staging_conn_id`` for the credentials). The ingest reads a
+staged file back and checks its SHA-256, so a truncated or swapped file is caught instead of ingested.
+
+**One file per pull attempt, written once.** A pull stages to
+``<root>/<platform>/<dealer>/<run>.try<N>.<random>.jsonl.gz``: unique per (run, dealer, try) and, through
+the random part, even per copy of one try (a zombie task still running beside the retry that replaced it
+carries the same try number). Each attempt's XCom summary names its own file and checksum, so no attempt
+can overwrite the file another attempt's ingest reads — with one shared name per run, a zombie's late
+write changed the bytes under the retry's checksum and failed the ingest for the rest of the run.
+
+How the write is made atomic depends on the store, and a name unique per attempt is what makes that
+portable:
+
+- ``file://`` (and other filesystems with a real rename): write ``_writing.<name>`` beside the final
+  name, then rename it onto the final name — an atomic ``rename(2)`` on one filesystem, so nobody ever
+  sees a half-written final file;
+- object stores (``s3://``, ``gs://``, ...): there is no atomic rename (it is copy + delete), but an object
+  appears only once its upload completes, so the final key is written directly, once. Because the key is
+  unique per attempt, "written once" holds without conditional writes.
+
+Abandoned ``_writing.*`` files (a pull killed mid-write) end in ``.jsonl.gz`` too, so
+``maintenance_cleanup`` prunes them with the staged files once they pass the retention.
 """
 
 from __future__ import annotations
@@ -11,7 +30,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,7 +42,15 @@ from od_scheduler.exceptions import PayloadError
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.settings import get_settings
 
+logger = logging.getLogger(__name__)
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Suffix of every staged file (``maintenance_cleanup`` globs ``*`` + this).
+SUFFIX = ".jsonl.gz"
+#: Prefix of a file still being written (local filesystems); renamed away once complete.
+WRITING_PREFIX = "_writing."
+#: Filesystems where a rename within one directory is atomic.
+RENAMING_PROTOCOLS = ("file", "local")
 
 
 def safe_component(value: str) -> str:
@@ -37,19 +66,34 @@ def staging_root(url: str | None = None) -> ObjectStoragePath:
     return ObjectStoragePath(url)
 
 
-def staging_path(platform: str, dealer_id: str, run_id: str, *, root: str | None = None) -> ObjectStoragePath:
-    """Where a pull stages one dealer's vehicles for one run."""
-    return (
-        staging_root(root)
-        / safe_component(platform)
-        / safe_component(dealer_id)
-        / f"{safe_component(run_id)}.jsonl.gz"
-    )
+def staging_path(
+    platform: str,
+    dealer_id: str,
+    run_id: str,
+    *,
+    try_number: int,
+    root: str | None = None,
+    token: str | None = None,
+) -> ObjectStoragePath:
+    """Where one pull attempt stages one dealer's vehicles: unique per run, try and copy of the try.
+
+    ``token`` (default: random) tells two copies of one try apart; give it only to reproduce a name.
+    """
+    token = safe_component(token) if token else secrets.token_hex(4)
+    name = f"{safe_component(run_id)}.try{int(try_number)}.{token}{SUFFIX}"
+    return staging_root(root) / safe_component(platform) / safe_component(dealer_id) / name
 
 
 def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tuple[int, str]:
-    """Stream vehicles to ``path``; returns (count, sha256 of the file's bytes)."""
+    """Stream vehicles to ``path`` and commit it atomically; returns (count, sha256 of the file's bytes).
+
+    On a renaming filesystem the bytes go to ``_writing.<name>`` first and are renamed onto ``path`` once
+    complete; on an object store they go to ``path`` itself (an upload is visible only when complete). A
+    failed write leaves no file under ``path``. ``path`` should be fresh (see :func:`staging_path`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    renaming = str(path.protocol) in RENAMING_PROTOCOLS
+    target = path.with_name(WRITING_PREFIX + path.name) if renaming else path
     digest = hashlib.sha256()
     count = 0
 
@@ -66,10 +110,22 @@ def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tupl
         def flush(self) -> None:
             self.raw.flush()
 
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=_Hashing(raw), mode="wb", mtime=0) as gz:
-        for vehicle in vehicles:
-            gz.write(json.dumps(vehicle.to_api(), sort_keys=True).encode() + b"\n")
-            count += 1
+    try:
+        with target.open("wb") as raw, gzip.GzipFile(fileobj=_Hashing(raw), mode="wb", mtime=0) as gz:
+            for vehicle in vehicles:
+                gz.write(json.dumps(vehicle.to_api(), sort_keys=True).encode() + b"\n")
+                count += 1
+        if renaming:
+            target.rename(path)
+    except BaseException:
+        # Leave nothing half-written behind under either name (best effort: the error is what matters).
+        for leftover in (target, path) if renaming else (path,):
+            try:
+                if leftover.exists():
+                    leftover.unlink()
+            except OSError:
+                logger.warning("could not remove the partly written staged file %s", leftover)
+        raise
     return count, digest.hexdigest()
 
 

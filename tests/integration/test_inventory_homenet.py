@@ -1,8 +1,10 @@
 """inventory_homenet end to end: real Airflow (dag.test), real PostgreSQL, the sandbox transformer over HTTP.
 
-Three runs share one module fixture: a first (full) run, a second run after lot changes whose data interval
-makes it incremental (partial: only changed vehicles, nothing delisted; one dealer whose history was wiped
-is pulled in full), and a ``full_refresh`` run.
+Three runs share one module fixture: a first (full) run, a second run after lot changes that is incremental
+(partial: only the vehicles changed since the start of each dealer's last successful pull, minus the
+overlap; nothing delisted; one dealer whose history was wiped is pulled in full), and a ``full_refresh``
+run. ``full_pull_hours`` is raised for the module so the second run is not a scheduled full pull; the
+windows and the cadence across days of runs are tested in ``test_incremental_windows.py``.
 """
 
 from __future__ import annotations
@@ -58,10 +60,24 @@ class Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def source_state(dealer_id: str) -> dict[str, str]:
+    with job_history_conn() as db:
+        rows = db.execute(
+            "SELECT key, value FROM source_state WHERE dealer_id = %s AND platform = %s",
+            (dealer_id, PLATFORM),
+        ).fetchall()
+    return dict(rows)
+
+
 @pytest.fixture(scope="module")
 def runs(dagbag, sandbox: str):
+    from od_scheduler.settings import get_settings
+
+    settings = pytest.MonkeyPatch()
+    settings.setenv("AIRFLOW__OD_SCHEDULER__FULL_PULL_HOURS", str(24 * 30))
+    get_settings.cache_clear()
     with job_history_conn() as db:
-        db.execute("TRUNCATE job_executions")
+        db.execute("TRUNCATE job_executions, source_state, dealer_leases, vehicle_fingerprints")
     control = httpx.Client(base_url=sandbox, timeout=30)
     control.post("/_sandbox/reset").raise_for_status()
     dealers = homenet_dealers(control)
@@ -78,6 +94,7 @@ def runs(dagbag, sandbox: str):
             "stored": {slug: stored(control, d["id"]) for slug, d in dealers.items()},
             "requests": request_log(control, PLATFORM),
             "truth": {slug: truth(control, slug) for slug in dealers},
+            "state": {slug: source_state(d["id"]) for slug, d in dealers.items()},
         }
 
         # Between runs: two price changes and a new arrival; one dealer loses its history (no success yet).
@@ -112,6 +129,8 @@ def runs(dagbag, sandbox: str):
         after_third = {"rows": history_rows(third.run_id), "requests": request_log(control, PLATFORM)[mark:]}
     finally:
         root.removeHandler(logs)
+        settings.undo()
+        get_settings.cache_clear()
     yield {
         "control": control,
         "dealers": dealers,
@@ -227,16 +246,17 @@ def test_second_run_after_updates_is_partial_and_sends_only_the_changes(runs) ->
     dealers, rows = runs["dealers"], runs["after_second"]["rows"]
     second = runs["second"]
     assert second.state == "success"
-    since = second.data_interval_start
-    assert since is not None
     requests = {r["dealer_slug"]: r for r in runs["after_second"]["requests"] if r["status"] == 200}
-    expected_since = since.isoformat().replace("+00:00", "Z")
     for slug in ("lakeside-honda", "bayview-auto-group", "northgate-subaru"):
+        # The window opens at the start of the dealer's last successful pull (run 1), minus the overlap,
+        # whatever the second run's own data interval says.
+        window_start = datetime.fromisoformat(runs["after_first"]["state"][slug]["window_start"])
+        since = window_start - timedelta(minutes=60)
         row = rows[dealers[slug]["id"]]
         assert row["status"] == "success", slug
         assert row["performance_metrics"]["complete"] is False, slug
         assert row["performance_metrics"]["since"] == since.isoformat(), slug
-        assert requests[slug]["detail"]["updated_since"] == expected_since, slug
+        assert requests[slug]["detail"]["updated_since"] == since.isoformat().replace("+00:00", "Z"), slug
     assert rows[dealers["lakeside-honda"]["id"]]["vehicles_found"] == 2
     assert rows[dealers["bayview-auto-group"]["id"]]["vehicles_found"] == 1
     assert rows[dealers["northgate-subaru"]["id"]]["vehicles_found"] == 0

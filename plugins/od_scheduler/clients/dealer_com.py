@@ -12,7 +12,10 @@ it survives:
   used page made only of VINs already yielded by the certified segment is progress, not a loop.
 
 After ``iter_inventory`` is exhausted, ``client.report`` (a :class:`~od_scheduler.clients.base.PullReport`)
-says whether the pull was complete, per segment.
+says whether the pull was complete, per segment, and ``client.segment_counts`` how many distinct vehicles
+each segment listed (overlap included: a certified car counts in ``auto-certified`` and in ``auto-used``).
+The operator compares those counts with the last complete pull's: a segment that answers empty (even with
+a consistent ``totalCount: 0``) after it had vehicles makes the pull partial.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class DealerComClient(BaseClient):
         self.segments = tuple(segments)
         self.max_pages_per_segment = max_pages_per_segment
         self.report = PullReport()
+        self.segment_counts: dict[str, int] = {}
 
     def inventory_body(self, site_id: str, segment: str, page_start: int) -> dict[str, Any]:
         """The widget request body of CONTRACTS.md §3 (the server wants the numbers as strings)."""
@@ -115,6 +119,7 @@ class DealerComClient(BaseClient):
     def iter_inventory(self, site_id: str) -> Iterator[DealerComVehicle]:
         """Every vehicle of the site, each VIN once, lazily; then ``self.report`` tells if it was complete."""
         self.report = PullReport()
+        self.segment_counts = {}
         seen: set[str] = set()
         so_far = 0
         for segment in self.segments:
@@ -139,6 +144,8 @@ class DealerComClient(BaseClient):
                 )
                 yield from fresh
             part = self.report.record(segment, paginator, items=yielded, duplicates=duplicates)
+            # What the segment itself listed, each vehicle once (its repeats within the segment dropped).
+            self.segment_counts[segment] = paginator.items
             logger.info(
                 "dealer.com site %s segment %s done: %d pages, %d new vehicles, %d already seen, "
                 "totalCount %s, stopped: %s",

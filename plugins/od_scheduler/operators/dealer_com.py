@@ -11,7 +11,14 @@ from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, Pull
 
 
 class DealerComInventoryOperator(PullInventoryOperator):
-    """Pages the widget's three segments (new, certified, used), deduping the overlap by VIN."""
+    """Pages the widget's three segments (new, certified, used), deduping the overlap by VIN.
+
+    The pull is complete only when every segment paged to its end *and* no segment that had vehicles in
+    the dealer's last complete pull came back empty: the per-segment counts go to the base as
+    ``PullOutcome.parts``, which compares them with the ``part_counts`` saved from the last complete pull
+    (a segment answering ``inventory: []`` with ``totalCount: 0`` looks consistent, but a whole segment of
+    a lot does not sell out between two hourly runs; delisting it would take real cars off the market).
+    """
 
     platform_id = "dealer.com"
 
@@ -29,4 +36,5 @@ class DealerComInventoryOperator(PullInventoryOperator):
                 complete=report.complete,
                 notes=list(report.notes),
                 metrics=client.stats.as_metrics(),
+                parts=dict(client.segment_counts),
             )

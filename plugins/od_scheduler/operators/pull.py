@@ -2,22 +2,62 @@
 
 A platform subclass implements ``pull(dealer, context)``: a generator that yields, per source record,
 either a canonical ``Vehicle`` or the ``RecordRejected`` explaining why the record cannot become one, and
-that returns a ``PullOutcome`` (complete or partial and why, unchanged, per-source state, measured request
-metrics). The base does the rest the same way for every platform: the `job_executions` row, fresh dealer
-config from the CMS, VIN dedupe, rejects by reason, staging to a gzipped JSON-lines file, and a small XCom
-summary.
+that returns a ``PullOutcome`` (complete or partial and why, unchanged, per-source state, per-part counts,
+measured request metrics). The base does the rest the same way for every platform: the `job_executions`
+row, fresh dealer config from the CMS, VIN dedupe, rejects by reason, staging to a gzipped JSON-lines file
+unique to this attempt (see ``od_scheduler.staging``), and a small XCom summary naming that file.
 
 A deferrable platform (Apify) splits the work: ``begin()`` + its own start + ``self.defer(...)`` in
 ``execute``, then ``resume()`` + ``stage(...)`` in the method the trigger resumes.
+
+**Source state** (``source_state``, per dealer x platform) is whatever a pull returns in
+``PullOutcome.state`` plus what the base adds; the ingest saves it only after the dealer's data is safely
+in the Data API, so a failed run never advances it. Two kinds live here:
+
+*Change windows of incremental sources* (HomeNet ``updatedSince``), see :func:`plan_window`:
+
+- ``window_start`` is the wall-clock start of the dealer's last *successful* pull (full or incremental).
+  The next incremental pull asks for changes since ``window_start - incremental_overlap_minutes``, whatever
+  its own data interval: a run that failed for the dealer, a dealer not due (its interval longer than the
+  DAG's period), held back, paused, skipped for another run's lease, or scheduler downtime leaves no gap,
+  because nothing moves ``window_start`` until a pull's ingest succeeded. The window is wall-clock, not
+  data-interval time, because the source stamps its changes (``datelastmodified``) in wall-clock time and
+  can only answer "what changed since", never "what the lot was on a past date".
+- ``full_pull_at`` / ``full_pull_run`` are the data-interval time (``data_interval_end``, else the logical
+  date, else ``run_after``) and the run id of the last successful full pull. A pull is full when
+  ``full_refresh`` is asked, when the dealer has no success or no window yet, when its data-interval time
+  is ``full_pull_hours`` or more after ``full_pull_at``, or when it is a re-run of the very run that made
+  the last full pull. Only a full pull is complete and may delist; an incremental one never delists.
+
+Backfills and re-runs stay idempotent and lose nothing:
+
+- A re-run (or an old backfill date) asks from the stored ``window_start`` like any run — never from its
+  own, older interval — so it fetches every change since the last successful pull, and its success moves
+  ``window_start`` only forward (the saved value is the later of the stored one and this pull's start):
+  the window never moves backwards, and never forward past changes no successful pull fetched, since every
+  pull's window begins at or before the stored start.
+- The cadence uses data-interval time, so a task retry or a cleared re-run of a run decides as the run
+  did (the state is unchanged until that run's own ingest succeeded; after it, ``full_pull_run`` makes a
+  re-run of the full run full again). An old backfill date lies before ``full_pull_at`` and pulls
+  incrementally, and ``full_pull_at`` is only ever moved forward: backfilling old dates neither triggers
+  nor postpones the regular full pulls.
+
+*Per-part counts of the last complete pull* (``part_counts``, JSON): a platform that pulls in parts
+(Dealer.com segments) reports ``PullOutcome.parts``. A part that had vehicles in the last complete pull and
+now returns none makes this pull partial (nothing is delisted), unless the run sets ``force_delist`` — a
+whole segment vanishing is a site glitch far more often than a sold-out segment. When *every* part came
+back empty the pull stays complete, so the ingest's anomaly guard fails the dealer and alerts (an empty
+pull is never delisted from without ``force_delist``). Counts are saved only from complete pulls.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
@@ -38,6 +78,12 @@ from od_scheduler.staging import staging_path, write_vehicles
 #: How many rejected records are logged one by one before the rest are only counted.
 MAX_LOGGED_REJECTS = 20
 
+#: Source-state keys written by the base (values are strings; times ISO-8601 UTC).
+WINDOW_START = "window_start"
+FULL_PULL_AT = "full_pull_at"
+FULL_PULL_RUN = "full_pull_run"
+PART_COUNTS = "part_counts"
+
 
 @dataclass
 class PullOutcome:
@@ -49,6 +95,151 @@ class PullOutcome:
     notes: list[str] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Vehicles per part of the source (e.g. Dealer.com segment), for platforms that pull in parts.
+    parts: dict[str, int] | None = None
+
+
+def _utc(value: datetime) -> datetime:
+    """A UTC stdlib datetime (naive is taken as UTC; pendulum values become plain datetimes)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return _utc(value).isoformat()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """A stored time, or None when missing or unreadable (then the pull is full: the safe side)."""
+    if not value:
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def data_interval_time(context: Mapping[str, Any]) -> datetime:
+    """The run's data-interval time: ``data_interval_end``, else the logical date, else ``run_after``.
+
+    Stored on the DAG run, so every try and every re-run of a run sees the same value.
+    """
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if isinstance(value, datetime):
+            return _utc(value)
+    run_after = getattr(context.get("dag_run"), "run_after", None)
+    if isinstance(run_after, datetime):
+        return _utc(run_after)
+    return datetime.now(UTC)
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:g} h"
+
+
+@dataclass(frozen=True)
+class IncrementalWindow:
+    """What an incremental source asks for in this run, and the state its success will save.
+
+    ``since`` is None for a full pull. ``reason`` says why, for logs and the pull's notes.
+    """
+
+    since: datetime | None
+    reason: str
+    run_time: datetime
+    run_id: str
+    stored: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def full(self) -> bool:
+        """True when this pull reads the whole lot."""
+        return self.since is None
+
+    def state_after(self, started: datetime) -> dict[str, str]:
+        """Source state to save once this pull's ingest succeeded; ``started`` = when it began fetching.
+
+        Both times only move forward: the later of the stored value and this pull's.
+        """
+        start = _utc(started).replace(microsecond=0)  # rounding down only widens the next window
+        previous = _parse_time(self.stored.get(WINDOW_START))
+        state = {WINDOW_START: _iso(max(start, previous) if previous else start)}
+        if self.full:
+            last_full = _parse_time(self.stored.get(FULL_PULL_AT))
+            if last_full is None or self.run_time >= last_full:
+                state[FULL_PULL_AT] = _iso(self.run_time)
+                state[FULL_PULL_RUN] = self.run_id
+        return state
+
+
+def plan_window(
+    stored: Mapping[str, str],
+    *,
+    run_time: datetime,
+    run_id: str,
+    overlap: timedelta,
+    full_every: timedelta,
+    full_refresh: bool = False,
+    has_success: bool = True,
+) -> IncrementalWindow:
+    """Decide full or incremental for one dealer and run, from its source state (see the module docstring)."""
+    run_time = _utc(run_time)
+
+    def full(reason: str) -> IncrementalWindow:
+        return IncrementalWindow(since=None, reason=reason, run_time=run_time, run_id=run_id, stored=stored)
+
+    if full_refresh:
+        return full("full_refresh was asked")
+    if not has_success:
+        return full("the dealer has no successful pull on this platform yet")
+    window_start = _parse_time(stored.get(WINDOW_START))
+    if window_start is None:
+        return full("no change window is recorded for the dealer yet")
+    last_full = _parse_time(stored.get(FULL_PULL_AT))
+    if last_full is None:
+        return full("no full pull is recorded for the dealer yet")
+    if full_every <= timedelta(0):
+        return full("full_pull_hours is 0: every pull is full")
+    if stored.get(FULL_PULL_RUN) == run_id:
+        return full("this run made the dealer's last full pull, so its re-run pulls in full again")
+    age = run_time - last_full
+    if age >= full_every:
+        return full(
+            f"the last full pull was {_hours(age)} of data-interval time before this run "
+            f"(full_pull_hours {_hours(full_every)})"
+        )
+    since = window_start - overlap
+    return IncrementalWindow(
+        since=since,
+        reason=(
+            f"changes since the last successful pull began ({window_start.isoformat()}) minus "
+            f"{int(overlap.total_seconds() // 60)} min overlap; last full pull {_hours(age)} of "
+            "data-interval time before this run"
+        ),
+        run_time=run_time,
+        run_id=run_id,
+        stored=stored,
+    )
+
+
+def parse_part_counts(value: str | None) -> dict[str, int]:
+    """``part_counts`` from the source state ({} when missing or unreadable)."""
+    if not value:
+        return {}
+    try:
+        raw = json.loads(value)
+    except ValueError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): int(v) for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def lost_parts(previous: Mapping[str, int], current: Mapping[str, int]) -> list[str]:
+    """Parts that had vehicles in the last complete pull and have none now."""
+    return sorted(name for name, count in previous.items() if count > 0 and current.get(name, 0) == 0)
 
 
 PullStream = Generator["Vehicle | RecordRejected", None, PullOutcome]
@@ -65,17 +256,25 @@ class PullJob:
     started: float = field(default_factory=time.monotonic)
 
 
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
 class PullInventoryOperator(BaseOperator):
     """Pull one dealer's inventory from one platform, normalize it and stage it."""
 
     platform_id: ClassVar[str]
-    template_fields = ("dealer", "full_refresh")
+    template_fields = ("dealer", "full_refresh", "force_delist")
     ui_color = "#fdf2e8"
 
-    def __init__(self, *, dealer: Any, full_refresh: Any = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, dealer: Any, full_refresh: Any = False, force_delist: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.dealer = dealer
         self.full_refresh = full_refresh
+        #: None: the run's ``force_delist`` param.
+        self.force_delist = force_delist
 
     # -- what a platform implements ----------------------------------------------------------------
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
@@ -91,21 +290,34 @@ class PullInventoryOperator(BaseOperator):
 
     def wants_full_refresh(self) -> bool:
         """The run's ``full_refresh`` param (rendered from ``{{ params.full_refresh }}``)."""
-        return str(self.full_refresh).strip().lower() in ("true", "1", "yes")
+        return _flag(self.full_refresh)
 
-    def incremental_since(self, context: Context, dealer: Dealer, history: JobHistoryHook) -> datetime | None:
-        """Start of the change window for incremental sources, or None for a full pull.
+    def wants_force_delist(self, context: Context) -> bool:
+        """``force_delist`` as given, else the run's ``force_delist`` param."""
+        value = self.force_delist
+        if value is None or str(value).strip() in ("", "None"):
+            value = (context.get("params") or {}).get("force_delist", False)
+        return _flag(value)
 
-        Full when ``full_refresh`` is asked or the dealer never succeeded on this platform (nothing to
-        build on); otherwise the run's ``data_interval_start``, so scheduled runs and backfills each
-        cover their own window.
+    def incremental_window(
+        self, context: Context, dealer: Dealer, history: JobHistoryHook
+    ) -> IncrementalWindow:
+        """This run's change window for an incremental source (see the module docstring and plan_window).
+
+        Full when ``full_refresh`` is asked, the dealer never succeeded on this platform, no window is
+        recorded, or a full pull is due (``full_pull_hours`` of data-interval time); otherwise the changes
+        since the start of the dealer's last successful pull, minus ``incremental_overlap_minutes``.
         """
-        if self.wants_full_refresh():
-            return None
-        if history.last_success(dealer.id, self.platform_id) is None:
-            return None
-        since = context.get("data_interval_start")
-        return since if isinstance(since, datetime) else None
+        settings = get_settings()
+        return plan_window(
+            history.get_state(dealer.id, self.platform_id),
+            run_time=data_interval_time(context),
+            run_id=str(context["run_id"]),
+            overlap=timedelta(minutes=settings.incremental_overlap_minutes),
+            full_every=timedelta(hours=settings.full_pull_hours),
+            full_refresh=self.wants_full_refresh(),
+            has_success=history.last_success(dealer.id, self.platform_id) is not None,
+        )
 
     # -- the flow ----------------------------------------------------------------------------------
     def begin(self, context: Context) -> PullJob:
@@ -141,7 +353,12 @@ class PullInventoryOperator(BaseOperator):
         """Context manager: any error ends the job ``failed`` and fails (or retries) the task."""
         name = get_platform(self.platform_id).name
         return failing_job(
-            job.history, job.key, what=f"{name} pull", label=job.ref.label, try_number=job.try_number
+            job.history,
+            job.key,
+            what=f"{name} pull",
+            label=job.ref.label,
+            try_number=job.try_number,
+            retries=self.retries,
         )
 
     def load_dealer(self, ref: DealerRef) -> Dealer:
@@ -174,9 +391,17 @@ class PullInventoryOperator(BaseOperator):
         def accepted() -> Generator[Vehicle, None, None]:
             box.append((yield from self._screen(stream, rejects, warnings, set(), counts)))
 
-        path = staging_path(self.platform_id, dealer.id, context["run_id"])
+        path = staging_path(self.platform_id, dealer.id, context["run_id"], try_number=job.try_number)
         staged, checksum = write_vehicles(path, accepted())
         outcome = box[0]
+        notes = list(outcome.notes)
+        state = dict(outcome.state)
+        complete = outcome.complete and outcome.since is None and not outcome.unchanged
+        if outcome.parts is not None:
+            complete = self._check_parts(job, dealer, outcome.parts, complete, notes, context)
+            if complete:
+                # The baseline of the next pulls: only ever from a complete pull.
+                state[PART_COUNTS] = json.dumps(outcome.parts, sort_keys=True)
         result = PullResult(
             dealer_id=dealer.id,
             platform=self.platform_id,
@@ -188,11 +413,11 @@ class PullInventoryOperator(BaseOperator):
             rejects=dict(rejects),
             warnings=dict(warnings),
             duplicates=counts["duplicates"],
-            complete=outcome.complete and outcome.since is None and not outcome.unchanged,
+            complete=complete,
             unchanged=outcome.unchanged,
             since=outcome.since,
-            notes=outcome.notes,
-            state=outcome.state,
+            notes=notes,
+            state=state,
         )
         job.history.progress(
             job.key,
@@ -206,21 +431,59 @@ class PullInventoryOperator(BaseOperator):
                 "complete": result.complete,
                 "unchanged": result.unchanged,
                 **({"since": result.since.isoformat()} if result.since else {}),
+                **({"parts": outcome.parts} if outcome.parts is not None else {}),
             },
         )
         kind = "unchanged" if result.unchanged else ("full" if result.complete else "PARTIAL")
         self.log.info(
-            "%s: %d found, %d staged, %d rejected %s, %d duplicate(s); %s pull%s",
+            "%s: %d found, %d staged, %d rejected%s, %d duplicate(s); %s pull%s",
             job.ref.label,
             result.vehicles_found,
             result.vehicles_staged,
             result.vehicles_rejected,
-            dict(result.rejects),
+            f" ({', '.join(f'{reason}: {n}' for reason, n in sorted(result.rejects.items()))})"
+            if result.rejects
+            else "",
             result.duplicates,
             kind,
             ("; " + "; ".join(result.notes)) if result.notes else "",
         )
+        self.log.info("%s: staged to %s (sha256 %s)", job.ref.label, path, checksum)
         return result.model_dump(mode="json")
+
+    def _check_parts(
+        self,
+        job: PullJob,
+        dealer: Dealer,
+        parts: Mapping[str, int],
+        complete: bool,
+        notes: list[str],
+        context: Context,
+    ) -> bool:
+        """Compare per-part counts with the last complete pull's; a part gone empty makes the pull partial."""
+        previous = parse_part_counts(job.history.get_state(dealer.id, self.platform_id).get(PART_COUNTS))
+        lost = lost_parts(previous, parts)
+        if not lost:
+            return complete
+        described = ", ".join(f"{name} (had {previous[name]})" for name in lost)
+        if not any(parts.values()):
+            # The whole pull is empty: the ingest's anomaly guard fails the dealer and alerts, which says
+            # more than a quiet partial pull would (and force_delist is its way out, as for any anomaly).
+            notes.append(f"every part came back empty, {described}: left to the ingest's anomaly guard")
+            return complete
+        if self.wants_force_delist(context):
+            notes.append(
+                f"part(s) now empty that had vehicles in the last complete pull: {described}; "
+                "accepted as complete because force_delist is set"
+            )
+            self.log.warning("%s: %s", job.ref.label, notes[-1])
+            return complete
+        notes.append(
+            f"partial pull: part(s) now empty that had vehicles in the last complete pull: {described}; "
+            "nothing is delisted (re-run with force_delist=true if they really are gone)"
+        )
+        self.log.warning("%s: %s", job.ref.label, notes[-1])
+        return False
 
     def _screen(
         self,

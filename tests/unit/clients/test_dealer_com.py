@@ -148,6 +148,26 @@ def test_overlapping_segments_are_deduped_first_wins(clock: FakeClock) -> None:
     assert client.report.complete
 
 
+def test_segment_counts_say_what_each_segment_listed_overlap_included(clock: FakeClock) -> None:
+    # The operator compares these with the last complete pull's: an empty segment is visible here even
+    # when the site answers it consistently (inventory [] and totalCount 0).
+    certified = [item(n, certified=True, type="Certified") for n in (10, 11)]
+    site = FakeSite(
+        {
+            "auto-new": [],
+            "auto-certified": certified,
+            "auto-used": [item(n) for n in (10, 11, 20, 21, 22)],
+        }
+    )
+    client = make_client(site, clock)
+    assert len(list(client.iter_inventory(SITE))) == 5
+    assert client.segment_counts == {"auto-new": 0, "auto-certified": 2, "auto-used": 5}
+    assert client.report.complete  # the client alone cannot tell: the pull base decides with the history
+    site.segments["auto-new"] = [item(1, type="New")]
+    list(client.iter_inventory(SITE))
+    assert client.segment_counts["auto-new"] == 1  # reset per pull
+
+
 def test_site_ignoring_page_start_stops_and_marks_pull_incomplete(clock: FakeClock) -> None:
     site = FakeSite({"auto-used": [item(n) for n in range(250)]}, ignores_page_start=True)
     client = make_client(site, clock, segments=("auto-new", "auto-used"))
