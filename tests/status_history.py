@@ -7,6 +7,9 @@ functions compute every statistic from the rows in memory, independently of the 
 (percentiles with :func:`statistics.quantiles`, whose ``inclusive`` method is the linear interpolation
 that ``percentile_cont`` defines).
 
+The dealer directory (:func:`directory`) names every dealer but those in ``UNLISTED``, which PayloadCMS
+never listed: the API must return their names as null.
+
 Run times sit far from every threshold (hourly platforms ran 0.5 h + 3k h ago, daily ones 2 h + 24k h
 ago, against overdue limits of 2 h and 48 h), so seconds between seeding and asserting cannot flip a result.
 """
@@ -24,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.platforms import PLATFORMS
 
 RETIRED_PLATFORM = "legacy_feed"
@@ -94,6 +98,53 @@ ONLY_RUNS: dict[tuple[str, str], range] = {
     ("dealer-50", "web_scraping"): range(0, 6),  # never succeeded for 5 days: held, overdue
 }
 ALL_FAILED = {("dealer-40", "dealersocket"), ("dealer-50", "web_scraping")}
+#: Dealers with executions that no ``list_dealers`` run recorded in the dealer directory.
+UNLISTED = frozenset({"dealer-30", "dealer-50"})
+_TOWNS = ("Summit", "Harbor", "Mesa", "Cedar Ridge", "Bayview", "Oakwood", "Granite", "Evergreen")
+_TOWNS += ("Pinecrest", "Bluebonnet", "Old Mill", "Lakeside", "Riverbend")
+_BRANDS = ("Ford", "Honda", "Kia", "Subaru")
+
+
+def directory() -> list[Dealer]:
+    """The CMS documents ``list_dealers`` recorded: every registry dealer of the layout but ``UNLISTED``,
+    each with a unique name (``Harbor Honda``), its slug and the registry platforms it runs on."""
+    platforms: dict[str, set[str]] = defaultdict(set)
+    for platform, (dealers, _, _) in LAYOUT.items():
+        if platform in PLATFORMS:
+            for dealer in dealers:
+                platforms[dealer].add(platform)
+    out = []
+    for dealer_id in sorted(platforms):
+        if dealer_id in UNLISTED:
+            continue
+        n = int(dealer_id[-2:])
+        name = f"{_TOWNS[n % len(_TOWNS)]} {_BRANDS[n // len(_TOWNS)]}"
+        doc = {
+            "id": dealer_id,
+            "name": name,
+            "slug": name.lower().replace(" ", "-"),
+            "status": "active",
+            "platforms": sorted(platforms[dealer_id]),
+        }
+        out.append(Dealer.model_validate(doc))
+    return out
+
+
+def names(dealers: Iterable[Dealer]) -> dict[str, tuple[str, str]]:
+    """``{dealer_id: (name, slug)}``."""
+    return {d.id: (d.name, d.slug) for d in dealers}
+
+
+def search(dealers: Iterable[Dealer], *, q: str | None = None, platform: str | None = None) -> list[Dealer]:
+    """``GET /api/dealers``: name, slug or id containing ``q`` (any case), on ``platform``; by name, id."""
+    needle = (q or "").lower()
+    found = [
+        d
+        for d in dealers
+        if any(needle in text.lower() for text in (d.name, d.slug, d.id))
+        and (platform is None or platform in d.platforms)
+    ]
+    return sorted(found, key=lambda d: (d.name.lower(), d.id))
 
 
 def generate(now: datetime, *, seed: int = 7) -> list[Row]:
@@ -161,8 +212,8 @@ def _row(
 
 
 def insert(db: psycopg.Connection, rows: Iterable[Row]) -> int:
-    """Replace the job history with ``rows`` (COPY); returns how many were written."""
-    db.execute("TRUNCATE job_executions, dealer_leases, source_state")
+    """Replace the job history with ``rows`` (COPY) and empty the dealer directory; returns the row count."""
+    db.execute("TRUNCATE job_executions, dealer_leases, source_state, dealer_directory")
     count = 0
     with (
         db.cursor() as cur,

@@ -231,9 +231,12 @@ class WebhookAlertNotifier(BaseNotifier):
         )
 
     def _running_dealers(self, dag_id: str, run_id: str) -> list[AlertDealer]:
-        """The run's dealers still ``running`` in the job history (best effort: the alert goes out anyway)."""
+        """The run's dealers still ``running`` in the job history, named from the dealer directory (best
+        effort: the alert goes out anyway)."""
         try:
-            rows = JobHistoryHook().run_executions(dag_id, run_id)
+            history = JobHistoryHook()
+            rows = [r for r in history.run_executions(dag_id, run_id) if r.status == JobStatus.RUNNING]
+            names = history.dealer_names([r.dealer_id for r in rows])
         except Exception as err:  # any database trouble only costs the alert this detail
             self.log.warning("Could not read the run's job history for the long-run alert: %s", err)
             return []
@@ -241,11 +244,12 @@ class WebhookAlertNotifier(BaseNotifier):
             AlertDealer(
                 dealer_id=row.dealer_id,
                 platform=row.platform,
+                name=names.get(row.dealer_id, (None, None))[0],
+                slug=names.get(row.dealer_id, (None, None))[1],
                 condition="running",
                 detail=f"running since {row.start_time.astimezone(UTC):%H:%M:%S} UTC",
             )
             for row in rows
-            if row.status == JobStatus.RUNNING
         ]
 
     # -- dedup ----------------------------------------------------------------------------------------

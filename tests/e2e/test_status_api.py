@@ -27,15 +27,20 @@ ROUTES = [
     "/od-scheduler/api/jobs/status?platform=homenet&status=failed&limit=5",
     "/od-scheduler/api/jobs/stats?days=7",
     "/od-scheduler/api/dealers/health?only=held",
+    "/od-scheduler/api/dealers?q=ford&platform=homenet",
     "/od-scheduler/ui",
+    "/od-scheduler/ui?q=ford",
 ]
 
 
 @pytest.fixture(scope="module")
 def seeded(airflow) -> list[sh.Row]:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
     rows = sh.generate(datetime.now(UTC))
     with job_history_conn() as db:
         sh.insert(db, rows)
+    JobHistoryHook().remember_dealers(sh.directory())
     return rows
 
 
@@ -97,7 +102,13 @@ def test_with_a_token_every_route_answers(airflow, seeded: list[sh.Row], user: s
         assert status["data"]["statistics"]["total"] == len(seeded)
         assert len(status["data"]["executions"]) == 50
         held = api.get("/od-scheduler/api/dealers/health", params={"only": "held"}).json()["data"]["dealers"]
-        assert ("dealer.com", "dealer-03") in {(h["platform"], h["dealer_id"]) for h in held}
+        assert ("dealer.com", "dealer-03", "Cedar Ridge Ford") in {
+            (h["platform"], h["dealer_id"], h["dealer_name"]) for h in held
+        }
+        found = api.get("/od-scheduler/api/dealers", params={"q": "ford", "platform": "homenet"}).json()
+        assert [d["dealer_id"] for d in found["data"]["dealers"]] == [
+            d.id for d in sh.search(sh.directory(), q="ford", platform="homenet")
+        ]
         bad = api.get("/od-scheduler/api/jobs/status", params={"platform": "myspace"})
         assert bad.status_code == 422
         assert "unknown platform 'myspace'" in bad.json()["detail"][0]["msg"]

@@ -3,8 +3,8 @@
 The browser gets the same ``_token`` session cookie the Airflow UI sets at login (a JWT from the
 api-server's ``POST /auth/token``), loads ``/od-scheduler/ui`` directly and through the Airflow UI's
 "Inventory status" view (an iframe), and the rendered chart and tables are compared with the seeded
-history. Screenshots: ``test-output/e2e/status-page.png`` and ``status-page-in-airflow.png``.
-If Chromium is missing the test fails and says how to install it.
+history, dealer names from the dealer directory included. Screenshots: ``test-output/e2e/status-page.png``
+and ``status-page-in-airflow.png``. If Chromium is missing the test fails and says how to install it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ READ_PAGE = r"""(() => {
     runCells: rows('latest-runs').length ? rows('latest-runs')[0].cells.length : 0,
     failing: rows('failing-dealers').map(tr => [tr.dataset.platform, tr.dataset.dealer]),
     failingText: text('#failing-dealers'),
+    failingDealers: rows('failing-dealers').map(tr => [tr.dataset.dealer, tr.cells[0].innerText]),
     overdue: rows('overdue-dealers').map(tr => [tr.dataset.platform, tr.dataset.dealer]),
+    directory: rows('dealer-directory').map(tr => [tr.dataset.directoryDealer, tr.cells[0].innerText,
+                                                   tr.cells[1].innerText, tr.cells[2].innerText]),
+    searchBox: !!document.querySelector('#dealers form input[name=q]'),
   };
 })()"""
 
@@ -54,6 +58,11 @@ def test_the_status_page_renders_the_seeded_history_in_chromium(airflow, tmp_pat
     rows = sh.generate(now)
     with job_history_conn() as db:
         sh.insert(db, rows)
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
+    directory = sh.directory()
+    JobHistoryHook().remember_dealers(directory)
+    names = sh.names(directory)
     first_day = now.date() - timedelta(days=13)
     expected_chart: dict[str, dict[str, str]] = {}
     window: dict[str, list[int]] = {}  # platform -> [success, finished] over the 14 days
@@ -94,6 +103,17 @@ def test_the_status_page_renders_the_seeded_history_in_chromium(airflow, tmp_pat
         assert (
             "PermanentUpstreamError" in seen["failingText"] or "TransientUpstreamError" in seen["failingText"]
         )
+        # Every failing dealer by name and slug beside its id; one the CMS never listed by its id alone.
+        for dealer_id, cell in seen["failingDealers"]:
+            name, slug = names.get(dealer_id, ("no name known", ""))
+            assert name in cell, (dealer_id, cell)
+            assert slug in cell, (dealer_id, cell)
+            assert dealer_id in cell, (dealer_id, cell)
+        assert any(d in sh.UNLISTED for d, _ in seen["failingDealers"])
+        assert seen["searchBox"]
+        assert [tuple(r) for r in seen["directory"]] == [
+            (d.id, d.name, d.slug, d.id) for d in sh.search(directory)[:25]
+        ]
         png = page.screenshot(SCREENSHOT)
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         assert len(png) > 30_000

@@ -1,5 +1,6 @@
 """Alerts end to end: dag.test() runs, real PostgreSQL, and the sandbox webhook receiving exactly the expected
-messages (and none twice): failure rate, inventory anomaly, freshness digest, system error, webhook down."""
+messages (and none twice): failure rate, inventory anomaly, freshness digest, long run, system error, webhook
+down. Every message names its dealers as the CMS does, beside their ids."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.fixtures import job_history_conn, run_dag
+from tests.fixtures import job_history_conn, platform_dealers, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +36,9 @@ SANDBOX_SECRETS = (
 
 @pytest.fixture
 def control(clean: httpx.Client) -> Iterator[httpx.Client]:
-    """A reset sandbox (webhook store empty), empty job history and no alert state."""
+    """A reset sandbox (webhook store empty), empty job history, no alert state and no dealer directory."""
     with job_history_conn() as db:
-        db.execute("TRUNCATE alert_state")
+        db.execute("TRUNCATE alert_state, dealer_directory")
     yield clean
     assert_no_secrets(received(clean))
 
@@ -110,7 +111,7 @@ def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, con
     assert message["text"].startswith(
         f"[ERROR] {DAG_ID}: 1 of 1 dealer(s) failed (100.0% > alert_failure_rate 20.0%)"
     )
-    assert "Broken Arrow Chevrolet (broken-arrow-chevrolet)" in message["text"]
+    assert f"Broken Arrow Chevrolet (broken-arrow-chevrolet, id {broken})" in message["text"]
 
     assert pull(dagbag, broken).state == "failed"
     assert len(received(control)) == 1, "the same condition does not alert twice"
@@ -252,6 +253,14 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
         "held": 1,
         "anomaly": 1,
     }
+    assert {d["name"] for d in digest["dealers"]} >= {"Summit Ford", "Mesa Honda"}
+    assert f"Summit Ford (summit-ford, id {ids['summit-ford']})" in digest["text"]
+    # The check recorded every active dealer the CMS listed: the status page can name them all.
+    with job_history_conn() as db:
+        directory = dict(db.execute("SELECT slug, platforms FROM dealer_directory").fetchall())
+    assert directory["bayview-auto-group"] == ["homenet"]
+    assert "granite-state-subaru" in directory, "paused, but active: listed"
+    assert "old-mill-chrysler" not in directory, "inactive dealers are not listed"
     details = {d["slug"]: d["detail"] for d in digest["dealers"]}
     assert details["summit-ford"].startswith("last success 5 h 00 min ago; interval 60 min")
     assert details["oakwood-chevrolet"].startswith("no success since its first execution 3 h")
@@ -274,6 +283,47 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
     messages = received(control)
     assert len(messages) == 2
     assert [(d["slug"], d["condition"]) for d in messages[1]["dealers"]] == [("summit-ford", "missing")]
+
+
+# -- DeadlineAlert: a long run -------------------------------------------------------------------------
+def test_a_long_run_alert_names_the_dealers_still_running(control: httpx.Client) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.dealer import Dealer
+    from od_scheduler.notifications import WebhookAlertNotifier
+
+    harbor = platform_dealers(control, "dealer.com")["harbor-volkswagen"]
+    JobHistoryHook().remember_dealers([Dealer.model_validate(harbor)], platform="dealer.com")
+    run_id = f"scheduled__{uuid4()}"
+    started = datetime.now(UTC) - timedelta(minutes=50)
+    with job_history_conn() as db:
+        for dealer in (harbor["id"], "never-listed-dealer"):
+            db.execute(
+                "INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, start_time)"
+                " VALUES (%s, %s, %s, %s, 'dealer.com', 'running', %s)",
+                (f"{dealer}_dealer.com", DAG_ID, run_id, dealer, started),
+            )
+    notifier = WebhookAlertNotifier(kind="long_run", platform="dealer.com", details={"expected_minutes": 45})
+
+    notifier(
+        {
+            "dag_run": {
+                "dag_id": DAG_ID,
+                "dag_run_id": run_id,
+                "queued_at": started.isoformat(),
+                "state": "running",
+            }
+        }
+    )
+
+    [message] = received(control)
+    assert message["kind"] == "long_run"
+    running = {d["dealer_id"]: (d["name"], d["slug"], d["condition"]) for d in message["dealers"]}
+    assert running == {
+        harbor["id"]: (harbor["name"], "harbor-volkswagen", "running"),
+        "never-listed-dealer": (None, None, "running"),  # not in the directory: no name is made up
+    }
+    assert f"{harbor['name']} (harbor-volkswagen, id {harbor['id']})" in message["text"]
+    assert "never-listed-dealer" in message["text"]
 
 
 # -- system errors -----------------------------------------------------------------------------------------

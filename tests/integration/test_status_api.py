@@ -1,6 +1,8 @@
 """The status API in-process against a seeded job history on the real job-history PostgreSQL.
 
 Every statistic is checked against an independent computation in Python (``tests/status_history.py``).
+Dealer names come from the dealer directory, seeded through the same ``JobHistoryHook.remember_dealers``
+that ``list_dealers`` calls (and once by a real platform run).
 
 Auth: these tests call the FastAPI app in-process with fastapi's TestClient and OVERRIDE the app's auth
 dependencies (``require_read_runs`` and Airflow's ``get_user``) with a fixed admin user, because no
@@ -13,33 +15,45 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from od_scheduler.platforms import PLATFORMS
 from tests import status_history as sh
-from tests.fixtures import job_history_conn
+from tests.fixtures import job_history_conn, platform_dealers, run_dag
 
 pytestmark = pytest.mark.integration
 
 STATUS = "/api/jobs/status"
 STATS = "/api/jobs/stats"
 HEALTH = "/api/dealers/health"
+DEALERS = "/api/dealers"
 
 
 @pytest.fixture(scope="module")
 def history(airflow_db: None) -> Iterator[tuple[datetime, list[sh.Row]]]:
-    """Thousands of executions written to the job-history DB; (now, rows)."""
+    """Thousands of executions written to the job-history DB, and the dealer directory; (now, rows)."""
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
     now = datetime.now(UTC)
     rows = sh.generate(now)
     with job_history_conn() as db:
         assert sh.insert(db, rows) == len(rows)
     assert len(rows) > 4000
+    assert JobHistoryHook().remember_dealers(sh.directory()) == len(sh.directory())
     return now, rows
+
+
+#: ``{dealer_id: (name, slug)}`` of the seeded directory; a dealer not in it must be named null.
+NAMES = sh.names(sh.directory())
+UNNAMED = (None, None)
 
 
 @pytest.fixture
@@ -220,6 +234,12 @@ KNOWN = ", ".join(sorted(PLATFORMS))
         (HEALTH, {"limit": "501"}, "limit", "less than or equal to 500"),
         (HEALTH, {"platform": "x"}, "platform", "unknown platform 'x'"),
         ("/ui", {"days": "91"}, "days", "less than or equal to 90"),
+        ("/ui", {"q": "x" * 101}, "q", "at most 100 characters"),
+        (DEALERS, {"platform": "x"}, "platform", "unknown platform 'x'"),
+        (DEALERS, {"q": "x" * 101}, "q", "at most 100 characters"),
+        (DEALERS, {"limit": "501"}, "limit", "less than or equal to 500"),
+        (DEALERS, {"offset": "-1"}, "offset", "greater than or equal to 0"),
+        (DEALERS, {"name": "harbor"}, "name", "Extra inputs are not permitted"),
     ],
 )
 def test_invalid_parameters_are_422_with_a_message_naming_the_field(
@@ -335,6 +355,191 @@ def test_health_of_one_dealer_on_one_platform(api: TestClient, history) -> None:
     assert (data["hold_after_failures"], data["overdue_factor"]) == (5, 2)
 
 
+# -- dealer names and the dealer directory ----------------------------------------------------------
+def test_executions_and_last_successes_name_their_dealers(api: TestClient, history) -> None:
+    data = api.get(STATUS, params={"limit": 500}).json()["data"]
+    for execution in data["executions"]:
+        got = (execution["dealer_name"], execution["dealer_slug"])
+        assert got == NAMES.get(execution["dealer_id"], UNNAMED), execution["dealer_id"]
+    last = data["statistics"]["last_success"]
+    assert {(x["dealer_id"], x["dealer_name"], x["dealer_slug"]) for x in last} == {
+        (x["dealer_id"], *NAMES.get(x["dealer_id"], UNNAMED)) for x in last
+    }
+    harbor = next(x for x in last if x["dealer_id"] == "dealer-01" and x["platform"] == "dealer.com")
+    assert (harbor["dealer_name"], harbor["dealer_slug"]) == ("Harbor Ford", "harbor-ford")
+    # A dealer the CMS never listed keeps its id and gets no name rather than an invented one.
+    unlisted = api.get(STATUS, params={"dealer_id": "dealer-30"}).json()["data"]
+    assert unlisted["executions"]
+    assert {(e["dealer_name"], e["dealer_slug"]) for e in unlisted["executions"]} == {UNNAMED}
+    assert [(x["dealer_name"], x["dealer_slug"]) for x in unlisted["statistics"]["last_success"]] == [UNNAMED]
+
+
+def test_health_names_every_dealer_it_knows(api: TestClient, history) -> None:
+    health = _health(api)
+    assert health
+    for h in health:
+        assert (h["dealer_name"], h["dealer_slug"]) == NAMES.get(h["dealer_id"], UNNAMED), h["dealer_id"]
+    by_key = {(h["platform"], h["dealer_id"]): h for h in health}
+    assert by_key[("dealer.com", "dealer-03")]["dealer_name"] == "Cedar Ridge Ford"
+    assert by_key[("web_scraping", "dealer-50")]["dealer_name"] is None
+
+
+def _directory(api: TestClient, **params: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        resp = api.get(DEALERS, params={**params, "limit": 7, "offset": offset})
+        assert resp.status_code == 200, resp.text
+        data = resp.json()["data"]
+        out += data["dealers"]
+        offset = data["pagination"]["next_offset"]
+    return out
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"q": "ford"},  # a name's brand, any case
+        {"q": "SUMMIT"},
+        {"q": "old-mill-"},  # a slug's start
+        {"q": "dealer-07"},  # an id: what the job history and the trigger form show
+        {"platform": "homenet"},
+        {"platform": "homenet", "q": "honda"},
+        {"q": "   kia  "},  # surrounding blanks of a pasted search are ignored
+        {"q": "%"},  # LIKE wildcards are literal characters
+        {"q": "_"},
+        {"q": "nobody"},
+    ],
+    ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "all",
+)
+def test_the_dealers_endpoint_searches_name_slug_and_id(
+    api: TestClient, history, filters: dict[str, str]
+) -> None:
+    expected = sh.search(sh.directory(), q=(filters.get("q") or "").strip(), platform=filters.get("platform"))
+    got = _directory(api, **filters)
+    assert [(d["dealer_id"], d["name"], d["slug"], d["platforms"]) for d in got] == [
+        (e.id, e.name, e.slug, e.platforms) for e in expected
+    ]
+    if filters.get("q") not in ("%", "_", "nobody"):
+        assert got, "the seed has a match"
+    assert all(d["cms_error"] is None for d in got)
+    assert all(datetime.now(UTC) - datetime.fromisoformat(d["listed_at"]) < timedelta(hours=1) for d in got)
+
+
+def test_the_dealers_endpoint_pages_and_says_the_total(api: TestClient, history) -> None:
+    everyone = sh.search(sh.directory())
+    data = api.get(DEALERS, params={"limit": 10, "offset": 40}).json()["data"]
+    assert data["pagination"] == {"limit": 10, "offset": 40, "total": len(everyone), "next_offset": None}
+    assert [d["dealer_id"] for d in data["dealers"]] == [d.id for d in everyone[40:50]]
+    first = api.get(DEALERS).json()["data"]["pagination"]
+    assert (first["limit"], first["total"]) == (50, len(everyone))
+
+
+def test_a_platform_run_records_its_dealers_so_the_api_names_them(
+    api: TestClient, history, dagbag, sandbox: str
+) -> None:
+    """Nothing seeded: ``list_dealers`` of a real run writes the directory the API reads."""
+    with httpx.Client(base_url=sandbox, timeout=30) as control:
+        control.post("/_sandbox/reset").raise_for_status()
+        harbor = platform_dealers(control, "dealer.com")["harbor-volkswagen"]
+    assert not api.get(DEALERS, params={"q": harbor["id"]}).json()["data"]["dealers"]
+    run = run_dag(dagbag.dags["inventory_dealer_com"], conf={"dealer_id": harbor["id"], "force": True})
+    try:
+        [found] = api.get(DEALERS, params={"q": "harbor-volkswagen"}).json()["data"]["dealers"]
+        assert (found["dealer_id"], found["name"], found["slug"], found["platforms"]) == (
+            harbor["id"],
+            harbor["name"],
+            "harbor-volkswagen",
+            sorted(harbor["platforms"]),
+        )
+        executions = api.get(STATUS, params={"dealer_id": harbor["id"]}).json()["data"]["executions"]
+        assert [(e["run_id"], e["dealer_name"], e["dealer_slug"]) for e in executions] == [
+            (run.run_id, harbor["name"], "harbor-volkswagen")
+        ]
+    finally:
+        with job_history_conn() as db:
+            db.execute("DELETE FROM job_executions WHERE dealer_id = %s", (harbor["id"],))
+            db.execute("DELETE FROM dealer_directory WHERE dealer_id = %s", (harbor["id"],))
+
+
+def test_an_invalid_cms_document_keeps_the_known_name_and_shows_its_error(api: TestClient, history) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.dealer import InvalidDealer
+
+    hook = JobHistoryHook()
+    broken = InvalidDealer(id="dealer-07", name=None, slug=None, error="platforms: Input should be a list")
+    fresh = InvalidDealer(id="dealer-77", name="New Lot Motors", slug=None, error="slug: Field required")
+    try:
+        assert (
+            hook.remember_dealers([broken, fresh, InvalidDealer(error="no id at all")], platform="cobalt")
+            == 2
+        )
+        [seven] = api.get(DEALERS, params={"q": "dealer-07"}).json()["data"]["dealers"]
+        assert (seven["name"], seven["slug"]) == NAMES["dealer-07"], "what the CMS said before is kept"
+        assert seven["platforms"] == ["cobalt", "dealer.com", "homenet"], (
+            "the platform it was listed for is added"
+        )
+        assert seven["cms_error"] == "platforms: Input should be a list"
+        [new] = api.get(DEALERS, params={"q": "dealer-77"}).json()["data"]["dealers"]
+        assert (new["name"], new["slug"], new["platforms"]) == ("New Lot Motors", None, ["cobalt"])
+    finally:
+        hook.remember_dealers([d for d in sh.directory() if d.id == "dealer-07"])
+        with job_history_conn() as db:
+            db.execute("DELETE FROM dealer_directory WHERE dealer_id = 'dealer-77'")
+    [seven] = api.get(DEALERS, params={"q": "dealer-07"}).json()["data"]["dealers"]
+    assert (seven["platforms"], seven["cms_error"]) == (["dealer.com", "homenet"], None), (
+        "a valid document replaces"
+    )
+
+
+def test_five_thousand_dealers_are_recorded_in_one_statement(history) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.dealer import Dealer
+
+    many = [
+        Dealer.model_validate(
+            {"id": f"bulk-{i:04d}", "name": f"Bulk {i}", "slug": f"bulk-{i}", "status": "active",
+             "platforms": ["homenet"]}
+        )
+        for i in range(5000)
+    ]  # fmt: skip
+    hook = JobHistoryHook()
+    statements: list[str] = []
+    real_cursor = hook._cursor
+
+    class Counting:
+        """A cursor that records each statement it runs."""
+
+        def __init__(self, cur: Any) -> None:
+            self._cur = cur
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            statements.append(sql)
+            return self._cur.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cur, name)
+
+    @contextmanager
+    def counting_cursor() -> Iterator[Counting]:
+        with real_cursor() as cur:
+            yield Counting(cur)
+
+    hook._cursor = counting_cursor  # type: ignore[method-assign]
+    try:
+        assert hook.remember_dealers(many) == 5000
+        assert len(statements) == 1
+        with job_history_conn() as db:
+            count = db.execute(
+                "SELECT count(*) FROM dealer_directory WHERE dealer_id LIKE 'bulk-%'"
+            ).fetchone()
+        assert count == (5000,)
+    finally:
+        with job_history_conn() as db:
+            db.execute("DELETE FROM dealer_directory WHERE dealer_id LIKE 'bulk-%'")
+
+
 # -- the page ---------------------------------------------------------------------------------------
 def test_page_is_self_contained_html_with_the_seeded_numbers(api: TestClient, history) -> None:
     now, rows = history
@@ -357,6 +562,68 @@ def test_page_is_self_contained_html_with_the_seeded_numbers(api: TestClient, hi
     assert 'id="overdue-dealers"' in html
     assert 'data-dealer="dealer-30" data-platform="vinsolutions"' in html
     assert html.count("<tr data-dag-id=") == 25
+
+
+def _row(html: str, table: str, dealer: str, platform: str) -> str:
+    """The ``<tr>`` of one dealer in one table of the page."""
+    section = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    match = re.search(
+        rf'<tr data-dealer="{re.escape(dealer)}" data-platform="{re.escape(platform)}">(.*?)</tr>',
+        section,
+        re.S,
+    )
+    assert match, (table, dealer, platform)
+    return match.group(1)
+
+
+def test_the_page_names_failing_and_overdue_dealers_beside_their_ids(api: TestClient, history) -> None:
+    html = api.get("/ui").text
+    held = _row(html, "failing-dealers", "dealer-03", "dealer.com")
+    assert "Cedar Ridge Ford" in held
+    assert "cedar-ridge-ford" in held
+    assert "<code>dealer-03</code>" in held
+    overdue = _row(html, "overdue-dealers", "dealer-20", "cobalt")
+    assert "Evergreen Honda" in overdue
+    assert "<code>dealer-20</code>" in overdue
+    unlisted = _row(html, "overdue-dealers", "dealer-30", "vinsolutions")
+    assert "<code>dealer-30</code>" in unlisted
+    assert "no name known" in unlisted
+
+
+def test_the_page_lists_and_searches_the_dealer_directory(api: TestClient, history) -> None:
+    everyone = sh.search(sh.directory())
+    html = api.get("/ui").text
+    assert 'id="dealers"' in html
+    listed = re.findall(r'<tr data-directory-dealer="([^"]+)">', html)
+    assert listed == [d.id for d in everyone[:25]]
+    assert f"1-25 of {len(everyone)}" in html
+    assert 'href="?days=14&amp;offset=25#dealers"' in html  # the next page
+    first = _row_of_directory(html, everyone[0].id)
+    assert everyone[0].name in first
+    assert everyone[0].slug in first
+    assert f"<code>{everyone[0].id}</code>" in first
+    assert "Dealer.com" in _row_of_directory(html, "dealer-01")  # platforms by their names
+    assert 'name="q"' in html  # the search form
+    assert 'name="platform"' in html
+
+    found = api.get("/ui", params={"q": "ford", "platform": "homenet"}).text
+    expected = sh.search(sh.directory(), q="ford", platform="homenet")
+    assert expected
+    assert re.findall(r'<tr data-directory-dealer="([^"]+)">', found) == [d.id for d in expected]
+    assert 'value="ford"' in found
+
+    last = api.get("/ui", params={"offset": 25}).text
+    assert re.findall(r'<tr data-directory-dealer="([^"]+)">', last) == [d.id for d in everyone[25:50]]
+    assert 'href="?days=14&amp;offset=0#dealers"' in last  # back to the first page
+    none = api.get("/ui", params={"q": "nobody"}).text
+    assert re.findall(r'<tr data-directory-dealer="', none) == []
+    assert "No dealer matches" in none
+
+
+def _row_of_directory(html: str, dealer: str) -> str:
+    match = re.search(rf'<tr data-directory-dealer="{re.escape(dealer)}">(.*?)</tr>', html, re.S)
+    assert match, dealer
+    return match.group(1)
 
 
 def test_page_escapes_what_the_history_contains(api: TestClient, history) -> None:
@@ -382,7 +649,7 @@ def test_without_the_override_every_route_answers_401(history) -> None:
 
     assert not app.dependency_overrides
     with TestClient(app) as client:
-        for path in (STATUS, STATS, HEALTH, "/ui", f"{STATUS}?limit=100000"):
+        for path in (STATUS, STATS, HEALTH, DEALERS, f"{DEALERS}?q=ford", "/ui", f"{STATUS}?limit=100000"):
             resp = client.get(path)
             assert (resp.status_code, resp.json()) == (401, {"detail": "Not authenticated"}), path
         assert client.get("/docs").status_code == 404

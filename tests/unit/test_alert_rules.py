@@ -15,7 +15,7 @@ from od_scheduler.alert_rules import (
     freshness_alert,
     is_anomaly,
 )
-from od_scheduler.models.alert import ConditionKind, clean_error, error_group
+from od_scheduler.models.alert import AlertDealer, ConditionKind, clean_error, dealer_label, error_group
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.models.job import DealerRef, JobExecution, RunSummary
 
@@ -167,6 +167,29 @@ def test_the_digest_counts_each_kind() -> None:
     )
     assert alert.counts == {"missing": 1, "held": 1, "anomaly": 1, "checked": 3, "open": 3}
     assert sorted(d.condition or "" for d in alert.dealers) == ["anomaly", "held", "missing"]
+    # Each dealer by the name and slug the CMS gave it, with the id a re-run's dealer_id takes.
+    assert {(d.dealer_id, d.name, d.slug) for d in alert.dealers} == {
+        ("a", "A", "a"),
+        ("b", "B", "b"),
+        ("c", "C", "c"),
+    }
+    text = alert.text()
+    for line in ("A (a, id a)", "B (b, id b)", "C (c, id c)"):
+        assert f"    {line}" in text, text
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "label"),
+    [
+        ("Harbor Volkswagen", "harbor-volkswagen", "Harbor Volkswagen (harbor-volkswagen, id 7f3c)"),
+        ("Harbor Volkswagen", None, "Harbor Volkswagen (id 7f3c)"),
+        (None, "harbor-volkswagen", "harbor-volkswagen (id 7f3c)"),
+        (None, None, "7f3c"),  # nothing known: the id alone, never a made-up name
+    ],
+)
+def test_an_alert_names_a_dealer_beside_its_id(name: str | None, slug: str | None, label: str) -> None:
+    assert AlertDealer(dealer_id="7f3c", name=name, slug=slug).label == label
+    assert dealer_label("7f3c", name, slug) == label
 
 
 def test_is_anomaly_reads_the_ingest_guard_with_or_without_the_try_prefix() -> None:
@@ -209,7 +232,7 @@ def test_anomaly_conditions_of_a_run() -> None:
         {"shrunk": DealerRef(dealer_id="shrunk", name="Shrunk Motors", slug="shrunk-motors")},
     )
     assert [(c.key, c.kind, c.dealer and c.dealer.label) for c in present] == [
-        ("anomaly:dealer.com:shrunk", ConditionKind.ANOMALY, "Shrunk Motors (shrunk-motors)")
+        ("anomaly:dealer.com:shrunk", ConditionKind.ANOMALY, "Shrunk Motors (shrunk-motors, id shrunk)")
     ]
     assert over == ["anomaly:dealer.com:fine"]
 

@@ -172,7 +172,11 @@ def test_a_failure_rate_alert_is_one_message_with_dealers_grouped_by_error() -> 
         f"[ERROR] {DAG_ID}: 3 of 4 dealer(s) failed (75.0% > alert_failure_rate 20.0%)"
     )
     assert text.count("• ") == 2, "one bullet per group of dealers, not one per dealer"
-    assert "Broken Arrow Chevrolet (broken-arrow-chevrolet), Flaky Ridge Kia (flaky-ridge-kia)" in text
+    # Each dealer by its CMS name and slug, beside the id a re-run's dealer_id takes.
+    assert (
+        "Broken Arrow Chevrolet (broken-arrow-chevrolet, id d-broken), "
+        "Flaky Ridge Kia (flaky-ridge-kia, id d-flaky)" in text
+    )
     assert "try 1:" not in text
     json.dumps(payload)  # JSON-serializable as is
 

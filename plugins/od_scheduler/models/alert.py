@@ -71,8 +71,18 @@ def error_group(text: str | None) -> str:
     return _UUID.sub("<id>", _URL.sub("<url>", clean_error(text))) or "(no error text)"
 
 
+def dealer_label(dealer_id: str, name: str | None, slug: str | None) -> str:
+    """How alerts and run logs name a dealer: ``Name (slug, id <id>)`` as operators know it, beside the id a
+    re-run's ``dealer_id`` takes; the id alone when neither name nor slug is known (never a made-up name)."""
+    who = name or slug
+    if who is None:
+        return dealer_id
+    inner = ", ".join(part for part in (slug if name else None, f"id {dealer_id}") if part)
+    return f"{who} ({inner})"
+
+
 class AlertDealer(BaseModel):
-    """One dealer named in an alert, with what is wrong with it."""
+    """One dealer named in an alert, with what is wrong with it (``name``/``slug`` ``None``: not known)."""
 
     dealer_id: str
     platform: str | None = None
@@ -84,9 +94,8 @@ class AlertDealer(BaseModel):
 
     @property
     def label(self) -> str:
-        """``Name (slug)`` as operators know the dealer."""
-        who = self.name or self.dealer_id
-        return f"{who} ({self.slug})" if self.slug else who
+        """``Name (slug, id <id>)``, or the id alone: see :func:`dealer_label`."""
+        return dealer_label(self.dealer_id, self.name, self.slug)
 
 
 class Condition(BaseModel):

@@ -4,7 +4,7 @@ Every active dealer on every platform it uses is judged by ``od_scheduler.alert_
 missing executions (last success older than ``missing_after_intervals`` x its interval), held back after
 repeated failures, or an inventory anomaly in its latest execution. New conditions go out as ONE digest;
 conditions already alerted stay quiet until they clear; conditions no longer found are cleared. Returns
-the counts.
+the counts. The listing also refreshes the dealer directory (names beside ids on the status page).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class CheckFreshnessOperator(BaseOperator):
         settings = get_settings()
         dealers = self._active_dealers()
         state = AlertStateHook()
+        # Every active dealer, whichever platform DAGs ran: the status page and API can name them all.
+        state.remember_dealers(dealers)
         histories = state.freshness_histories([d.id for d in dealers])
         report = check_freshness(
             dealers,

@@ -13,6 +13,8 @@ a long run, a system error). Alerting never changes the verdict: its own problem
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from od_scheduler.alert_rules import (
     failure_rate_condition,
 )
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.alert import ConditionKind, condition_key
+from od_scheduler.models.alert import ConditionKind, condition_key, dealer_label
 from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.platforms import get_platform
@@ -51,16 +53,25 @@ def parse_rate(value: Any) -> float:
     return rate
 
 
-def render_table(rows: list[JobExecution], labels: dict[str, str]) -> str:
-    """A fixed-width table of the run, one line per dealer."""
-    header = ("dealer", "status", "found", "sent", "rejected", "duration", "error")
+#: The longest error text a line of the run's table shows (the whole text is in job_executions).
+ERROR_WIDTH = 160
+
+
+def render_table(rows: list[JobExecution], refs: Mapping[str, DealerRef]) -> str:
+    """A fixed-width table of the run, one line per dealer: its CMS name and slug (``-`` when not known) and
+    the id a re-run's ``dealer_id`` takes."""
+    header = ("dealer", "slug", "id", "status", "found", "sent", "rejected", "duration", "error")
     lines = [header]
     for row in rows:
         duration = f"{row.duration_ms / 1000:.1f}s" if row.duration_ms is not None else "-"
-        error = (row.errors[-1] if row.errors and row.status == JobStatus.FAILED else "")[:80]
+        error = row.errors[-1] if row.errors and row.status == JobStatus.FAILED else ""
+        error = textwrap.shorten(error, width=ERROR_WIDTH, placeholder=" …")  # at a space: no half URLs
+        ref = refs.get(row.dealer_id)
         lines.append(
             (
-                labels.get(row.dealer_id, row.dealer_id)[:40],
+                (ref.name if ref else None) or "-",
+                (ref.slug if ref else None) or "-",
+                row.dealer_id,
                 row.status.value,
                 str(row.vehicles_found),
                 str(row.vehicles_processed),
@@ -134,8 +145,9 @@ class SummarizeRunOperator(BaseOperator):
             vehicles_rejected=sum(r.vehicles_rejected for r in rows),
             failed_dealers=failed,
         )
-        labels = {d.dealer_id: d.label for d in dealers}
-        self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, labels))
+        refs = self._named(history, dealers, rows)
+        labels = {i: dealer_label(i, ref.name, ref.slug) for i, ref in refs.items()}
+        self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, refs))
         self.log.info(
             "%d dealer(s): %d succeeded, %d failed (%.1f%%, max %.1f%%); "
             "vehicles found %d, sent %d, rejected %d",
@@ -148,7 +160,7 @@ class SummarizeRunOperator(BaseOperator):
             summary.vehicles_processed,
             summary.vehicles_rejected,
         )
-        self._alert(context, summary, rows, dealers)
+        self._alert(context, summary, rows, refs)
         if summary.over_threshold:
             worst = "; ".join(f"{labels.get(d, d)}: {e}" for d, e in list(failed.items())[:10])
             raise AirflowFailException(
@@ -157,12 +169,24 @@ class SummarizeRunOperator(BaseOperator):
             )
         return summary.model_dump(mode="json")
 
+    def _named(
+        self, history: JobHistoryHook, dealers: list[DealerRef], rows: list[JobExecution]
+    ) -> dict[str, DealerRef]:
+        """The run's dealers by id as ``list_dealers`` named them; a row's dealer it did not list (a run
+        re-run after the CMS changed) is named from the dealer directory, or by its id alone."""
+        refs = {d.dealer_id: d for d in dealers}
+        unlisted = sorted({r.dealer_id for r in rows} - set(refs))
+        if unlisted:
+            for dealer_id, (name, slug) in history.dealer_names(unlisted).items():
+                refs[dealer_id] = DealerRef(dealer_id=dealer_id, name=name, slug=slug)
+        return refs
+
     def _alert(
-        self, context: Context, summary: RunSummary, rows: list[JobExecution], dealers: list[DealerRef]
+        self, context: Context, summary: RunSummary, rows: list[JobExecution], refs: Mapping[str, DealerRef]
     ) -> None:
         """Send this run's alerts and clear what it shows is over; never raises."""
         try:
-            self._send_alerts(context, summary, rows, dealers)
+            self._send_alerts(context, summary, rows, refs)
         except (
             Exception
         ):  # the run's verdict must not depend on alerting (the notifier logs its own failures)
@@ -171,9 +195,8 @@ class SummarizeRunOperator(BaseOperator):
             )
 
     def _send_alerts(
-        self, context: Context, summary: RunSummary, rows: list[JobExecution], dealers: list[DealerRef]
+        self, context: Context, summary: RunSummary, rows: list[JobExecution], refs: Mapping[str, DealerRef]
     ) -> None:
-        refs = {d.dealer_id: d for d in dealers}
         threshold = get_settings().alert_failure_rate
         notifier = WebhookAlertNotifier()
         # list_dealers produced a list, so a system error of an earlier run is over.

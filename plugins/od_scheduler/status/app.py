@@ -10,7 +10,12 @@ Routes (below the mount point):
 - ``GET /api/jobs/status?dealer_id&platform&status&since&limit&offset``
 - ``GET /api/jobs/stats?days&platform``
 - ``GET /api/dealers/health?dealer_id&platform&only&limit&offset``
-- ``GET /ui?days`` - the HTML page
+- ``GET /api/dealers?q&platform&limit&offset`` - the dealer directory: find a dealer's PayloadCMS id by
+  part of its name, slug or id
+- ``GET /ui?days&q&platform&offset`` - the HTML page (``q``, ``platform``, ``offset``: its Dealers section)
+
+Wherever a dealer id is returned, ``dealer_name`` and ``dealer_slug`` sit beside it (``null`` for a dealer
+no ``list_dealers`` run has recorded yet).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.settings import get_settings
-from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, render_page
+from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, directory_page, render_page
 from od_scheduler.status.queries import (
     StatusQueries,
     dealer_health,
@@ -36,6 +41,9 @@ from od_scheduler.status.queries import (
     overdue_factor,
 )
 from od_scheduler.status.schemas import (
+    DirectoryData,
+    DirectoryQuery,
+    DirectoryResponse,
     HealthData,
     HealthQuery,
     HealthResponse,
@@ -54,6 +62,7 @@ log = logging.getLogger(__name__)
 #: Rows of each table on the page (the API pages through the rest).
 PAGE_ROWS = 100
 PAGE_RUNS = 25
+PAGE_DEALERS = 25
 
 app = FastAPI(
     title="OD scheduler status",
@@ -170,9 +179,19 @@ def dealers_health(query: Annotated[HealthQuery, Query()], queries: QueriesDep) 
     )
 
 
+@router.get("/api/dealers", response_model=DirectoryResponse)
+def dealers_directory(query: Annotated[DirectoryQuery, Query()], queries: QueriesDep) -> DirectoryResponse:
+    """The dealers PayloadCMS listed (by name): the ``dealer_id`` a run's trigger form asks for."""
+    dealers, total = queries.directory(query)
+    return DirectoryResponse(
+        data=DirectoryData(dealers=dealers, pagination=_page(query.limit, query.offset, len(dealers), total)),
+        timestamp=datetime.now(UTC),
+    )
+
+
 @router.get("/ui", response_class=HTMLResponse)
 def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: QueriesDep) -> HTMLResponse:
-    """The status page: success-rate chart, failing and overdue dealers, latest runs."""
+    """The status page: success-rate chart, failing and overdue dealers, latest runs, the dealer directory."""
     settings = get_settings()
     now = datetime.now(UTC)
     first_day = _first_day(query.days, now)
@@ -192,6 +211,13 @@ def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: Q
         overdue=[h for h in health if h.overdue],
         runs=queries.latest_runs(
             since=datetime.combine(first_day, datetime.min.time(), UTC), limit=PAGE_RUNS
+        ),
+        directory=directory_page(
+            *queries.directory(
+                DirectoryQuery(q=query.q, platform=query.platform, limit=PAGE_DEALERS, offset=query.offset)
+            ),
+            query=query,
+            size=PAGE_DEALERS,
         ),
         hold_after_failures=settings.hold_after_failures,
         overdue_factor=overdue_factor(),

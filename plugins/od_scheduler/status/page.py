@@ -1,7 +1,8 @@
 """The status page: one self-contained HTML document (inline CSS and SVG, no script, no external asset).
 
 It is rendered on the server from the same queries as the API, so it needs nothing but the user's Airflow
-cookie, works inside the Airflow UI's iframe, and shows the same numbers the API returns.
+cookie, works inside the Airflow UI's iframe, and shows the same numbers the API returns. Its only form,
+the Dealers search, is a plain GET back to the page itself (the CSP allows forms to this origin only).
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from od_scheduler.platforms import PLATFORMS
 from od_scheduler.status.queries import RunSummaryRow
-from od_scheduler.status.schemas import DayStats, DealerHealth
+from od_scheduler.status.schemas import DayStats, DealerHealth, DirectoryDealer, UiQuery
 
 #: Sent with the page: nothing may load from anywhere, and only Airflow (same origin) may frame it.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'self'"
+    "form-action 'self'; frame-ancestors 'self'"
 )
 
 #: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), one per platform.
@@ -159,6 +161,45 @@ def age(then: datetime | None, now: datetime) -> str:
     return f"{m} min ago"
 
 
+@dataclass
+class DirectoryPage:
+    """One page of the Dealers section, with its search and the links to the pages beside it."""
+
+    dealers: list[DirectoryDealer]
+    total: int
+    query: UiQuery
+    first: int
+    last: int
+    previous: str | None
+    next: str | None
+
+
+def page_link(query: UiQuery, offset: int) -> str:
+    """The page's own URL (query string only) with the same window and search at another ``offset``."""
+    params: list[tuple[str, str | int]] = [("days", query.days)]
+    if query.q:
+        params.append(("q", query.q))
+    if query.platform:
+        params.append(("platform", query.platform))
+    params.append(("offset", offset))
+    return f"?{urlencode(params)}#dealers"
+
+
+def directory_page(dealers: list[DirectoryDealer], total: int, *, query: UiQuery, size: int) -> DirectoryPage:
+    """Lay out one page of the directory (``size`` rows) and its previous / next links."""
+    offset = query.offset
+    end = offset + len(dealers)
+    return DirectoryPage(
+        dealers=dealers,
+        total=total,
+        query=query,
+        first=offset + 1 if dealers else 0,
+        last=end,
+        previous=page_link(query, max(offset - size, 0)) if offset > 0 else None,
+        next=page_link(query, end) if end < total and dealers else None,
+    )
+
+
 def render_page(
     *,
     user: str,
@@ -167,6 +208,7 @@ def render_page(
     failing: list[DealerHealth],
     overdue: list[DealerHealth],
     runs: list[RunSummaryRow],
+    directory: DirectoryPage,
     hold_after_failures: int,
     overdue_factor: float,
     max_rows: int,
@@ -183,6 +225,7 @@ def render_page(
         overdue=overdue[:max_rows],
         overdue_total=len(overdue),
         runs=runs,
+        directory=directory,
         hold_after_failures=hold_after_failures,
         overdue_factor=overdue_factor,
         platforms=PLATFORMS,

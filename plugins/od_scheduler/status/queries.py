@@ -7,6 +7,10 @@ timeout keeps a status request from holding the job-history database.
 
 Dealer health reuses the scheduler's own rules: ``JobHistoryHook.dealer_histories`` (last success,
 consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` (held, due, interval).
+
+Dealer names and slugs come from ``dealer_directory`` (what ``list_dealers`` runs last saw in PayloadCMS),
+LEFT JOINed after the job-history rows are selected and paged, so a dealer no run has listed keeps its
+row with a ``null`` name.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from od_scheduler.status.schemas import (
     Aggregate,
     DayStats,
     DealerHealth,
+    DirectoryDealer,
+    DirectoryQuery,
     Execution,
     HealthState,
     LastSuccess,
@@ -82,6 +88,15 @@ _EXECUTION_COLUMNS = f"""
     vehicles_found, vehicles_processed, vehicles_rejected, vehicles_delisted, errors,
     performance_metrics, created_at
 """
+
+
+#: The directory's columns beside a dealer id (the directory is joined as ``d``).
+_NAMES = "d.name AS dealer_name, d.slug AS dealer_slug"
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for ILIKE, with LIKE's own wildcards in ``text`` matched literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def job_history_hook(conn_id: str = conn_ids.JOB_HISTORY) -> JobHistoryHook:
@@ -234,8 +249,10 @@ class StatusQueries:
         """One page of the filtered executions, newest first."""
         where, params = _status_filter(query)
         rows = self._rows(
+            f"SELECT e.*, {_NAMES} FROM ("
             f"SELECT {_EXECUTION_COLUMNS} FROM job_executions{where} "
-            "ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            "ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"
+            ") e LEFT JOIN dealer_directory d USING (dealer_id) ORDER BY e.start_time DESC, e.id DESC",
             {**params, "limit": query.limit, "offset": query.offset},
         )
         return [Execution.model_validate(row) for row in rows]
@@ -264,8 +281,10 @@ class StatusQueries:
             ).model_dump()
         )
         last = self._rows(
+            f"SELECT l.*, {_NAMES} FROM ("
             "SELECT dealer_id, platform, max(start_time) FILTER (WHERE status = 'success') AS last_success "
-            f"FROM job_executions{where} GROUP BY dealer_id, platform ORDER BY platform, dealer_id",
+            f"FROM job_executions{where} GROUP BY dealer_id, platform"
+            ") l LEFT JOIN dealer_directory d USING (dealer_id) ORDER BY l.platform, l.dealer_id",
             params,
         )
         return Statistics(
@@ -332,13 +351,37 @@ class StatusQueries:
                   FROM job_executions{failed_where}
                  ORDER BY platform, dealer_id, start_time DESC, id DESC
             )
-            SELECT * FROM pairs
+            SELECT pairs.*, last_run, last_status, last_failure, last_error, {_NAMES}
+              FROM pairs
               JOIN last_execution USING (platform, dealer_id)
               LEFT JOIN last_failure USING (platform, dealer_id)
+              LEFT JOIN dealer_directory d USING (dealer_id)
              ORDER BY platform, dealer_id
             """,
             params,
         )
+
+    # -- /api/dealers: the dealer directory ------------------------------------------------------------
+    def directory(self, query: DirectoryQuery) -> tuple[list[DirectoryDealer], int]:
+        """(One page of the directory by name then id, the number of dealers matching the filters)."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        if query.q is not None:
+            clauses.append(
+                "(name ILIKE %(pattern)s OR slug ILIKE %(pattern)s OR dealer_id ILIKE %(pattern)s)"
+            )
+            params["pattern"] = like_pattern(query.q)
+        if query.platform is not None:
+            clauses.append("%(platform)s = ANY(platforms)")
+            params["platform"] = query.platform
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        total = self._rows(f"SELECT count(*) AS n FROM dealer_directory{where}", params)[0]["n"]
+        rows = self._rows(
+            "SELECT dealer_id, name, slug, platforms, listed_at, cms_error "
+            f"FROM dealer_directory{where} ORDER BY lower(name), dealer_id LIMIT %(limit)s OFFSET %(offset)s",
+            params,
+        )
+        return [DirectoryDealer.model_validate(r) for r in rows], int(total)
 
     # -- the page's latest runs -----------------------------------------------------------------------
     def latest_runs(self, *, since: datetime, limit: int) -> list[RunSummaryRow]:
@@ -415,6 +458,8 @@ def dealer_health(
             result.append(
                 DealerHealth(
                     dealer_id=dealer.id,
+                    dealer_name=row["dealer_name"],
+                    dealer_slug=row["dealer_slug"],
                     platform=platform_id,
                     interval_minutes=int(interval.total_seconds() // 60),
                     last_success=history.last_success,

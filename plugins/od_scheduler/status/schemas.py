@@ -44,6 +44,19 @@ DealerId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.:-]+$")
 ]
 Since = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
+
+
+def _blank_is_none(value: object) -> object:
+    # An empty search box submits ``q=``: that means no search, not "names containing nothing".
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Search = Annotated[
+    SearchText | None,
+    BeforeValidator(_blank_is_none),
+    Field(description="part of a dealer's name, slug or id (any case)"),
+]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="rows to skip")]
 
@@ -71,9 +84,13 @@ class StatsQuery(_Query):
 
 
 class UiQuery(_Query):
-    """``GET /ui``: the window of the chart and of the latest runs."""
+    """``GET /ui``: the window of the chart and of the latest runs; ``q``, ``platform`` and ``offset`` search
+    and page the Dealers section only."""
 
     days: Annotated[int, Field(ge=1, le=90)] = 14
+    q: Search = None
+    platform: Annotated[PlatformId | None, BeforeValidator(_blank_is_none)] = None
+    offset: Offset = 0
 
 
 HealthState = Literal["failing", "held", "overdue"]
@@ -91,7 +108,22 @@ class HealthQuery(_Query):
     offset: Offset = 0
 
 
+class DirectoryQuery(_Query):
+    """``GET /api/dealers``: the dealer directory, by name; ``q`` searches name, slug and id."""
+
+    q: Search = None
+    platform: PlatformId | None = None
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+
 # -- responses ----------------------------------------------------------------------------------------
+#: Beside every dealer id a person reads: the name and slug PayloadCMS last listed for it (``null`` when no
+#: ``list_dealers`` run has recorded the dealer yet; a name is never guessed).
+DealerName = Annotated[str | None, Field(description="the dealer's name in PayloadCMS; null: not known")]
+DealerSlug = Annotated[str | None, Field(description="the dealer's slug in PayloadCMS; null: not known")]
+
+
 class Execution(BaseModel):
     """One row of the job history (the previous endpoint's columns plus run identity and counts)."""
 
@@ -101,6 +133,8 @@ class Execution(BaseModel):
     run_id: str
     try_number: int
     dealer_id: str
+    dealer_name: DealerName = None
+    dealer_slug: DealerSlug = None
     platform: str
     status: JobStatus
     start_time: datetime
@@ -162,6 +196,8 @@ class LastSuccess(BaseModel):
     """Start of the latest successful execution of a dealer x platform in the filtered set."""
 
     dealer_id: str
+    dealer_name: DealerName = None
+    dealer_slug: DealerSlug = None
     platform: str
     last_success: datetime | None
 
@@ -234,6 +270,8 @@ class DealerHealth(BaseModel):
     """
 
     dealer_id: str
+    dealer_name: DealerName = None
+    dealer_slug: DealerSlug = None
     platform: str
     interval_minutes: int
     last_success: datetime | None
@@ -259,4 +297,30 @@ class HealthData(BaseModel):
 class HealthResponse(BaseModel):
     success: bool = True
     data: HealthData
+    timestamp: datetime
+
+
+class DirectoryDealer(BaseModel):
+    """One dealer as PayloadCMS last listed it: ``dealer_id`` is what a run's ``dealer_id`` param takes.
+
+    ``platforms`` is the CMS document's list; ``listed_at`` is when a run last saw the dealer active (a dealer
+    the CMS stopped listing keeps its last entry); ``cms_error`` is set when that document failed validation.
+    """
+
+    dealer_id: str
+    name: str | None
+    slug: str | None
+    platforms: list[str]
+    listed_at: datetime
+    cms_error: str | None
+
+
+class DirectoryData(BaseModel):
+    dealers: list[DirectoryDealer]
+    pagination: Pagination
+
+
+class DirectoryResponse(BaseModel):
+    success: bool = True
+    data: DirectoryData
     timestamp: datetime
