@@ -8,7 +8,8 @@ segments), normalizes it to the canonical vehicle, stages it, and ingests it int
 (pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
 dealers failed. Every dealer's outcome is in the `job_executions` table.
 
-**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
+looks like an anomaly), `max_failure_rate`.
 `airflow dags trigger inventory_dealer_com --conf '{"dealer_id": "<id>"}'`
 """
 

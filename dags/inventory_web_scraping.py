@@ -14,7 +14,8 @@ runs fail the dealer with the run id and status. A run still going after the dea
 (else the `apify_max_wait_s` setting, 1 hour) is aborted and the dealer fails. Scraped items without a
 valid VIN are rejected and counted by reason in `performance_metrics.rejects`.
 
-**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `max_failure_rate`.
+**Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
+looks like an anomaly), `max_failure_rate`.
 `airflow dags trigger inventory_web_scraping --conf '{"dealer_id": "<id>"}'`
 """
 

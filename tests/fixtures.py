@@ -122,7 +122,8 @@ def run_dag(dag, **kwargs):
 
     from sqlalchemy.exc import OperationalError
 
-    conf = {**DEFAULT_CONF, **kwargs.pop("conf", {})}
+    declared = {k: v for k, v in DEFAULT_CONF.items() if k in dag.params}  # an undeclared key fails a run
+    conf = {**declared, **kwargs.pop("conf", {})}
     now = datetime.now(UTC)
     kwargs.setdefault("logical_date", now)
     kwargs.setdefault("run_after", kwargs["logical_date"] or now)

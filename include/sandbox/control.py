@@ -118,6 +118,8 @@ def build_router(state: SandboxState) -> APIRouter:
                     },
                     "fault": profile.model_dump(mode="json", exclude_defaults=True) or None,
                     "fault_description": profile.describe(),
+                    "scenario": dealer.note
+                    or (None if profile.describe() == "clean" else profile.describe()),
                 }
             )
         return {"dealers": rows}

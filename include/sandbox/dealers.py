@@ -98,6 +98,8 @@ class DealerSpec:
     city: str = "Springfield"
     state: str = "IL"
     domain: str = field(default="")
+    #: What this dealer demonstrates, when it is not a fault profile (e.g. how its Apify runs end).
+    note: str = ""
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.platforms if p not in PLATFORM_IDS]
@@ -224,6 +226,7 @@ DEALERS: tuple[DealerSpec, ...] = (
         _ddc("vacantlotmotors"),
         LotSpec(),
         city="Peoria",
+        note="the lot is empty (a clean site with nothing for sale)",
     ),
     DealerSpec(
         "cedar-ridge-bmw",
@@ -437,6 +440,7 @@ DEALERS: tuple[DealerSpec, ...] = (
         timezone="America/Phoenix",
         city="Flagstaff",
         state="AZ",
+        note="every Apify actor run ends FAILED",
     ),
     DealerSpec(
         "prairie-wind-motors",
@@ -450,6 +454,7 @@ DEALERS: tuple[DealerSpec, ...] = (
         LotSpec(used=25),
         city="Salina",
         state="KS",
+        note="every Apify actor run ends TIMED-OUT (Apify's own timeout)",
     ),
     DealerSpec(
         "endless-acres-auto",
@@ -464,6 +469,7 @@ DEALERS: tuple[DealerSpec, ...] = (
         LotSpec(used=40),
         city="Ames",
         state="IA",
+        note="Apify runs never finish; its CMS max_wait_s is 3 s, so the run is aborted",
     ),
     DealerSpec(
         "bargain-barn-autos",

@@ -63,7 +63,7 @@ class FaultProfile(BaseModel):
         """One line for the README-style dealer listing."""
         parts: list[str] = []
         if self.every_nth:
-            parts.append(f"every {self.every_nth}th request -> {self.failure_status()}")
+            parts.append(f"every {_ordinal(self.every_nth)} request -> {self.failure_status()}")
         if self.first_n_of_every:
             burst, window = self.first_n_of_every
             parts.append(f"first {burst} of every {window} requests -> {self.failure_status()}")
@@ -175,3 +175,9 @@ def _retry_after(profile: FaultProfile, failure_index: int) -> str | None:
         return profile.retry_after
     # An HTTP-date has whole-second resolution: round up so the wait is never shorter than asked.
     return formatdate(math.floor(time.time()) + int(profile.retry_after) + 1, usegmt=True)
+
+
+def _ordinal(n: int) -> str:
+    """2 -> '2nd', 3 -> '3rd', 4 -> '4th', 11 -> '11th', 21 -> '21st'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,9 @@ import psycopg
 
 from include.tools import localenv
 
-PULL_TASK = "per_dealer.pull_inventory"
+INGEST_TASK = "per_dealer.ingest_inventory"
+#: The longest error text the summary prints (cut at a word, never inside a URL).
+MAX_ERROR_CHARS = 400
 
 
 def _db(env: dict[str, str], database: str) -> psycopg.Connection[Any]:
@@ -37,27 +43,23 @@ def _latest_run_id(meta: psycopg.Connection[Any], dag_id: str, after_id: int) ->
     return row[0] if row else None
 
 
-def _progress(
-    meta: psycopg.Connection[Any], history: psycopg.Connection[Any], dag_id: str, run_id: str
-) -> str:
-    total = meta.execute(
-        "SELECT count(*) FROM task_instance"
-        " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index >= 0",
-        (dag_id, run_id, PULL_TASK),
-    ).fetchone()[0]
-    counts = dict(
-        history.execute(
-            "SELECT status, count(*) FROM job_executions WHERE dag_id = %s AND run_id = %s GROUP BY status",
-            (dag_id, run_id),
+def _progress(meta: psycopg.Connection[Any], dag_id: str, run_id: str) -> str:
+    """Dealers whose ingest task has finished for good (a task waiting for its retry is not done)."""
+    states = dict(
+        meta.execute(
+            "SELECT coalesce(state, 'none'), count(*) FROM task_instance"
+            " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index >= 0 GROUP BY 1",
+            (dag_id, run_id, INGEST_TASK),
         ).fetchall()
     )
-    done = counts.get("success", 0) + counts.get("failed", 0)
+    total = sum(states.values())
     if not total:
         return "listing dealers..."
-    return (
-        f"{done}/{total} dealers done ({counts.get('success', 0)} succeeded, "
-        f"{counts.get('failed', 0)} failed, {counts.get('running', 0)} in progress)"
-    )
+    succeeded = states.get("success", 0)
+    failed = states.get("failed", 0) + states.get("upstream_failed", 0)
+    retrying = states.get("up_for_retry", 0)
+    line = f"{succeeded + failed}/{total} dealers done ({succeeded} succeeded, {failed} failed"
+    return line + (f", {retrying} waiting to retry)" if retrying else ")")
 
 
 def run_dag(
@@ -65,7 +67,7 @@ def run_dag(
 ) -> tuple[str | None, str, Path]:
     """Run one DAG with ``airflow dags test``; returns (run_id, final state, log file)."""
     log_path = log_dir / f"{dag_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-    with _db(env, "airflow") as meta, _db(env, "od_job_history") as history:
+    with _db(env, "airflow") as meta:
         last_id = meta.execute("SELECT coalesce(max(id), 0) FROM dag_run").fetchone()[0]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(  # noqa: S603
@@ -87,7 +89,7 @@ def run_dag(
             while proc.poll() is None:
                 time.sleep(2)
                 run_id = run_id or _latest_run_id(meta, dag_id, last_id)
-                line = _progress(meta, history, dag_id, run_id) if run_id else "parsing the DAG..."
+                line = _progress(meta, dag_id, run_id) if run_id else "parsing the DAG..."
                 if line != shown:
                     print(f"    [{time.monotonic() - started:5.0f}s] {dag_id}: {line}", flush=True)
                     shown = line
@@ -102,78 +104,167 @@ def run_dag(
     return run_id, (state_row[0] if state_row else f"did not run (exit {proc.returncode})"), log_path
 
 
-def summary_table(env: dict[str, str], runs: list[tuple[str, str]]) -> tuple[str, int]:
-    """Table of this demo's job_executions rows; returns (text, number of successful dealers)."""
+@dataclass(frozen=True)
+class Row:
+    """One dealer's job_executions row of this demo."""
+
+    platform: str
+    dealer_id: str
+    status: str
+    found: int
+    unchanged: int | None  # -1: the source answered "not modified" (nothing was fetched)
+    sent: int
+    rejected: int
+    work_s: float | None
+    error: str | None
+
+
+def history_rows(env: dict[str, str], runs: list[tuple[str, str]]) -> list[Row]:
+    """This demo's job_executions rows, by platform and dealer."""
     with _db(env, "od_job_history") as history:
-        rows = []
+        rows: list[Row] = []
         for dag_id, run_id in runs:
-            rows += history.execute(
-                """SELECT platform, dealer_id, status, vehicles_found, vehicles_processed, vehicles_rejected,
-                          (extract(epoch FROM end_time - start_time))::numeric(10,1),
+            for record in history.execute(
+                """SELECT platform, dealer_id, status, vehicles_found,
+                          CASE WHEN (performance_metrics->>'unchanged')::boolean THEN -1
+                               ELSE (performance_metrics->>'vehicles_unchanged')::int END,
+                          vehicles_processed, vehicles_rejected,
+                          ((performance_metrics->>'pull_ms')::float8
+                            + coalesce((performance_metrics->>'ingest_ms')::float8, 0)) / 1000,
                           errors[array_upper(errors, 1)]
                      FROM job_executions WHERE dag_id = %s AND run_id = %s ORDER BY platform, dealer_id""",
                 (dag_id, run_id),
-            ).fetchall()
-    names = _dealer_names(env)
-    header = ("platform", "dealer", "status", "found", "sent", "rejected", "seconds", "error")
+            ).fetchall():
+                rows.append(Row(*record))
+    return rows
+
+
+def summary_table(rows: list[Row], names: dict[str, str]) -> str:
+    """The table of this demo's dealers; a failed dealer's error is a footnote below it."""
+    header = ("platform", "dealer", "status", "found", "unchanged", "sent", "rejected", "work s", "error")
     lines = [header]
-    for platform, dealer_id, status, found, sent, rejected, seconds, error in rows:
+    notes: list[str] = []
+    for row in rows:
+        ref = ""
+        if row.status == "failed" and row.error:
+            notes.append(
+                f"[{len(notes) + 1}] {names.get(row.dealer_id, row.dealer_id)} ({row.platform}): "
+                + textwrap.shorten(row.error, MAX_ERROR_CHARS, placeholder=" …")
+            )
+            ref = f"[{len(notes)}]"
         lines.append(
             (
-                platform,
-                names.get(dealer_id, dealer_id)[:32],
-                status,
-                str(found),
-                str(sent),
-                str(rejected),
-                str(seconds if seconds is not None else "-"),
-                (error or "")[:100] if status == "failed" else "",
+                row.platform,
+                names.get(row.dealer_id, row.dealer_id),
+                row.status,
+                str(row.found),
+                "-" if row.unchanged is None else "feed" if row.unchanged < 0 else str(row.unchanged),
+                str(row.sent),
+                str(row.rejected),
+                "-" if row.work_s is None else f"{row.work_s:.1f}",
+                ref,
             )
         )
-    total = ("TOTAL", f"{len(rows)} dealers", "", *(str(sum(r[i] for r in rows)) for i in (3, 4, 5)), "", "")
+    total = (
+        "TOTAL",
+        f"{len(rows)} dealers",
+        "",
+        str(sum(r.found for r in rows)),
+        str(sum(max(r.unchanged or 0, 0) for r in rows)),
+        str(sum(r.sent for r in rows)),
+        str(sum(r.rejected for r in rows)),
+        "",
+        "",
+    )
     lines.append(total)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     text = "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
     )
-    return text, sum(1 for r in rows if r[2] == "success")
+    return text + ("\n\nErrors (the last try's):\n" + "\n".join(notes) if notes else "")
 
 
-def _dealer_names(env: dict[str, str]) -> dict[str, str]:
-    """Dealer names from the CMS connection, for a readable table (ids if the CMS is unreachable)."""
-    import urllib.request
-
-    conns = json.loads(Path(env["OD_CONNECTIONS_FILE"]).read_text())
-    cms = conns["od_payload_cms"]
-    names: dict[str, str] = {}
-    page = 1
-    while True:
-        req = urllib.request.Request(  # noqa: S310 - the local sandbox
-            f"{cms['host']}/api/dealers?depth=0&limit=100&page={page}",
-            headers={"Authorization": f"users API-Key {cms['password']}"},
+def legend(rows: list[Row], sandbox: list[dict[str, Any]], fresh: bool) -> str:
+    """What the table shows: the columns, and which sandbox dealers are broken on purpose."""
+    scenario = {d["id"]: d.get("scenario") for d in sandbox}
+    names = {d["id"]: d["name"] for d in sandbox}
+    lines = [
+        "How to read it:",
+        "  found      vehicles the dealer's pull returned (valid VINs, duplicates dropped)",
+        "  unchanged  of those, vehicles the Data API already has in this exact version: not sent again",
+        "             ('feed': the source answered 'not modified', e.g. Cobalt's HTTP 304: nothing to fetch)",
+        "  sent       new or changed vehicles posted to the Data API"
+        + ("" if fresh else " (0 after an earlier demo: nothing changed since)"),
+        "  rejected   records refused: an invalid VIN at the pull, or a per-VIN error from the Data API",
+        "  work s     seconds the dealer's pull and ingest worked (waiting for a worker or a retry excluded)",
+    ]
+    failed = [r for r in rows if r.status == "failed"]
+    survived = [r for r in rows if r.status == "success" and scenario.get(r.dealer_id)]
+    if failed:
+        lines.append("")
+        lines.append(
+            "Dealers that failed (the sandbox breaks some dealers on purpose; max_failure_rate is 0, so one"
+            " failed dealer fails its DAG run — pass --conf '{\"max_failure_rate\": 0.5}' to allow some):"
         )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-                body = json.load(resp)
-        except OSError:
-            return names
-        names.update({d["id"]: d.get("name") or d["id"] for d in body.get("docs", [])})
-        if not body.get("hasNextPage"):
-            return names
-        page += 1
+        for row in failed:
+            why = scenario.get(row.dealer_id)
+            lines.append(
+                f"  {names.get(row.dealer_id, row.dealer_id)} ({row.platform}): "
+                + (f"on purpose: {why}" if why else "NOT a deliberate sandbox fault: see its error above")
+            )
+    if survived:
+        lines.append("")
+        lines.append("Faults the pipeline rode out (retries, Retry-After, page-loop guards):")
+        for row in survived:
+            lines.append(
+                f"  {names.get(row.dealer_id, row.dealer_id)} ({row.platform}): {scenario[row.dealer_id]}"
+            )
+    return "\n".join(lines)
+
+
+def sandbox_dealers(sandbox_url: str) -> list[dict[str, Any]]:
+    """The sandbox's dealer table (names and what each demonstrates) from its control API."""
+    with urllib.request.urlopen(f"{sandbox_url}/_sandbox/dealers", timeout=10) as resp:  # noqa: S310
+        return list(json.load(resp)["dealers"])
+
+
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)")
+
+
+def publish_task_logs(log_path: Path, dag_id: str, run_id: str, base_log_folder: Path) -> int:
+    """Write each task try's part of ``airflow dags test``'s output where the Airflow UI reads task logs.
+
+    ``dags test`` runs every task in its own process and prints the logs instead of writing the task log
+    files, so after ``make up`` the UI would show these runs' logs empty. Each try's part begins at the
+    "[DAG TEST] starting task_id=… map_index=…" line; it goes to Airflow's default log file layout
+    (``[logging] log_filename_template``). Returns the number of files written.
+    """
+    tries: dict[tuple[str, int], int] = {}
+    parts: list[tuple[Path, list[str]]] = []
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            match = _TASK_START.search(line)
+            if match:
+                task_id, index = match["task"], int(match["index"])
+                attempt = tries[(task_id, index)] = tries.get((task_id, index), 0) + 1
+                folder = base_log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+                if index >= 0:
+                    folder /= f"map_index={index}"
+                parts.append((folder / f"attempt={attempt}.log", []))
+            if parts:
+                parts[-1][1].append(line)
+    for path, lines in parts:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines), encoding="utf-8")
+    return len(parts)
 
 
 def main() -> int:
     started = time.monotonic()
-    env, _sandbox = localenv.prepare()
+    env, sandbox_url = localenv.prepare()
     # A short first retry delay, so a failing dealer's retries are seen in minutes, not a quarter hour.
     if "AIRFLOW__OD_SCHEDULER__TASK_RETRY_DELAY_S" not in os.environ:
         env["AIRFLOW__OD_SCHEDULER__TASK_RETRY_DELAY_S"] = "3"
-    # `airflow dags test` (Airflow 3.3.2) crashes marking a run with a DeadlineAlert successful, and without
-    # a scheduler a deadline never fires anyway: the demo's runs go without the long-run alert (make up keeps
-    # it).
-    if "AIRFLOW__OD_SCHEDULER__LONG_RUN_ALERTS" not in os.environ:
-        env["AIRFLOW__OD_SCHEDULER__LONG_RUN_ALERTS"] = "False"
     os.environ.update(env)  # this process imports the platform registry, which reads Airflow config
     env = dict(os.environ)
     sys.path.insert(0, str(localenv.ROOT / "plugins"))
@@ -186,11 +277,13 @@ def main() -> int:
 
     log_dir = localenv.local_dir() / "logs" / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
+    base_log_folder = Path(env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
     runs: list[tuple[str, str]] = []
-    states: list[str] = []
-    fresh = localenv.local_dir() / "sandbox.fresh"
+    states: list[tuple[str, str]] = []
+    fresh_marker = localenv.local_dir() / "sandbox.fresh"
+    fresh = fresh_marker.exists()
     conf: dict[str, Any] = {"force": True}
-    if fresh.exists():
+    if fresh:
         # The sandbox was just started and its Data API is empty; the job history may remember what an
         # earlier sandbox received, so this time everything is sent (later demos send only changes).
         conf["full_refresh"] = True
@@ -198,18 +291,27 @@ def main() -> int:
         localenv.step(f"Running {platform.dag_id} once ({json.dumps(conf)}) with airflow dags test")
         run_id, state, log_path = run_dag(env, platform.dag_id, log_dir, conf)
         print(f"    {platform.dag_id}: run {run_id} finished {state.upper()}; Airflow log: {log_path}")
-        states.append(f"{platform.dag_id}: {state}")
+        states.append((platform.dag_id, state))
         if run_id:
             runs.append((platform.dag_id, run_id))
+            publish_task_logs(log_path, platform.dag_id, run_id, base_log_folder)
 
-    fresh.unlink(missing_ok=True)
-    text, succeeded = summary_table(env, runs)
-    print("\n" + text + "\n")
-    print("DAG runs: " + "; ".join(states))
-    print(f"Airflow task logs: {log_dir} (one file per DAG run); job history: table job_executions")
-    print("Use this environment from a shell:  source .local/env.sh  (then e.g. airflow dags list)")
+    fresh_marker.unlink(missing_ok=True)
+    rows = history_rows(env, runs)
+    dealers = sandbox_dealers(sandbox_url)
+    names = {d["id"]: d["name"] for d in dealers}
+    print("\n" + summary_table(rows, names) + "\n")
+    print(legend(rows, dealers, fresh) + "\n")
+    print("DAG runs: " + "; ".join(f"{dag_id}: {state}" for dag_id, state in states))
+    print(f"Airflow output of each run: {log_dir}; job history: table job_executions")
+    print(
+        "Look around:   make up  (the Airflow UI on http://127.0.0.1:8080, admin / admin, with these runs"
+        " and their task logs)"
+    )
+    print("From a shell:  source .local/env.sh  (then e.g. airflow dags list)")
+    print("Stop it all:   make down  (PostgreSQL and the sandbox keep running until then)")
     print(f"Demo finished in {time.monotonic() - started:.0f}s")
-    if succeeded == 0:
+    if not any(r.status == "success" for r in rows):
         print("error: no dealer succeeded", file=sys.stderr)
         return 1
     return 0

@@ -202,6 +202,13 @@ def connections(sandbox_url: str, socket_dir: str) -> dict[str, dict[str, Any]]:
     }
 
 
+#: ``PYTHONWARNINGS`` filters (each matches the start of one warning's message).
+QUIET_WARNINGS = (
+    "ignore:Could not import graphviz:UserWarning",
+    "ignore:GitWildMatchPattern:DeprecationWarning",
+)
+
+
 def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[str, str]:
     """Environment variables that point Airflow at the repo's dags/plugins and the embedded database."""
     home = local / "airflow"
@@ -235,6 +242,10 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(local / "airflow" / "logs"),
         "OD_STAGING_URL": f"file://{local / 'staging'}",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
+        # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a
+        # pathspec pattern name pathspec deprecated.
+        "PYTHONWARNINGS": ",".join(QUIET_WARNINGS),
         # Child processes (executors, CLI calls) find this interpreter's `airflow`.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }

@@ -94,7 +94,8 @@ def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool =
     step("Connections (an existing definition always wins)")
     for conn_id in sorted(set(defined) | set(required_connections())):
         source = where_defined(conn_id)
-        if source == "metadata database" and replace_db and conn_id in defined:
+        replaced = source == "metadata database" and replace_db and conn_id in defined
+        if replaced:
             with create_session() as session:
                 session.query(Connection).filter(Connection.conn_id == conn_id).delete()
             source = None
@@ -111,7 +112,7 @@ def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool =
         )
         with create_session() as session:
             session.add(conn)
-        print(f"    {conn_id:<16} {'replaced' if replace_db else 'created'}")
+        print(f"    {conn_id:<16} {'replaced' if replaced else 'created'}")
 
 
 def import_pools(pools_file: Path) -> None:

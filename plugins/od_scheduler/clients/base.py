@@ -786,8 +786,7 @@ class BaseClient:
             if attempt >= self.retry.max_attempts:
                 raise TransientUpstreamError(
                     f"{self.service} {method} {shown_url} still failing after {attempt} attempts "
-                    f"(last: {failure}). The upstream is unavailable or rate limiting; the task retry "
-                    "will try again later.",
+                    f"(last: {failure}). The upstream is unavailable or rate limiting.",
                     status_code=status,
                 ) from cause
             wait = retry_after if retry_after is not None else self.retry.backoff(attempt)

@@ -39,9 +39,19 @@ def describe(err: BaseException) -> str:
 
 @contextmanager
 def failing_job(
-    history: JobHistoryHook, key: ExecutionKey, *, what: str, label: str, try_number: int
+    history: JobHistoryHook,
+    key: ExecutionKey,
+    *,
+    what: str,
+    label: str,
+    try_number: int,
+    retries: int | None = None,
 ) -> Iterator[None]:
-    """Run a step; on any error end the row ``failed`` with the error, then fail or retry the task."""
+    """Run a step; on any error end the row ``failed`` with the error, then fail or retry the task.
+
+    With ``retries`` (the task's), a transient error's text says what happens next: another try of this
+    task, or — on the last try — nothing until the next run.
+    """
     try:
         yield
     except TaskDeferred:
@@ -55,8 +65,19 @@ def failing_job(
         raise
     except BaseException as err:
         # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
+        history.finish(
+            key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}{_next(try_number, retries)}"
+        )
         raise
+
+
+def _next(try_number: int, retries: int | None) -> str:
+    """What follows a transient failure of try ``try_number`` of a task with ``retries`` retries."""
+    if retries is None:
+        return ""
+    if try_number <= retries:
+        return f" Airflow retries the task (try {try_number + 1} of {retries + 1})."
+    return " That was the last try; the next run of the DAG tries this dealer again."
 
 
 def dealer_ref(value: Any) -> DealerRef:

@@ -11,7 +11,7 @@ also pushed as the XCom ``selection`` for ``summarize_run``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,13 +31,23 @@ from od_scheduler.settings import get_settings
 FORCED_RUN_TYPES = ("backfill",)
 
 
-def check_conf(conf: Mapping[str, Any] | None, params: Mapping[str, Any]) -> None:
+def declared_params(task: BaseOperator) -> list[str]:
+    """The param names a task's DAG (and the task itself) declare, before any conf is merged in.
+
+    ``context["params"]`` cannot tell: it already holds the run's conf, unknown keys included.
+    """
+    names = set(task.dag.params) if task.has_dag() else set()
+    return sorted(names | set(task.params or {}))
+
+
+def check_conf(conf: Mapping[str, Any] | None, declared: Iterable[str]) -> None:
     """Reject conf keys the DAG does not declare: a typo (``dealer-id``) must not widen a run to everyone."""
-    unknown = sorted(set(conf or {}) - set(params))
+    accepted = sorted(declared)
+    unknown = sorted(set(conf or {}) - set(accepted))
     if unknown:
         raise ConfigError(
-            f"unknown key(s) in the run's conf: {', '.join(unknown)}; "
-            f"this DAG accepts: {', '.join(sorted(params))}"
+            f"unknown key(s) in the run's conf: {', '.join(unknown)}; the run stops here, before any work. "
+            f"This DAG accepts: {', '.join(accepted)}"
         )
 
 
@@ -64,7 +74,7 @@ class ListDealersOperator(BaseOperator):
         platform = get_platform(self.platform)
         dag_run = context["dag_run"]
         try:
-            check_conf(dag_run.conf, context["params"])
+            check_conf(dag_run.conf, declared_params(self))
         except ConfigError as err:
             raise AirflowFailException(str(err)) from err
         dealer_id = (self.dealer_id or "").strip() or None
@@ -81,7 +91,10 @@ class ListDealersOperator(BaseOperator):
                 "(unknown id, inactive, or not on this platform)"
             )
         settings = get_settings()
-        histories = JobHistoryHook().dealer_histories(platform.id, [d.id for d in dealers])
+        history = JobHistoryHook()
+        # Names beside ids on the status page, in the status API and in alerts (one statement per listing).
+        history.remember_dealers([*dealers, *invalid], platform=platform.id)
+        histories = history.dealer_histories(platform.id, [d.id for d in dealers])
         selection = select_dealers(
             dealers,
             histories,

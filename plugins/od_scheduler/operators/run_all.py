@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.operators.list_dealers import as_bool, check_conf
+from od_scheduler.operators.list_dealers import as_bool, check_conf, declared_params
 from od_scheduler.platforms import PLATFORMS, get_platform
 from od_scheduler.staging import safe_component
 
@@ -30,7 +30,16 @@ def run_all_params() -> dict[str, Param]:
             enum=[None, *sorted(PLATFORMS)],
             description="Platform id to run; empty: every platform (or, with dealer_id, the dealer's).",
         ),
-        "dealer_id": Param(None, type=["null", "string"], minLength=1, description="Run only this dealer."),
+        "dealer_id": Param(
+            None,
+            type=["null", "string"],
+            minLength=1,
+            description=(
+                "Run only this dealer, by its PayloadCMS dealer id. Find the id by name or slug under "
+                "Browse > Inventory status > Dealers, or "
+                "GET /od-scheduler/api/dealers?q=ford (part of a name)."
+            ),
+        ),
         "force": Param(
             True, type="boolean", description="Pull selected dealers whether or not they are due."
         ),
@@ -41,6 +50,12 @@ def run_all_params() -> dict[str, Param]:
 def _none(value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return None if text in ("", "None") else text
+
+
+def paused_dags(context: Context, dag_ids: list[str]) -> list[str]:
+    """Which of ``dag_ids`` are paused (a run triggered for a paused DAG waits, queued, until unpaused)."""
+    ti = context["ti"]
+    return [dag_id for dag_id in dag_ids if ti.get_dag(dag_id).is_paused]
 
 
 class PlanRunAllOperator(BaseOperator):
@@ -66,7 +81,7 @@ class PlanRunAllOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         try:
-            check_conf(context["dag_run"].conf, context["params"])
+            check_conf(context["dag_run"].conf, declared_params(self))
             platform = _none(self.platform)
             dealer_id = _none(self.dealer_id)
             platforms = [get_platform(platform).id] if platform else sorted(PLATFORMS)
@@ -103,6 +118,15 @@ class PlanRunAllOperator(BaseOperator):
             self.log.info(
                 "Will trigger %s as run %s with conf %s", item["trigger_dag_id"], item["trigger_run_id"], conf
             )
+        paused = paused_dags(context, [get_platform(p).dag_id for p in platforms])
+        for dag_id in paused:
+            self.log.warning(
+                "%s is paused: the run triggered for it stays queued until it is unpaused "
+                "(airflow dags unpause %s, or the toggle in the UI)",
+                dag_id,
+                dag_id,
+            )
+        context["ti"].xcom_push(key="paused", value=paused)
         return plan
 
     def _find_dealer(self, dealer_id: str) -> Dealer:
@@ -129,7 +153,21 @@ class ReportRunsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, str]:
         plan = context["ti"].xcom_pull(task_ids=self.plan_task_id) or []
         runs = {item["trigger_dag_id"]: item["trigger_run_id"] for item in plan}
+        paused = set(context["ti"].xcom_pull(task_ids=self.plan_task_id, key="paused") or [])
         for dag_id, run_id in runs.items():
-            self.log.info("Triggered %s: run %s", dag_id, run_id)
-        self.log.info("%d platform DAG run(s) triggered", len(runs))
+            if dag_id in paused:
+                self.log.warning(
+                    "Triggered %s: run %s, QUEUED until %s is unpaused (airflow dags unpause %s)",
+                    dag_id,
+                    run_id,
+                    dag_id,
+                    dag_id,
+                )
+            else:
+                self.log.info("Triggered %s: run %s", dag_id, run_id)
+        self.log.info(
+            "%d platform DAG run(s) triggered%s",
+            len(runs),
+            f"; {len(paused)} of them wait for their paused DAG" if paused else "",
+        )
         return runs
