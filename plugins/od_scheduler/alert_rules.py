@@ -12,7 +12,12 @@
   platform has not run for them yet.
 - **held** (``inventory_freshness``): the scheduling hold rule (last N executions failed). Key
   ``held:<platform>:<dealer_id>``. A held dealer is reported as held, not also as missing.
+- **jobs left running** (``inventory_freshness``): rows ``running`` with no update for longer than the lease
+  (their run died without a summary) are closed as failed; the digest counts them per run. Not a condition:
+  each row is closed once, so it is reported once.
 - **long run** (DeadlineAlert) and **system** (``list_dealers`` failed): see ``od_scheduler.notifications``.
+- **database down** (``summarize_run`` cannot reach the job history): a system alert, sent without dedup
+  (the dedup state lives in that database).
 
 No I/O here; the notifier deduplicates by key (``od_scheduler.hooks.alert_state``).
 """
@@ -23,6 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from od_scheduler.models.alert import (
     Alert,
@@ -152,6 +158,28 @@ def anomaly_alert(new: Sequence[Condition], *, dag_id: str, run_id: str, platfor
     )
 
 
+def database_down_alert(
+    *, dag_id: str, run_id: str, platform: str, task_id: str, error: str, dealers: int
+) -> Alert:
+    """``summarize_run`` cannot reach the job-history database: the run cannot be judged. ``error`` must
+    already be cleaned of where the database is (``clean_db_error``)."""
+    return Alert(
+        kind=AlertKind.SYSTEM,
+        severity=Severity.CRITICAL,
+        title=(
+            f"{dag_id}: the job-history database is unreachable, so this run of {platform} cannot be "
+            f"summarized: its {dealers} listed dealer(s) are not judged and their history may be missing"
+        ),
+        dag_id=dag_id,
+        run_id=run_id,
+        platform=platform,
+        task_id=task_id,
+        counts={"dealers": dealers},
+        details={"error": error, "deduplicated": False},
+        conditions=[condition_key(ConditionKind.SYSTEM, dag_id)],
+    )
+
+
 # -- inventory_freshness ---------------------------------------------------------------------------------
 #: The condition kinds the freshness digest reports.
 FRESHNESS_KINDS = (ConditionKind.MISSING, ConditionKind.HELD, ConditionKind.ANOMALY)
@@ -185,6 +213,65 @@ class FreshnessReport:
     def of_kind(self, kind: ConditionKind) -> list[Condition]:
         """The conditions of one kind."""
         return [c for c in self.conditions if c.kind == kind]
+
+
+class ClosedJob(Protocol):
+    """A job the freshness check closed because its run left it ``running`` (``hooks.job_history``)."""
+
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def idle_minutes(self) -> int: ...
+    @property
+    def lease_released(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StuckRun:
+    """The jobs of one DAG run that were closed because they were left ``running``."""
+
+    dag_id: str
+    run_id: str
+    platforms: tuple[str, ...]
+    jobs: int
+    max_idle_minutes: int
+    leases_released: int
+
+    @property
+    def note(self) -> str:
+        """One line for the digest."""
+        released = f", {self.leases_released} expired lease(s) released" if self.leases_released else ""
+        return (
+            f"{self.jobs} job(s) of {self.dag_id} run {self.run_id} ({', '.join(self.platforms)}) left "
+            f"running, no update for up to {self.max_idle_minutes} min: closed as failed{released}"
+        )
+
+
+def stuck_runs(closed: Iterable[ClosedJob]) -> list[StuckRun]:
+    """Closed jobs grouped by run, the run with the most jobs first."""
+    grouped: dict[tuple[str, str], list[ClosedJob]] = {}
+    for job in closed:
+        grouped.setdefault((job.dag_id, job.run_id), []).append(job)
+    runs = [
+        StuckRun(
+            dag_id=dag_id,
+            run_id=run_id,
+            platforms=tuple(sorted({j.platform for j in jobs})),
+            jobs=len(jobs),
+            max_idle_minutes=max(j.idle_minutes for j in jobs),
+            leases_released=sum(1 for j in jobs if j.lease_released),
+        )
+        for (dag_id, run_id), jobs in grouped.items()
+    ]
+    return sorted(runs, key=lambda r: (-r.jobs, r.dag_id, r.run_id))
+
+
+#: Runs named in the digest's text; ``details["stuck_runs"]`` lists them all.
+MAX_STUCK_RUNS_IN_TEXT = 10
 
 
 def _ago(now: datetime, then: datetime) -> str:
@@ -259,14 +346,32 @@ def check_freshness(
     return report
 
 
-def freshness_alert(new: Sequence[Condition], report: FreshnessReport, *, dag_id: str, run_id: str) -> Alert:
-    """One digest of the new freshness problems."""
+def freshness_alert(
+    new: Sequence[Condition],
+    report: FreshnessReport,
+    *,
+    dag_id: str,
+    run_id: str,
+    stuck: Sequence[StuckRun] = (),
+    lease_minutes: int | None = None,
+) -> Alert:
+    """One digest of the new freshness problems and of the jobs this check closed (``stuck``, by run)."""
     counts = {kind.value: sum(1 for c in new if c.kind == kind) for kind in FRESHNESS_KINDS}
+    closed = sum(run.jobs for run in stuck)
     parts = [
         f"{counts['missing']} dealer(s) missing executions" if counts["missing"] else "",
         f"{counts['held']} held back after repeated failures" if counts["held"] else "",
         f"{counts['anomaly']} inventory anomaly(ies)" if counts["anomaly"] else "",
+        (
+            f"{closed} job(s) left running by {len(stuck)} run(s) closed as failed"
+            + (f" (no update for more than {lease_minutes} min, the lease)" if lease_minutes else "")
+        )
+        if closed
+        else "",
     ]
+    notes = [run.note for run in stuck[:MAX_STUCK_RUNS_IN_TEXT]]
+    if len(stuck) > MAX_STUCK_RUNS_IN_TEXT:
+        notes.append(f"and {len(stuck) - MAX_STUCK_RUNS_IN_TEXT} more run(s) (see details.stuck_runs)")
     return Alert(
         kind=AlertKind.FRESHNESS,
         severity=Severity.WARNING,
@@ -274,6 +379,27 @@ def freshness_alert(new: Sequence[Condition], report: FreshnessReport, *, dag_id
         dag_id=dag_id,
         run_id=run_id,
         dealers=[c.dealer for c in new if c.dealer is not None],
-        counts={**counts, "checked": report.checked, "open": len(report.conditions)},
+        counts={
+            **counts,
+            "checked": report.checked,
+            "open": len(report.conditions),
+            "stuck_closed": closed,
+        },
+        details={
+            "stuck_runs": [
+                {
+                    "dag_id": r.dag_id,
+                    "run_id": r.run_id,
+                    "platforms": list(r.platforms),
+                    "jobs": r.jobs,
+                    "max_idle_minutes": r.max_idle_minutes,
+                    "leases_released": r.leases_released,
+                }
+                for r in stuck
+            ]
+        }
+        if stuck
+        else {},
+        notes=notes,
         conditions=[c.key for c in new],
     )

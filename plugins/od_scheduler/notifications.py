@@ -8,13 +8,19 @@
 - from the platform DAGs' ``DeadlineAlert``: :func:`notify_long_run` (an ``AsyncCallback``, run by the
   triggerer) alerts when a run is still going after its expected duration;
 - from operators: ``send_new(conditions, build)`` in ``summarize_run`` (failure rate, inventory
-  anomalies) and in ``inventory_freshness`` (one digest).
+  anomalies) and in ``inventory_freshness`` (one digest, also sent for the jobs it closed when nothing else
+  is new); ``send(alert)`` in ``summarize_run`` when the job-history database is unreachable (a system alert
+  without dedup: the dedup state lives in that database).
 
 Dedup: every alert reports one or more :class:`~od_scheduler.models.alert.Condition` keys. The notifier
 claims them in ``alert_state`` first and sends only what is new; a failed delivery releases the claim so
 the next check tries again; callers *clear* a condition when a check finds it gone, so a recurrence alerts
 again. When the alert state itself is unreachable (the database is down: a system alert) the alert is sent
-without dedup: better twice than never.
+without dedup: better twice than never. Nothing on the delivery path (``send``) needs that database.
+
+A database error in an alert names what failed, never where: libpq's host, address, port, socket and user
+(and the ``od_job_history`` connection's host, login, schema and password) are removed
+(:func:`describe_database_error`).
 
 Delivery never fails the caller: no ``od_alerts`` connection → the alert is logged at WARNING; a webhook
 that is down or refuses → logged at ERROR. Payloads are scrubbed before they leave: Airflow's secrets masker
@@ -31,7 +37,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
-from airflow.sdk import BaseNotifier, Context
+import psycopg
+from airflow.sdk import BaseHook, BaseNotifier, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from airflow.sdk.log import redact
 
@@ -48,6 +55,7 @@ from od_scheduler.models.alert import (
     Condition,
     ConditionKind,
     Severity,
+    clean_db_error,
     clean_error,
     condition_key,
 )
@@ -55,6 +63,45 @@ from od_scheduler.models.job import JobStatus
 
 #: DAG run states after which a missed deadline is no longer news.
 FINISHED_STATES = ("success", "failed")
+
+
+def _unreachable_errors() -> tuple[type[Exception], ...]:
+    """The drivers' "cannot talk to the database" errors: connection refused, timed out, authentication
+    failed, the server shut down or the connection broke (PostgresHook uses psycopg 3, or psycopg2)."""
+    errors: list[type[Exception]] = [psycopg.OperationalError, psycopg.InterfaceError]
+    try:
+        import psycopg2
+    except ImportError:  # psycopg2 is optional: PostgresHook uses psycopg 3 with SQLAlchemy 2
+        pass
+    else:
+        errors += [psycopg2.OperationalError, psycopg2.InterfaceError]
+    return tuple(errors)
+
+
+#: Errors meaning the job-history database cannot be reached (as opposed to a bad query).
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = _unreachable_errors()
+
+
+def database_error(exc: BaseException | None) -> BaseException | None:
+    """The database-unreachable error in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DATABASE_UNREACHABLE):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_database_error(err: BaseException, conn_id: str = conn_ids.JOB_HISTORY) -> str:
+    """``<ErrorType>: <what failed>`` without where the database is (see ``clean_db_error``)."""
+    hide: list[str] = []
+    try:
+        conn = BaseHook.get_connection(conn_id)
+        hide = [str(v) for v in (conn.host, conn.login, conn.schema, conn.password) if v]
+    except Exception:  # no connection to read: libpq's own wording is still masked
+        hide = []
+    return f"{type(err).__name__}: {clean_db_error(str(err), hide)}"
 
 
 class Delivery(StrEnum):
@@ -171,7 +218,13 @@ class WebhookAlertNotifier(BaseNotifier):
         if is_refusal(exc if isinstance(exc, BaseException) else None):
             self.log.info("%s refused the run on purpose (%s): not a system error, no alert", task_id, exc)
             return None
-        error = clean_error(f"{type(exc).__name__}: {exc}") if exc is not None else "see the task log"
+        db_error = database_error(exc if isinstance(exc, BaseException) else None)
+        if db_error is not None:
+            error = describe_database_error(db_error)
+        elif exc is not None:
+            error = clean_error(f"{type(exc).__name__}: {exc}")
+        else:
+            error = "see the task log"
         return Alert(
             kind=AlertKind.SYSTEM,
             severity=Severity.CRITICAL,
@@ -254,25 +307,35 @@ class WebhookAlertNotifier(BaseNotifier):
 
     # -- dedup ----------------------------------------------------------------------------------------
     def send_new(
-        self, conditions: Sequence[Condition], build: Callable[[list[Condition]], Alert]
+        self,
+        conditions: Sequence[Condition],
+        build: Callable[[list[Condition]], Alert],
+        *,
+        send_anyway: bool = False,
     ) -> Alert | None:
-        """Send ``build(new)`` for the conditions not alerted yet; returns that alert (None: nothing new)."""
+        """Send ``build(new)`` for the conditions not alerted yet; returns that alert (None: nothing new).
+
+        ``send_anyway``: the alert carries one-time news of its own (the jobs a check closed), so it is sent
+        even when no condition is new (``build([])``).
+        """
         wanted = list({c.key: c for c in conditions}.values())
-        if not wanted:
+        if not wanted and not send_anyway:
             return None
-        try:
-            claimed = set(self.state.claim(wanted))
-            deduplicated = True
-        except Exception as err:  # the dedup store is down (maybe the very system error)
-            self.log.warning("Alert state unavailable (%s): sending without deduplication", err)
-            claimed, deduplicated = {c.key for c in wanted}, False
+        claimed: set[str] = set()
+        deduplicated = True
+        if wanted:
+            try:
+                claimed = set(self.state.claim(wanted))
+            except Exception as err:  # the dedup store is down (maybe the very system error)
+                self.log.warning("Alert state unavailable (%s): sending without deduplication", err)
+                claimed, deduplicated = {c.key for c in wanted}, False
         new = [c for c in wanted if c.key in claimed]
         for known in (c for c in wanted if c.key not in claimed):
             self.log.info("Already alerted, still open: %s", known.key)
-        if not new:
+        if not new and not send_anyway:
             return None
         alert = build(new)
-        if self.send(alert) == Delivery.FAILED and deduplicated:
+        if self.send(alert) == Delivery.FAILED and deduplicated and new:
             self.state.release([c.key for c in new])
         return alert
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import job_history_conn
+from tests.fixtures import job_history_conn, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,45 @@ def test_cleanup_without_the_metadata_connection_fails_clearly(dagbag, monkeypat
     results = task_results(run.run_id)
     assert "prune_job_history" in results, "the other cleanups still ran"
     assert "prune_airflow_metadata" not in results
+
+
+def test_running_rows_within_the_lease_are_never_pruned_and_rows_left_running_age_out(
+    cleanup_dag, dagbag
+) -> None:
+    """A running row is kept by the retention whatever its age while it is within the lease (it may be
+    working); one its run left running is closed by inventory_freshness, and then ages out like any other."""
+    now = datetime.now(UTC)
+    with job_history_conn() as db:
+        db.execute("TRUNCATE job_executions, dealer_leases")
+        with db.cursor() as cur:
+            for dealer, updated in (("lease-live", now - timedelta(minutes=5)), ("lease-dead", None)):
+                started = now - timedelta(days=60)
+                cur.execute(
+                    """INSERT INTO job_executions
+                           (job_id, dag_id, run_id, dealer_id, platform, status, start_time, updated_at)
+                       VALUES (%s, 'seed', %s, %s, 'cobalt', 'running', %s, %s)""",
+                    (f"{dealer}_cobalt", f"{dealer}-running", dealer, started, updated or started),
+                )
+                # Ten newer executions, all older than the retention: the running row is not in the last 10.
+                cur.executemany(
+                    """INSERT INTO job_executions
+                           (job_id, dag_id, run_id, dealer_id, platform, status, start_time)
+                       VALUES (%s, 'seed', %s, %s, 'cobalt', 'failed', %s)""",
+                    [
+                        (f"{dealer}_cobalt", f"{dealer}-f{i}", dealer, now - timedelta(days=50 - i))
+                        for i in range(10)
+                    ],
+                )
+
+    def running_rows() -> dict[str, str]:
+        with job_history_conn() as db:
+            return dict(db.execute("SELECT run_id, status FROM job_executions WHERE run_id LIKE '%-running'"))
+
+    assert run_cleanup(cleanup_dag).state == "success"
+    assert running_rows() == {"lease-live-running": "running", "lease-dead-running": "running"}
+
+    assert run_dag(dagbag.dags["inventory_freshness"]).state == "success"
+    assert running_rows() == {"lease-live-running": "running", "lease-dead-running": "failed"}
+
+    assert run_cleanup(cleanup_dag).state == "success"
+    assert running_rows() == {"lease-live-running": "running"}, "closed, the dead run's row aged out"

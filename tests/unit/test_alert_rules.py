@@ -7,15 +7,30 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from od_scheduler.alert_rules import (
+    MAX_STUCK_RUNS_IN_TEXT,
     FreshnessHistory,
+    FreshnessReport,
     anomaly_conditions,
     check_freshness,
+    database_down_alert,
     expected_run_minutes,
     failure_rate_condition,
     freshness_alert,
     is_anomaly,
+    stuck_runs,
 )
-from od_scheduler.models.alert import AlertDealer, ConditionKind, clean_error, dealer_label, error_group
+from od_scheduler.hooks.job_history import AbandonedJob
+from od_scheduler.models.alert import (
+    AlertDealer,
+    AlertKind,
+    Condition,
+    ConditionKind,
+    Severity,
+    clean_db_error,
+    clean_error,
+    dealer_label,
+    error_group,
+)
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.models.job import DealerRef, JobExecution, RunSummary
 
@@ -165,7 +180,7 @@ def test_the_digest_counts_each_kind() -> None:
         "Inventory freshness: 1 dealer(s) missing executions, 1 held back after repeated failures, "
         "1 inventory anomaly(ies)"
     )
-    assert alert.counts == {"missing": 1, "held": 1, "anomaly": 1, "checked": 3, "open": 3}
+    assert alert.counts == {"missing": 1, "held": 1, "anomaly": 1, "checked": 3, "open": 3, "stuck_closed": 0}
     assert sorted(d.condition or "" for d in alert.dealers) == ["anomaly", "held", "missing"]
     # Each dealer by the name and slug the CMS gave it, with the id a re-run's dealer_id takes.
     assert {(d.dealer_id, d.name, d.slug) for d in alert.dealers} == {
@@ -247,3 +262,142 @@ def test_error_groups_ignore_urls_and_ids_and_the_try_prefix() -> None:
 def test_expected_run_minutes_default_to_45_for_dealer_com_and_180_for_the_daily_platforms() -> None:
     assert expected_run_minutes("dealer.com") == 45
     assert {expected_run_minutes(p) for p in ("homenet", "cobalt", "web_scraping")} == {180}
+
+
+# -- jobs left running, closed by the freshness check -----------------------------------------------------
+def abandoned(dag_id: str, run_id: str, dealer_id: str, idle: int, *, released: bool = False) -> AbandonedJob:
+    return AbandonedJob(
+        dag_id=dag_id,
+        run_id=run_id,
+        dealer_id=dealer_id,
+        platform="homenet" if "homenet" in dag_id else "dealer.com",
+        last_update=NOW - timedelta(minutes=idle),
+        idle_minutes=idle,
+        error=f"left running by run {run_id}: no update for {idle} minutes; closed by inventory_freshness",
+        lease_released=released,
+    )
+
+
+def test_closed_jobs_are_grouped_by_run_the_largest_first() -> None:
+    runs = stuck_runs(
+        [
+            abandoned("inventory_homenet", "scheduled__a", "d1", 200, released=True),
+            abandoned("inventory_dealer_com", "scheduled__b", "d2", 190),
+            abandoned("inventory_dealer_com", "scheduled__b", "d3", 250, released=True),
+        ]
+    )
+    assert [(r.dag_id, r.run_id, r.jobs, r.max_idle_minutes, r.leases_released) for r in runs] == [
+        ("inventory_dealer_com", "scheduled__b", 2, 250, 1),
+        ("inventory_homenet", "scheduled__a", 1, 200, 1),
+    ]
+    assert runs[0].note == (
+        "2 job(s) of inventory_dealer_com run scheduled__b (dealer.com) left running, no update for up to "
+        "250 min: closed as failed, 1 expired lease(s) released"
+    )
+    assert stuck_runs([]) == []
+
+
+def test_the_digest_reports_closed_jobs_alone_or_beside_new_conditions() -> None:
+    report = FreshnessReport(checked=12)
+    stuck = stuck_runs([abandoned("inventory_dealer_com", "scheduled__b", f"d{i}", 190) for i in range(3)])
+
+    alone = freshness_alert(
+        [], report, dag_id="inventory_freshness", run_id="r", stuck=stuck, lease_minutes=180
+    )
+    assert alone.kind == AlertKind.FRESHNESS
+    assert alone.title == (
+        "Inventory freshness: 3 job(s) left running by 1 run(s) closed as failed "
+        "(no update for more than 180 min, the lease)"
+    )
+    assert alone.counts["stuck_closed"] == 3
+    assert alone.conditions == []
+    assert alone.details["stuck_runs"][0]["jobs"] == 3
+    assert "• 3 job(s) of inventory_dealer_com run scheduled__b (dealer.com) left running" in alone.text()
+    assert alone.payload()["notes"] == [stuck[0].note]
+
+    missing = Condition(
+        key="missing:dealer.com:x",
+        kind=ConditionKind.MISSING,
+        dealer=AlertDealer(
+            dealer_id="x", platform="dealer.com", condition="missing", detail="last success 5 h"
+        ),
+    )
+    both = freshness_alert([missing], report, dag_id="inventory_freshness", run_id="r", stuck=stuck)
+    assert both.title == (
+        "Inventory freshness: 1 dealer(s) missing executions, "
+        "3 job(s) left running by 1 run(s) closed as failed"
+    )
+    assert both.conditions == ["missing:dealer.com:x"]
+    nothing_closed = freshness_alert([missing], report, dag_id="inventory_freshness", run_id="r")
+    assert nothing_closed.counts["stuck_closed"] == 0
+    assert (nothing_closed.notes, nothing_closed.details) == ([], {})
+
+
+def test_a_digest_of_many_runs_names_the_first_ones_and_counts_the_rest() -> None:
+    stuck = stuck_runs([abandoned("inventory_dealer_com", f"run-{i:02d}", "d", 190) for i in range(14)])
+    alert = freshness_alert([], FreshnessReport(), dag_id="f", run_id="r", stuck=stuck)
+    assert len(alert.notes) == MAX_STUCK_RUNS_IN_TEXT + 1
+    assert alert.notes[-1] == "and 4 more run(s) (see details.stuck_runs)"
+    assert len(alert.details["stuck_runs"]) == 14
+
+
+# -- the job-history database is unreachable --------------------------------------------------------------
+def test_a_database_down_alert_names_the_platform_the_run_and_the_error() -> None:
+    alert = database_down_alert(
+        dag_id="inventory_cobalt",
+        run_id="scheduled__2026-11-29T09:00:00+00:00",
+        platform="cobalt",
+        task_id="summarize_run",
+        error="OperationalError: connection failed: Connection refused",
+        dealers=7,
+    )
+    assert (alert.kind, alert.severity) == (AlertKind.SYSTEM, Severity.CRITICAL)
+    assert alert.conditions == ["system:inventory_cobalt"]
+    assert alert.details == {
+        "error": "OperationalError: connection failed: Connection refused",
+        "deduplicated": False,
+    }
+    text = alert.text()
+    assert text.splitlines()[0] == (
+        "[CRITICAL] inventory_cobalt: the job-history database is unreachable, so this run of cobalt "
+        "cannot be summarized: its 7 listed dealer(s) are not judged and their history may be missing"
+    )
+    assert "run scheduled__2026-11-29T09:00:00+00:00, task summarize_run" in text
+    assert text.endswith("Error: OperationalError: connection failed: Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?",
+            "connection failed: Connection refused",
+        ),
+        (
+            'connection failed: connection to server at "db.internal" (10.0.0.5), port 5432 failed: FATAL:  '
+            'password authentication failed for user "od_app"',
+            'connection failed: FATAL: password authentication failed for user "***"',
+        ),
+        (
+            'connection is bad: connection to server on socket "/run/pg/.s.PGSQL.5432" failed: No such file',
+            "connection is bad: No such file",
+        ),
+        (
+            "failed to resolve host 'db.internal': [Errno -2] Name or service not known",
+            'failed to resolve host "***": [Errno -2] Name or service not known',
+        ),
+        ("could not connect to 10.1.2.3 on port 6432", "could not connect to *** on port ***"),
+        ("server closed the connection unexpectedly", "server closed the connection unexpectedly"),
+    ],
+)
+def test_a_database_error_says_what_failed_not_where_the_database_is(raw: str, cleaned: str) -> None:
+    assert clean_db_error(raw) == cleaned
+
+
+def test_the_connection_s_own_values_are_masked_too() -> None:
+    raw = "timeout expired talking to pg-primary.example.internal as od_app"
+    assert (
+        clean_db_error(raw, ["pg-primary.example.internal", "od_app", ""])
+        == "timeout expired talking to *** as ***"
+    )

@@ -16,7 +16,14 @@ from od_scheduler.alert_rules import failure_rate_alert
 from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
 from od_scheduler.models.alert import Alert, AlertKind, Condition, ConditionKind, Severity
 from od_scheduler.models.job import DealerRef, RunSummary
-from od_scheduler.notifications import Delivery, WebhookAlertNotifier, is_refusal, notify_long_run
+from od_scheduler.notifications import (
+    Delivery,
+    WebhookAlertNotifier,
+    database_error,
+    describe_database_error,
+    is_refusal,
+    notify_long_run,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -347,6 +354,43 @@ def test_when_the_alert_state_is_down_the_alert_is_sent_anyway(alerts_conn: None
     assert len(receiver.requests) == 1
 
 
+class NoState(MemoryState):
+    """A dedup store that must not be asked (the alert carries news of its own)."""
+
+    def claim(self, conditions: Sequence[Condition]) -> list[str]:
+        raise AssertionError("claim() called for an alert without conditions")
+
+
+def test_an_alert_with_news_of_its_own_is_sent_when_no_condition_is_new(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=NoState(), transport=receiver.transport)
+    seen: list[list[Condition]] = []
+
+    def build(new: list[Condition]) -> Alert:
+        seen.append(new)
+        return Alert(kind=AlertKind.FRESHNESS, severity=Severity.WARNING, title="3 job(s) closed")
+
+    assert notifier.send_new([], build) is None, "nothing new and nothing to say: no message"
+    assert notifier.send_new([], build, send_anyway=True) is not None
+    assert seen == [[]]
+    assert [b["title"] for b in receiver.bodies] == ["3 job(s) closed"]
+
+
+def test_news_of_its_own_goes_out_beside_conditions_already_alerted(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    known = Condition(key="missing:dealer.com:a", kind=ConditionKind.MISSING)
+
+    def build(new: list[Condition]) -> Alert:
+        return Alert(
+            kind=AlertKind.FRESHNESS, severity=Severity.WARNING, title="t", conditions=[c.key for c in new]
+        )
+
+    notifier.send_new([known], build)
+    notifier.send_new([known], build, send_anyway=True)
+    assert [b["conditions"] for b in receiver.bodies] == [["missing:dealer.com:a"], []]
+
+
 # -- system alerts -------------------------------------------------------------------------------------
 def test_a_refused_run_is_not_a_system_error() -> None:
     assert is_refusal(AirflowFailException("dealer_id 'x' is not an active Dealer.com dealer in PayloadCMS"))
@@ -434,3 +478,71 @@ def test_a_deadline_missed_after_the_run_ended_does_not_alert(alerts_conn: None,
     notifier(deadline_context(state))
 
     assert receiver.requests == []
+
+
+# -- the job-history database is unreachable -----------------------------------------------------------
+LIBPQ_REFUSED = (
+    'connection failed: connection to server at "10.20.30.40", port 6543 failed: FATAL:  password '
+    'authentication failed for user "od_history"\n\tIs the server running on that host?'
+)
+
+
+@pytest.fixture
+def job_history_conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {
+        "conn_type": "postgres",
+        "host": "pg.history.internal",
+        "port": 6543,
+        "login": "od_history",
+        "password": "history-db-pw-1234",
+        "schema": "history_db",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_OD_JOB_HISTORY", json.dumps(spec))
+
+
+def test_a_database_error_is_found_behind_whatever_wraps_it() -> None:
+    import psycopg
+
+    cause = psycopg.OperationalError(LIBPQ_REFUSED)
+    wrapper = RuntimeError("could not read the dealers' histories")
+    wrapper.__cause__ = cause
+    assert database_error(wrapper) is cause
+    assert database_error(psycopg.errors.UndefinedTable("relation missing")) is None, "a bad query is not"
+    assert database_error(TransientUpstreamError("payload_cms unreachable")) is None
+    assert database_error(None) is None
+
+
+def test_a_database_error_names_no_host_port_user_or_password(job_history_conn: None) -> None:
+    import psycopg
+
+    text = describe_database_error(
+        psycopg.OperationalError("timeout expired contacting pg.history.internal/history_db as od_history")
+    )
+    assert text == "OperationalError: timeout expired contacting ***/*** as ***"
+    text = describe_database_error(psycopg.OperationalError(LIBPQ_REFUSED))
+    assert text == 'OperationalError: connection failed: FATAL: password authentication failed for user "***"'
+
+
+def test_a_system_alert_for_an_unreachable_database_says_what_failed_not_where(
+    alerts_conn: None, job_history_conn: None
+) -> None:
+    import psycopg
+
+    class DownState(MemoryState):
+        def claim(self, conditions: Sequence[Condition]) -> list[str]:
+            raise psycopg.OperationalError(LIBPQ_REFUSED)
+
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(
+        kind="system", platform="cobalt", state=DownState(), transport=receiver.transport
+    )
+
+    notifier(task_context("inventory_cobalt", psycopg.OperationalError(LIBPQ_REFUSED)))
+
+    [body] = receiver.bodies
+    assert body["details"]["error"] == (
+        'OperationalError: connection failed: FATAL: password authentication failed for user "***"'
+    )
+    raw = json.dumps(body)
+    for where in ("10.20.30.40", "6543", "od_history", "pg.history.internal", "history-db-pw-1234"):
+        assert where not in raw, where

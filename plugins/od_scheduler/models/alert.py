@@ -9,6 +9,7 @@ grouped by error, counts) for any other receiver. No Airflow imports.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,15 @@ _TRY_PREFIX = re.compile(r"^try \d+: ")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
 _QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?'\"<>)]+)\?[^\s'\"<>)]*", re.IGNORECASE)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+#: Where libpq says it tried to connect: ``connection to server at "host" (ip), port 5432 failed: `` or
+#: ``connection to server on socket "/path/.s.PGSQL.5432" failed: ``.
+_PG_SERVER = re.compile(
+    r'connection to server (?:at "[^"]*"(?: \([^)]*\))?, port \d+|on socket "[^"]*") failed: ', re.IGNORECASE
+)
+#: What libpq quotes: host names, user names, database names, socket paths.
+_PG_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_PORT = re.compile(r"\bport \d+\b", re.IGNORECASE)
 
 
 class AlertKind(StrEnum):
@@ -64,6 +74,23 @@ def clean_error(text: str | None) -> str:
     """An error as an alert shows it: one line, no ``try N:`` prefix, URLs without query, <= 500 chars."""
     line = _QUERY.sub(r"\1?…", " ".join(_TRY_PREFIX.sub("", (text or "").strip()).split()))
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def clean_db_error(text: str | None, hide: Sequence[str] = ()) -> str:
+    """A database driver's error as an alert shows it: what went wrong, not where the database is.
+
+    libpq names the host, address, port, socket and user it tried (``connection to server at "db.internal"
+    (10.0.0.5), port 5432 failed: FATAL: password authentication failed for user "airflow"``); all of that
+    is removed or masked, and so is every value of ``hide`` (the connection's host, login, schema,
+    password). Only the first line is kept (libpq's second one is a generic hint).
+    """
+    lines = (text or "").strip().splitlines()
+    line = _PG_SERVER.sub("", lines[0] if lines else "")
+    line = _PG_QUOTED.sub('"***"', line)
+    line = _PORT.sub("port ***", _IPV4.sub("***", line))
+    for value in sorted({v for v in hide if v and len(v) >= 3}, key=len, reverse=True):
+        line = line.replace(value, "***")
+    return clean_error(line)
 
 
 def error_group(text: str | None) -> str:
@@ -122,6 +149,8 @@ class Alert(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     #: The dedup keys this message reports.
     conditions: list[str] = Field(default_factory=list)
+    #: One-line facts beside the dealers (e.g. runs whose jobs were closed), one bullet each in the text.
+    notes: list[str] = Field(default_factory=list)
 
     def groups(self) -> list[dict[str, Any]]:
         """Dealers grouped by (condition, platform, error), largest group first."""
@@ -160,6 +189,7 @@ class Alert(BaseModel):
                 f"• {prefix + ' ' if prefix else ''}({group['count']}): {group['error']}\n"
                 f"    {', '.join(names)}{f' and {more} more' if more > 0 else ''}"
             )
+        lines += [f"• {note}" for note in self.notes]
         error = self.details.get("error")
         if error:
             lines.append(f"Error: {error}")
@@ -182,5 +212,6 @@ class Alert(BaseModel):
             "counts": dict(self.counts),
             "details": dict(self.details),
             "conditions": list(self.conditions),
+            "notes": list(self.notes),
             "sent_at": (sent_at or datetime.now(UTC)).isoformat(timespec="seconds"),
         }

@@ -5,7 +5,9 @@ and each idempotent (a second run deletes nothing more):
 
 - ``PruneJobHistoryOperator`` deletes `job_executions` rows older than the retention in bounded batches,
   but always keeps each dealer x platform's latest success and last N executions, and never touches
-  ``running`` rows;
+  ``running`` rows, however old: a job still within its lease may be working. A row its run left
+  ``running`` (no update for longer than ``lease_minutes``) is closed as failed by ``inventory_freshness``
+  first, and from then on ages out like any failed execution;
 - ``PruneStagingOperator`` deletes staged files older than the retention;
 - ``PruneAirflowMetadataOperator`` runs ``airflow db clean`` for XCom and task-instance history older than
   the retention. Airflow 3 forbids tasks from touching the metadata database directly, so the command

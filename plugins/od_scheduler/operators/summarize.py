@@ -9,6 +9,11 @@ Before that verdict it alerts (``od_scheduler.alert_rules``): a failure rate abo
 → one alert listing the failed dealers grouped by error; inventory anomalies of this run → one alert. It
 also clears the conditions this run shows are over (failure rate, the anomalies of dealers that succeeded,
 a long run, a system error). Alerting never changes the verdict: its own problems are only logged.
+
+When the job-history database cannot be reached (after ``list_dealers`` listed the dealers, so the pulls
+could not record anything either), the run cannot be judged: it sends a system alert naming the platform,
+the run and the error (never the database's host, port or user), without dedup because the alert state
+lives in that very database, and fails the run.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from od_scheduler import conn_ids
 from od_scheduler.alert_rules import (
     anomaly_alert,
     anomaly_conditions,
+    database_down_alert,
     expected_run_minutes,
     failure_rate_alert,
     failure_rate_condition,
@@ -31,7 +38,12 @@ from od_scheduler.alert_rules import (
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.alert import ConditionKind, condition_key, dealer_label
 from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
-from od_scheduler.notifications import WebhookAlertNotifier
+from od_scheduler.notifications import (
+    DATABASE_UNREACHABLE,
+    Delivery,
+    WebhookAlertNotifier,
+    describe_database_error,
+)
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 
@@ -114,11 +126,17 @@ class SummarizeRunOperator(BaseOperator):
             )
         dealers = [DealerRef.model_validate(d) for d in listed]
         history = JobHistoryHook()
-        closed = history.close_stale(dag_id, run_id, STALE_MESSAGE)
-        history.release_run_leases(dag_id, run_id)
-        if closed:
-            self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
-        rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform.id]
+        try:
+            rows, refs = self._read_history(history, dag_id, run_id, platform.id, dealers)
+        except DATABASE_UNREACHABLE as err:
+            error = describe_database_error(err)
+            self._alert_database_down(dag_id, run_id, platform.id, len(dealers), error)
+            raise AirflowFailException(
+                f"the job-history database ({conn_ids.JOB_HISTORY!r}) is unreachable, so run {run_id} cannot "
+                f"be summarized: its {len(dealers)} listed dealer(s) are not judged and their pulls most "
+                f"likely could not record their executions either ({error}). A system alert was sent. "
+                "Restore the database, then clear this run's failed tasks to re-run them."
+            ) from err
         by_dealer = {r.dealer_id: r for r in rows}
         missing = [d for d in dealers if d.dealer_id not in by_dealer]
 
@@ -145,7 +163,6 @@ class SummarizeRunOperator(BaseOperator):
             vehicles_rejected=sum(r.vehicles_rejected for r in rows),
             failed_dealers=failed,
         )
-        refs = self._named(history, dealers, rows)
         labels = {i: dealer_label(i, ref.name, ref.slug) for i, ref in refs.items()}
         self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, refs))
         self.log.info(
@@ -168,6 +185,45 @@ class SummarizeRunOperator(BaseOperator):
                 f"({100 * summary.failure_rate:.1f}% > max_failure_rate {100 * max_rate:.1f}%): {worst}"
             )
         return summary.model_dump(mode="json")
+
+    def _read_history(
+        self, history: JobHistoryHook, dag_id: str, run_id: str, platform: str, dealers: list[DealerRef]
+    ) -> tuple[list[JobExecution], dict[str, DealerRef]]:
+        """Close this run's rows its dead tasks left ``running``, release its leases, and read its rows
+        (with the dealers named): everything the verdict needs from the job history."""
+        closed = history.close_stale(dag_id, run_id, STALE_MESSAGE)
+        history.release_run_leases(dag_id, run_id)
+        if closed:
+            self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
+        rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform]
+        return rows, self._named(history, dealers, rows)
+
+    def _alert_database_down(self, dag_id: str, run_id: str, platform: str, dealers: int, error: str) -> None:
+        """The system alert for an unreachable job history; sent without dedup (its state is in that DB)."""
+        self.log.error("The job-history database is unreachable: %s", error)
+        self.log.warning(
+            "The alert state lives in the job-history database too: this system alert is sent without "
+            "deduplication (every run that finds the database down alerts)"
+        )
+        alert = database_down_alert(
+            dag_id=dag_id,
+            run_id=run_id,
+            platform=platform,
+            task_id=self.task_id,
+            error=error,
+            dealers=dealers,
+        )
+        try:
+            delivery = WebhookAlertNotifier(platform=platform).send(alert)
+        except Exception:  # the run fails below whatever happened to its alert
+            self.log.exception("The system alert for run %s could not be sent", run_id)
+            return
+        if delivery != Delivery.SENT:
+            self.log.error(
+                "The system alert was %s, not sent, and nothing will retry it (no alert state without the "
+                "database)",
+                delivery.value,
+            )
 
     def _named(
         self, history: JobHistoryHook, dealers: list[DealerRef], rows: list[JobExecution]
