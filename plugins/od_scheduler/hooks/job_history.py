@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
+#: How many of the runs that counted a VIN's misses are remembered (see ``count_missing``).
+MAX_MISSING_RUNS = 32
 
 _COLUMNS = (
     "id, job_id, dag_id, run_id, try_number, dealer_id, platform, status, start_time, end_time, "
@@ -78,6 +81,70 @@ _RELEASE_SQL = (
     "DELETE FROM dealer_leases WHERE dealer_id = %s AND platform = %s AND dag_id = %s AND run_id = %s"
 )
 
+_ACQUIRE_SQL = """
+INSERT INTO dealer_leases (dealer_id, platform, dag_id, run_id, expires_at)
+VALUES (%(dealer_id)s, %(platform)s, %(dag_id)s, %(run_id)s, now() + make_interval(mins => %(minutes)s))
+ON CONFLICT (dealer_id, platform) DO UPDATE
+   SET dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, acquired_at = now(),
+       expires_at = EXCLUDED.expires_at
+ WHERE dealer_leases.expires_at < now()
+    OR (dealer_leases.dag_id = EXCLUDED.dag_id AND dealer_leases.run_id = EXCLUDED.run_id)
+RETURNING run_id
+"""
+
+#: Like acquiring, but a lease this run holds keeps its ``acquired_at`` (the start of the run's pull).
+_RENEW_SQL = """
+INSERT INTO dealer_leases (dealer_id, platform, dag_id, run_id, expires_at)
+VALUES (%(dealer_id)s, %(platform)s, %(dag_id)s, %(run_id)s, now() + make_interval(mins => %(minutes)s))
+ON CONFLICT (dealer_id, platform) DO UPDATE
+   SET dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at,
+       acquired_at = CASE
+           WHEN (dealer_leases.dag_id, dealer_leases.run_id) = (EXCLUDED.dag_id, EXCLUDED.run_id)
+           THEN dealer_leases.acquired_at ELSE now() END
+ WHERE dealer_leases.expires_at < now()
+    OR (dealer_leases.dag_id = EXCLUDED.dag_id AND dealer_leases.run_id = EXCLUDED.run_id)
+RETURNING run_id
+"""
+
+_HOLDER_SQL = """
+SELECT dag_id, run_id, expires_at FROM dealer_leases
+ WHERE dealer_id = %s AND platform = %s AND expires_at >= now() AND NOT (dag_id = %s AND run_id = %s)
+"""
+
+#: This run's pull start: its latest pull try, else (rows from before the column) the row's first start.
+_LATER_SUCCESS_SQL = """
+SELECT other.dag_id, other.run_id, other.end_time
+  FROM job_executions me
+  JOIN job_executions other ON other.dealer_id = me.dealer_id AND other.platform = me.platform
+ WHERE me.dag_id = %(dag_id)s AND me.run_id = %(run_id)s
+   AND me.dealer_id = %(dealer_id)s AND me.platform = %(platform)s
+   AND other.status = 'success'
+   AND NOT (other.dag_id = me.dag_id AND other.run_id = me.run_id)
+   AND other.end_time > COALESCE(me.pull_started_at, me.start_time)
+ ORDER BY other.end_time DESC
+ LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class OtherRun:
+    """Another DAG run of a dealer x platform: its lease holder (``at`` = the lease's expiry), or a run that
+    ingested it after this run's pull began (``at`` = when that ingest succeeded)."""
+
+    dag_id: str
+    run_id: str
+    at: datetime | None
+
+    def __str__(self) -> str:
+        return f"{self.dag_id}/{self.run_id}"
+
+
+def _holder(cur: Any, key: ExecutionKey) -> OtherRun | None:
+    """The run other than ``key``'s holding the unexpired lease of ``key``'s dealer x platform."""
+    cur.execute(_HOLDER_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
+    row = cur.fetchone()
+    return OtherRun(dag_id=str(row[0]), run_id=str(row[1]), at=row[2]) if row else None
+
 
 #: Rows older than the cutoff, except ``running`` ones and each dealer x platform's last ``keep_last``
 #: executions and latest success, which are kept whatever their age.
@@ -116,6 +183,63 @@ ON CONFLICT (dealer_id) DO UPDATE
        cms_error = EXCLUDED.cms_error,
        listed_at = EXCLUDED.listed_at
 """
+
+#: Rows ``running`` with no update for longer than the lease and no unexpired lease of their run (a task that
+#: renews its lease is alive): their run died without a summary. One statement, at most ``limit`` rows, oldest
+#: first; rows a live transaction holds are skipped. The expired leases of the rows it closes are released.
+_CLOSE_ABANDONED_SQL = """
+WITH stuck AS (
+    SELECT j.id, j.updated_at AS last_update,
+           floor(extract(epoch FROM now() - j.updated_at) / 60)::bigint AS idle_minutes
+      FROM job_executions j
+     WHERE j.status = 'running'
+       AND j.updated_at < now() - make_interval(mins => %(lease_minutes)s::int)
+       AND NOT EXISTS (
+           SELECT 1 FROM dealer_leases l
+            WHERE l.dealer_id = j.dealer_id AND l.platform = j.platform
+              AND l.dag_id = j.dag_id AND l.run_id = j.run_id AND l.expires_at >= now())
+     ORDER BY j.updated_at, j.id
+     LIMIT %(limit)s
+       FOR UPDATE OF j SKIP LOCKED
+), closed AS (
+    UPDATE job_executions j
+       SET status = 'failed',
+           end_time = GREATEST(j.start_time, j.updated_at),
+           errors = array_append(j.errors, format(
+               'left running by run %%s: no update for %%s minutes; closed by %%s',
+               j.run_id, stuck.idle_minutes, %(closed_by)s::text)),
+           updated_at = now()
+      FROM stuck
+     WHERE j.id = stuck.id AND j.status = 'running'
+    RETURNING j.dag_id, j.run_id, j.dealer_id, j.platform, stuck.last_update, stuck.idle_minutes,
+              j.errors[cardinality(j.errors)] AS error
+), released AS (
+    DELETE FROM dealer_leases l USING closed c
+     WHERE l.dealer_id = c.dealer_id AND l.platform = c.platform
+       AND l.dag_id = c.dag_id AND l.run_id = c.run_id AND l.expires_at < now()
+    RETURNING l.dag_id, l.run_id, l.dealer_id, l.platform
+)
+SELECT c.dag_id, c.run_id, c.dealer_id, c.platform, c.last_update, c.idle_minutes, c.error,
+       EXISTS (SELECT 1 FROM released r
+                WHERE (r.dag_id, r.run_id, r.dealer_id, r.platform)
+                    = (c.dag_id, c.run_id, c.dealer_id, c.platform)) AS lease_released
+  FROM closed c
+ ORDER BY c.dag_id, c.run_id, c.dealer_id, c.platform
+"""
+
+
+@dataclass(frozen=True)
+class AbandonedJob:
+    """A ``running`` row :meth:`JobHistoryHook.close_abandoned` closed as failed."""
+
+    dag_id: str
+    run_id: str
+    dealer_id: str
+    platform: str
+    last_update: datetime
+    idle_minutes: int
+    error: str
+    lease_released: bool
 
 
 class JobHistoryHook(PostgresHook):
@@ -182,10 +306,18 @@ class JobHistoryHook(PostgresHook):
         with self._cursor() as cur:
             cur.execute(_PROGRESS_SQL, params)
 
-    def finish(self, key: ExecutionKey, status: JobStatus, *, error: str | None = None) -> None:
-        """End the dealer's job with its final status and, on failure, the error text; release its lease."""
+    def finish(
+        self, key: ExecutionKey, status: JobStatus, *, error: str | None = None, release: bool = True
+    ) -> None:
+        """End the dealer's job with its final status and, on failure, the error text.
+
+        ``release`` (the default) also releases this run's lease on the dealer: on success and on a final
+        failure. A failure Airflow will retry passes ``release=False``, so the retry still holds the lease
+        and no other run pulls or ingests the dealer in between.
+        """
         with self._cursor() as cur:
-            cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
+            if release:
+                cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
             cur.execute(_FINISH_SQL, {**key.model_dump(), "status": status.value, "error": error})
             if cur.rowcount == 0:
                 # The row was never started (the task died before its first write): record the failure anyway.
@@ -208,6 +340,32 @@ class JobHistoryHook(PostgresHook):
         with self._cursor() as cur:
             cur.execute(sql, {"dag_id": dag_id, "run_id": run_id, "message": message})
             return int(cur.rowcount)
+
+    def close_abandoned(self, *, lease_minutes: int, closed_by: str, limit: int) -> list[AbandonedJob]:
+        """Fail the rows left ``running`` by runs that died without a summary, in one bounded statement.
+
+        A row qualifies when it had no update for more than ``lease_minutes`` and its run holds no unexpired
+        lease on the dealer (a live task renews its lease). Its error says which run left it and for how
+        long: ``left running by run <run_id>: no update for N minutes; closed by <closed_by>``; its
+        ``end_time`` is its last update (the job did not work until now). The expired leases those runs
+        still hold are released. At most ``limit`` rows, oldest first (the next call closes the rest).
+        """
+        params = {"lease_minutes": lease_minutes, "closed_by": closed_by, "limit": limit}
+        with self._cursor() as cur:
+            cur.execute(_CLOSE_ABANDONED_SQL, params)
+            return [
+                AbandonedJob(
+                    dag_id=str(dag_id),
+                    run_id=str(run_id),
+                    dealer_id=str(dealer_id),
+                    platform=str(platform),
+                    last_update=last_update,
+                    idle_minutes=int(idle),
+                    error=str(error),
+                    lease_released=bool(released),
+                )
+                for dag_id, run_id, dealer_id, platform, last_update, idle, error, released in cur.fetchall()
+            ]
 
     def last_success(self, dealer_id: str, platform: str) -> JobExecution | None:
         """The dealer's latest successful execution on ``platform``, if any."""
@@ -242,30 +400,56 @@ class JobHistoryHook(PostgresHook):
                 for dealer_id, last, failures in cur.fetchall()
             }
 
-    # -- leases: one pull at a time per dealer x platform -------------------------------------------
+    # -- leases: one run at a time per dealer x platform, from its pull to its last ingest try ------------
     def acquire_lease(self, key: ExecutionKey, *, minutes: int) -> str | None:
-        """Lease the dealer for this run. Returns None when acquired, else the run id holding it."""
-        sql = """
-        INSERT INTO dealer_leases (dealer_id, platform, dag_id, run_id, expires_at)
-        VALUES (%(dealer_id)s, %(platform)s, %(dag_id)s, %(run_id)s,
-                now() + make_interval(mins => %(minutes)s))
-        ON CONFLICT (dealer_id, platform) DO UPDATE
-           SET dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, acquired_at = now(),
-               expires_at = EXCLUDED.expires_at
-         WHERE dealer_leases.expires_at < now()
-            OR (dealer_leases.dag_id = EXCLUDED.dag_id AND dealer_leases.run_id = EXCLUDED.run_id)
-        RETURNING run_id
+        """Lease the dealer for this run's pull. Returns None when acquired, else the run holding it.
+
+        Acquired when the lease is free, expired, or already this run's (a pull retry); ``acquired_at`` is
+        then this pull's start. The holder is named ``dag_id/run_id``.
         """
         with self._cursor() as cur:
-            cur.execute(sql, {**key.model_dump(), "minutes": minutes})
+            cur.execute(_ACQUIRE_SQL, {**key.model_dump(), "minutes": minutes})
             if cur.fetchone() is not None:
                 return None
+            holder = _holder(cur, key)
+            return str(holder) if holder else "another run"
+
+    def renew_lease(self, key: ExecutionKey, *, minutes: int) -> OtherRun | None:
+        """Extend this run's lease to ``minutes`` from now. Returns None when held, else the holding run.
+
+        A lease nobody holds (expired, or released after a final failure) is taken back: no other run wrote
+        the dealer meanwhile unless it also *succeeded*, which :meth:`later_success` catches.
+        """
+        with self._cursor() as cur:
+            cur.execute(_RENEW_SQL, {**key.model_dump(), "minutes": minutes})
+            if cur.fetchone() is not None:
+                return None
+            return _holder(cur, key) or OtherRun(dag_id="?", run_id="?", at=None)
+
+    def lease_holder(self, key: ExecutionKey) -> OtherRun | None:
+        """The run other than ``key``'s that holds the dealer's unexpired lease, if any."""
+        with self._cursor() as cur:
+            return _holder(cur, key)
+
+    def mark_pull_start(self, key: ExecutionKey) -> None:
+        """Record that this run's pull of the dealer (a new try) begins now (see :meth:`later_success`)."""
+        with self._cursor() as cur:
             cur.execute(
-                "SELECT dag_id, run_id FROM dealer_leases WHERE dealer_id = %s AND platform = %s",
-                (key.dealer_id, key.platform),
+                "UPDATE job_executions SET pull_started_at = now(), updated_at = now() "
+                "WHERE dag_id = %s AND run_id = %s AND dealer_id = %s AND platform = %s",
+                (key.dag_id, key.run_id, key.dealer_id, key.platform),
             )
-            holder = cur.fetchone()
-            return f"{holder[0]}/{holder[1]}" if holder else "another run"
+
+    def later_success(self, key: ExecutionKey) -> OtherRun | None:
+        """Another run whose ingest of the dealer succeeded after this run's pull began, if any.
+
+        Its vehicles are newer than this run's staged ones: ingesting them now would re-send stale content
+        (re-listing sold cars) and move the source state backwards. ``at`` is when that ingest succeeded.
+        """
+        with self._cursor() as cur:
+            cur.execute(_LATER_SUCCESS_SQL, key.model_dump())
+            row = cur.fetchone()
+            return OtherRun(dag_id=str(row[0]), run_id=str(row[1]), at=row[2]) if row else None
 
     def release_lease(self, key: ExecutionKey) -> None:
         """Release this run's lease on the dealer (no-op when another run holds it)."""
@@ -318,7 +502,8 @@ class JobHistoryHook(PostgresHook):
         with self._cursor() as cur:
             cur.execute(
                 "SELECT vin, content_hash, hash_version, content_hash IS NOT NULL AND delisted_at IS NULL, "
-                "revision, rejected_hash, rejected_hash_version, rejected_reason FROM vehicle_fingerprints "
+                "revision, rejected_hash, rejected_hash_version, rejected_reason, missing_pulls, "
+                "missing_runs, delist_unconfirmed FROM vehicle_fingerprints "
                 "WHERE dealer_id = %s AND platform = %s",
                 (dealer_id, platform),
             )
@@ -331,8 +516,11 @@ class JobHistoryHook(PostgresHook):
                     rejected_hash=None if rh is None else str(rh),
                     rejected_hash_version=None if rver is None else int(rver),
                     rejected_reason=None if reason is None else str(reason),
+                    missing_pulls=int(misses),
+                    missing_runs=tuple(str(r) for r in runs or ()),
+                    delist_unconfirmed=bool(unconfirmed),
                 )
-                for vin, h, ver, live, rev, rh, rver, reason in cur.fetchall()
+                for vin, h, ver, live, rev, rh, rver, reason, misses, runs, unconfirmed in cur.fetchall()
             }
 
     def record_accepted(
@@ -340,7 +528,8 @@ class JobHistoryHook(PostgresHook):
     ) -> None:
         """Upsert fingerprints of vehicles the Data API accepted (re-listing any that were delisted).
 
-        An accepted version ends any standing rejection of the VIN, and moves its ``revision`` on.
+        An accepted version ends any standing rejection of the VIN and any doubt of an unconfirmed delist,
+        and moves its ``revision`` on.
         """
         if not hashes:
             return
@@ -351,7 +540,7 @@ class JobHistoryHook(PostgresHook):
                    VALUES (%s, %s, %s, %s, %s, 1)
                    ON CONFLICT (dealer_id, platform, vin) DO UPDATE
                       SET content_hash = EXCLUDED.content_hash, hash_version = EXCLUDED.hash_version,
-                          last_seen = now(), delisted_at = NULL,
+                          last_seen = now(), delisted_at = NULL, delist_unconfirmed = false,
                           revision = vehicle_fingerprints.revision + 1,
                           rejected_hash = NULL, rejected_hash_version = NULL, rejected_reason = NULL,
                           rejected_at = NULL""",
@@ -421,14 +610,64 @@ class JobHistoryHook(PostgresHook):
             )
 
     def mark_delisted(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
-        """Record that these vehicles were delisted at the Data API (moves their ``revision`` on)."""
+        """Record that these vehicles were delisted at the Data API (moves their ``revision`` on).
+
+        Their miss count is kept (it says why they were delisted) and reset when they come back.
+        """
         if not vins:
             return
         with self._cursor() as cur:
             cur.execute(
-                "UPDATE vehicle_fingerprints SET delisted_at = now(), revision = revision + 1 "
+                "UPDATE vehicle_fingerprints SET delisted_at = now(), revision = revision + 1, "
+                "delist_unconfirmed = false "
                 "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND delisted_at IS NULL "
                 "AND content_hash IS NOT NULL",
+                (dealer_id, platform, list(vins)),
+            )
+
+    def mark_delist_unconfirmed(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
+        """These live vehicles were sent to delist and the answer did not confirm it (a short count).
+
+        They stay live (the next complete pull that misses them sends the delist again), but their content
+        is no longer taken as held, so a vehicle that comes back is sent again; ``revision`` moves on.
+        """
+        if not vins:
+            return
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET delist_unconfirmed = true, revision = revision + 1 "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) AND delisted_at IS NULL "
+                "AND content_hash IS NOT NULL AND NOT delist_unconfirmed",
+                (dealer_id, platform, list(vins)),
+            )
+
+    def count_missing(self, dealer_id: str, platform: str, vins: Sequence[str], *, run: str) -> None:
+        """Count one miss of these live VINs for ``run`` (``<dag_id>/<run_id>``), once per run.
+
+        Idempotent: a VIN whose ``missing_runs`` already holds ``run`` is left as it is, so a retry or a
+        re-run of the same DAG run never counts twice. ``missing_runs`` keeps the most recent runs only.
+        """
+        if not vins:
+            return
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET missing_pulls = missing_pulls + 1, "
+                "missing_runs = (missing_runs || %(run)s::text)"
+                f"[greatest(1, cardinality(missing_runs) + 2 - {MAX_MISSING_RUNS}):] "
+                "WHERE dealer_id = %(dealer_id)s AND platform = %(platform)s AND vin = ANY(%(vins)s) "
+                "AND delisted_at IS NULL AND content_hash IS NOT NULL AND NOT (%(run)s = ANY(missing_runs))",
+                {"dealer_id": dealer_id, "platform": platform, "vins": list(vins), "run": run},
+            )
+
+    def reset_missing(self, dealer_id: str, platform: str, vins: Sequence[str]) -> None:
+        """These VINs were seen by a pull: their miss count starts again from 0."""
+        if not vins:
+            return
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE vehicle_fingerprints SET missing_pulls = 0, missing_runs = '{}' "
+                "WHERE dealer_id = %s AND platform = %s AND vin = ANY(%s) "
+                "AND (missing_pulls <> 0 OR cardinality(missing_runs) <> 0)",
                 (dealer_id, platform, list(vins)),
             )
 

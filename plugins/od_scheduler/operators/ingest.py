@@ -17,17 +17,24 @@ The decisions are pure functions in :mod:`od_scheduler.delta`; this operator rea
    does not say what was applied (an error without a VIN, a short ``processed``) records nothing of its
    batch, which is sent again next run. Rejections fail the dealer only when more than
    ``max_reject_fraction`` of its whole lot is rejected, at pull and by the Data API together.
-4. **Delisting.** Only after a *full* pull: live fingerprints missing from the pull are delisted (and
-   rejections of vehicles that left the lot end). A pull that is empty, or that dropped below
-   ``1 - max_drop_fraction`` of the live count, is an *inventory anomaly*: nothing is delisted and the job
-   fails naming both counts, unless ``force_delist``.
+4. **Delisting** (:func:`od_scheduler.delta.plan_delisting`). A VIN the pull staged, or whose record it
+   rejected (the staged file names those VINs), is present: its miss count is reset. After a *complete*
+   pull each live VIN missing from it counts one miss, once per DAG run (a retry or re-run of the run
+   counts nothing more), and is delisted once it missed ``delist_after_missing_pulls`` consecutive complete
+   pulls (rejections of vehicles that left the lot end at the first miss). A pull that is empty, or that
+   dropped below ``1 - max_drop_fraction`` of the live count, is an *inventory anomaly*: nothing is counted
+   or delisted and the job fails naming both counts, unless ``force_delist``, which delists every missing
+   VIN at once. A partial pull counts and delists nothing.
+5. **Delist answers are checked** (:func:`od_scheduler.delta.reconcile_delist`): ``success: false`` marks
+   nothing delisted, stops delisting and fails the dealer; a ``delisted`` count short of the chunk marks
+   none of the chunk delisted (sent again by the next complete pull) and is logged.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +46,13 @@ from od_scheduler.delta import (
     BatchOutcome,
     DeltaPlan,
     Fingerprint,
+    anomaly,
     idempotency_key,
     lot_size,
+    plan_delisting,
     plan_delta,
     reconcile,
+    reconcile_delist,
     reject_problem,
     standing_rejections,
 )
@@ -51,10 +61,17 @@ from od_scheduler.hooks.data_api import DataApiHook
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.job import IngestResult, JobStatus, PullResult
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
-from od_scheduler.operators.job_tracking import dealer_ref, execution_key, failing_job
+from od_scheduler.operators.job_tracking import (
+    DealerLease,
+    dealer_ref,
+    execution_key,
+    failing_job,
+    stale_pull,
+    ti_max_tries,
+)
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
-from od_scheduler.staging import read_vehicles
+from od_scheduler.staging import StagedPull, read_staged
 
 #: How many per-VIN API rejections are logged one by one.
 MAX_LOGGED_API_ERRORS = 20
@@ -65,21 +82,6 @@ __all__ = ["DataApiIngestOperator", "anomaly", "idempotency_key"]
 
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes")
-
-
-def anomaly(pulled: int, live: int, max_drop_fraction: float) -> str | None:
-    """Why a full pull of ``pulled`` vehicles must not delist from ``live`` ones, or None."""
-    if live == 0:
-        return None
-    if pulled == 0:
-        return f"inventory anomaly: the pull returned 0 vehicles but {live} are live at the Data API"
-    floor = (1 - max_drop_fraction) * live
-    if pulled < floor:
-        return (
-            f"inventory anomaly: the pull returned {pulled} vehicles but {live} are live at the Data API "
-            f"(a {100 * (1 - pulled / live):.0f}% drop; max_drop_fraction {max_drop_fraction:g})"
-        )
-    return None
 
 
 def _pull_rejects(pulled: PullResult) -> dict[str, int]:
@@ -113,6 +115,20 @@ class SendTally:
     vehicles_unconfirmed: int = 0
 
 
+@dataclass
+class DelistTally:
+    """What the delisting step of one ingest came to."""
+
+    #: VINs the Data API confirmed delisted (and marked so).
+    delisted: int = 0
+    #: Live VINs missing from this complete pull, not delisted yet (their misses are below the threshold).
+    waiting: int = 0
+    #: VINs sent to delist whose answer came short: not marked delisted, sent again next complete pull.
+    unconfirmed: int = 0
+    #: Why the dealer fails (an anomaly, or ``success: false``), or None.
+    problem: str | None = None
+
+
 class DataApiIngestOperator(BaseOperator):
     """Ingest one dealer's staged pull into the Data API and close its job-history row."""
 
@@ -142,18 +158,46 @@ class DataApiIngestOperator(BaseOperator):
         key = execution_key(context, ref, platform.id)
         try_number = int(context["ti"].try_number or 1)
         history = JobHistoryHook()
+        # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
+        # another run holding it fails the try before anything is written (see job_tracking).
+        lease = DealerLease(history, key, label=ref.label, what="Data API ingest")
 
         with failing_job(
-            history, key, what="Data API ingest", label=ref.label, try_number=try_number, retries=self.retries
+            history,
+            key,
+            what="Data API ingest",
+            label=ref.label,
+            try_number=try_number,
+            max_tries=ti_max_tries(context),
+            lease=lease,
         ):
+            later = history.later_success(key)
+            if later is not None:
+                # Clearing an old run's failed ingest after a later run succeeded would re-send stale
+                # content (re-listing sold cars) and move the source state (window, ETag) backwards.
+                raise AirflowFailException(stale_pull(ref.label, later))
             if not self.pull:
                 raise PayloadError("no pull result to ingest (the pull task returned nothing)")
             pulled = PullResult.model_validate(self.pull)
             started = time.monotonic()
             scope = f"{key.dag_id}|{key.run_id}|{platform.id}|{ref.dealer_id}"
-            vehicles = self._read(pulled)
+            previous = history.get(key)
+            if previous is not None and previous.performance_metrics.get("batches_failed"):
+                # An earlier try of this run got `success: false` for a batch: nothing of it was applied,
+                # and the Data API answers the same key with that same failure again. New keys this try.
+                scope += f"|after-failed-batch|try{try_number}"
+            staged = self._read(pulled)
             with DataApiHook().get_client() as client:
-                result, metrics, problem = self.ingest(client, history, pulled, vehicles, scope=scope)
+                result, metrics, problem = self.ingest(
+                    client,
+                    history,
+                    pulled,
+                    staged.vehicles,
+                    scope=scope,
+                    run=f"{key.dag_id}/{key.run_id}",
+                    rejected_vins=staged.rejected_vins,
+                    lease=lease,
+                )
             history.progress(
                 key,
                 processed=result.vehicles_processed,
@@ -191,15 +235,16 @@ class DataApiIngestOperator(BaseOperator):
         return result.model_dump(mode="json")
 
     @staticmethod
-    def _read(pulled: PullResult) -> list[Vehicle]:
-        vehicles: list[Vehicle] = []
+    def _read(pulled: PullResult) -> StagedPull:
+        staged = StagedPull()
         if pulled.staging_path:
-            vehicles = list(read_vehicles(ObjectStoragePath(pulled.staging_path), checksum=pulled.checksum))
-        if len(vehicles) != pulled.vehicles_staged:
+            staged = read_staged(ObjectStoragePath(pulled.staging_path), checksum=pulled.checksum)
+        if len(staged.vehicles) != pulled.vehicles_staged:
             raise PayloadError(
-                f"staged file holds {len(vehicles)} vehicles but the pull staged {pulled.vehicles_staged}"
+                f"staged file holds {len(staged.vehicles)} vehicles but the pull staged "
+                f"{pulled.vehicles_staged}"
             )
-        return vehicles
+        return staged
 
     def ingest(
         self,
@@ -209,8 +254,16 @@ class DataApiIngestOperator(BaseOperator):
         vehicles: list[Vehicle],
         *,
         scope: str,
+        run: str,
+        rejected_vins: Collection[str] = (),
+        lease: DealerLease | None = None,
     ) -> tuple[IngestResult, dict[str, Any], str | None]:
-        """Send the delta, record every answer, delist; returns (result, metrics, why the dealer fails)."""
+        """Send the delta, record every answer, delist; returns (result, metrics, why the dealer fails).
+
+        ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for; ``rejected_vins`` are the VINs of
+        records the pull rejected, present on the lot though not staged. ``lease`` (this run's on the dealer)
+        is renewed before every batch and before delisting; once another run holds it, nothing more is sent.
+        """
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
         known = history.fingerprints(dealer_id, platform)
@@ -219,6 +272,8 @@ class DataApiIngestOperator(BaseOperator):
         size = settings.ingest_batch_size
         tally = SendTally()
         for start in range(0, len(bodies), size):
+            if lease is not None:
+                lease.hold()
             batch = bodies[start : start + size]
             for sent in self._post(client, pulled, plan, batch, position=str(start), scope=scope):
                 self._record(history, pulled, plan, sent, tally)
@@ -258,16 +313,13 @@ class DataApiIngestOperator(BaseOperator):
         )
         if too_many:
             problems.append(too_many)
-        delisted = 0
-        if pulled.complete:
-            delisted, why = self._delist_gone(client, history, pulled, known, plan)
-            if why:
-                problems.append(why)
-        else:
-            self.log.info(
-                "Partial or unchanged pull (%s): nothing is delisted",
-                "; ".join(pulled.notes) or "not full",
-            )
+        if lease is not None:
+            lease.hold()
+        gone = self._delist_gone(
+            client, history, pulled, known, plan, present={*plan.hashes, *rejected_vins}, run=run
+        )
+        if gone.problem:
+            problems.append(gone.problem)
         result = IngestResult(
             dealer_id=dealer_id,
             platform=platform,
@@ -275,7 +327,7 @@ class DataApiIngestOperator(BaseOperator):
             vehicles_unchanged=len(plan.unchanged),
             vehicles_processed=tally.processed,
             vehicles_rejected=sum(api_rejects.values()),
-            vehicles_delisted=delisted,
+            vehicles_delisted=gone.delisted,
             batches=tally.batches,
             api_errors=dict(api_rejects),
         )
@@ -289,6 +341,8 @@ class DataApiIngestOperator(BaseOperator):
             "batches": result.batches,
             "batches_failed": len(tally.failed),
             "batches_unconfirmed": tally.batches_unconfirmed,
+            "vehicles_missing_not_delisted": gone.waiting,
+            "vehicles_delist_unconfirmed": gone.unconfirmed,
             "api_rejects": result.api_errors,
             "api_rejects_new": dict(tally.reported),
             "ingest_api_calls": stats["api_calls"],
@@ -304,41 +358,89 @@ class DataApiIngestOperator(BaseOperator):
         pulled: PullResult,
         known: Mapping[str, Fingerprint],
         plan: DeltaPlan,
-    ) -> tuple[int, str | None]:
-        """After a full pull: delist live VINs missing from it, unless that is an anomaly.
-
-        Returns (how many the Data API delisted, why the dealer fails or None).
-        """
+        *,
+        present: set[str],
+        run: str,
+    ) -> DelistTally:
+        """Reset the misses of present VINs; after a complete pull count the misses of live VINs missing
+        from it and delist those that reached the threshold, unless the pull is an anomaly."""
         settings = get_settings()
-        live = {vin for vin, state in known.items() if state.live}
-        gone = sorted(live - set(plan.hashes))
-        why = anomaly(len(plan.hashes), len(live), settings.max_drop_fraction)
-        if why and not _flag(self.force_delist):
-            self.log.error(
-                "%s; nothing delisted. If the lot really shrank, re-run with force_delist=true", why
+        dealer_id, platform = pulled.dealer_id, pulled.platform
+        decision = plan_delisting(
+            known,
+            present,
+            run=run,
+            complete=pulled.complete,
+            after_misses=settings.delist_after_missing_pulls,
+            max_drop_fraction=settings.max_drop_fraction,
+            force=_flag(self.force_delist),
+        )
+        history.reset_missing(dealer_id, platform, decision.reset)
+        if not pulled.complete:
+            self.log.info(
+                "Partial or unchanged pull (%s): no miss is counted, nothing is delisted",
+                "; ".join(pulled.notes) or "not full",
             )
-            return 0, f"{why}; nothing was delisted (re-run with force_delist=true if real)"
-        delisted = self._delist(client, history, pulled, gone) if gone else 0
+            return DelistTally()
+        if decision.anomaly:
+            self.log.error(
+                "%s; nothing delisted, no miss counted. If the lot really shrank, re-run with "
+                "force_delist=true",
+                decision.anomaly,
+            )
+            return DelistTally(
+                problem=f"{decision.anomaly}; nothing was delisted (re-run with force_delist=true if real)"
+            )
+        history.count_missing(dealer_id, platform, decision.count, run=run)
+        if decision.waiting:
+            self.log.info(
+                "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
+                "consecutive complete pulls without them): %s",
+                len(decision.waiting),
+                settings.delist_after_missing_pulls,
+                ", ".join(f"{vin} ({n} miss(es))" for vin, n in list(decision.waiting.items())[:20]),
+            )
+        tally = self._delist(client, history, pulled, list(decision.delist))
+        tally.waiting = len(decision.waiting)
         # Vehicles that left the lot while rejected: their rejection no longer stands.
         left = [
-            vin
-            for vin, state in known.items()
-            if state.rejected_reason is not None and vin not in plan.hashes
+            vin for vin, state in known.items() if state.rejected_reason is not None and vin not in present
         ]
-        history.clear_rejections(pulled.dealer_id, pulled.platform, left)
-        return delisted, None
+        history.clear_rejections(dealer_id, platform, left)
+        return tally
 
     def _delist(
         self, client: DataApiClient, history: JobHistoryHook, pulled: PullResult, vins: list[str]
-    ) -> int:
-        """Delist VINs gone from a full pull, in batches; fingerprints marked per accepted batch."""
-        total = 0
+    ) -> DelistTally:
+        """Delist VINs in chunks; each chunk is marked delisted only when the answer confirms all of it.
+
+        ``success: false`` stops here (later chunks are not sent) and fails the dealer; a short count leaves
+        its chunk live (sent again by the next complete pull) and goes on.
+        """
+        tally = DelistTally()
+        done: list[str] = []
         for start in range(0, len(vins), DELIST_BATCH):
             chunk = vins[start : start + DELIST_BATCH]
-            total += client.delist(dealer_id=pulled.dealer_id, source=pulled.platform, vins=chunk)
+            answer = client.delist(dealer_id=pulled.dealer_id, source=pulled.platform, vins=chunk)
+            outcome = reconcile_delist(len(chunk), answer, dealer_id=pulled.dealer_id, source=pulled.platform)
+            if outcome.failed:
+                self.log.error("Delisting stopped: %s", outcome.failed)
+                tally.problem = (
+                    f"delisting failed: {outcome.failed} ({len(vins) - start} of {len(vins)} vehicle(s) to "
+                    "delist were not delisted in this run)"
+                )
+                break
+            if outcome.short:
+                self.log.warning("%s: %s", outcome.short, ", ".join(chunk[:20]))
+                history.mark_delist_unconfirmed(pulled.dealer_id, pulled.platform, chunk)
+                tally.unconfirmed += len(chunk)
+                continue
             history.mark_delisted(pulled.dealer_id, pulled.platform, chunk)
-        self.log.info("Delisted %d vehicle(s) no longer on the lot: %s", total, ", ".join(vins[:20]))
-        return total
+            tally.delisted += len(chunk)
+            done.extend(chunk)
+        if done:
+            self.log.info("Delisted %d vehicle(s) no longer on the lot: %s", len(done), ", ".join(done[:20]))
+        return tally
 
     def _post(
         self,

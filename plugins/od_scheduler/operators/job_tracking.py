@@ -3,10 +3,16 @@
 Transient upstream errors are re-raised so Airflow retries the task; permanent ones (bad credentials,
 bad config, unusable payloads) become ``AirflowFailException`` so it fails at once. Either way the
 dealer's `job_executions` row ends ``failed`` with the error text before the exception leaves.
+
+The dealer's lease (``dealer_leases``) lasts from the run's pull to its last ingest try: it is renewed at
+every try's start, during long work and at every resume from a deferral, kept across a failure Airflow
+retries, and released on success, on a final failure, or by ``summarize_run``. A try that finds another
+run holding it (this run's lease expired and that run took it) writes nothing and fails naming that run.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,8 +21,9 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
-from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.hooks.job_history import JobHistoryHook, OtherRun
 from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus
+from od_scheduler.settings import get_settings
 
 PERMANENT = (PermanentUpstreamError, ConfigError, PayloadError)
 
@@ -37,6 +44,58 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
+class DealerLease:
+    """This run's lease on one dealer x platform, kept from its pull to its last ingest try.
+
+    ``hold()`` renews it to ``lease_minutes`` from now (re-taking it if nobody holds it) and, when another
+    run holds it — this run's lease expired and that run took it — raises ``AirflowFailException`` naming
+    that run, before anything is written. ``keep()`` is the cheap form for loops: it renews only once a
+    sixth of the lease has passed since the last renewal.
+    """
+
+    def __init__(
+        self, history: JobHistoryHook, key: ExecutionKey, *, label: str, what: str, held: bool = False
+    ) -> None:
+        self.history = history
+        self.key = key
+        self.label = label
+        self.what = what
+        self.minutes = get_settings().lease_minutes
+        #: monotonic time of the last renewal; None: not renewed by this process yet.
+        self.renewed: float | None = time.monotonic() if held else None
+
+    def hold(self) -> None:
+        """Renew the lease now, or fail naming the run that holds it."""
+        holder = self.history.renew_lease(self.key, minutes=self.minutes)
+        if holder is not None:
+            raise AirflowFailException(lease_lost(self.label, self.what, holder))
+        self.renewed = time.monotonic()
+
+    def keep(self) -> None:
+        """Renew the lease when a sixth of its length passed since the last renewal (or none was made)."""
+        if self.renewed is None or time.monotonic() - self.renewed >= self.minutes * 60 / 6:
+            self.hold()
+
+
+def lease_lost(label: str, what: str, holder: OtherRun) -> str:
+    """Why a step that lost its dealer's lease refuses to go on."""
+    return (
+        f"{what} refused for {label}: this run no longer holds the dealer's lease — it expired and run "
+        f"{holder} (dag_id {holder.dag_id}, run_id {holder.run_id}) holds it now. Nothing was written by "
+        "this try; that run pulls and ingests the dealer, or re-run this dealer once it has finished."
+    )
+
+
+def stale_pull(label: str, later: OtherRun) -> str:
+    """Why an ingest of a pull older than another run's successful ingest refuses."""
+    at = f" at {later.at.isoformat(timespec='seconds')}" if later.at else ""
+    return (
+        f"Data API ingest refused for {label}: a later run ({later.dag_id}, run_id {later.run_id}) already "
+        f"ingested this dealer{at}; this pull is stale — re-run the whole dealer, not only its ingest. "
+        "Nothing was written."
+    )
+
+
 @contextmanager
 def failing_job(
     history: JobHistoryHook,
@@ -45,14 +104,22 @@ def failing_job(
     what: str,
     label: str,
     try_number: int,
-    retries: int | None = None,
+    max_tries: int | None = None,
+    lease: DealerLease | None = None,
 ) -> Iterator[None]:
     """Run a step; on any error end the row ``failed`` with the error, then fail or retry the task.
 
-    With ``retries`` (the task's), a transient error's text says what happens next: another try of this
-    task, or — on the last try — nothing until the next run.
+    ``max_tries`` is the task instance's (``context["ti"].max_tries``: Airflow raises it when a task is
+    cleared), so a transient error's text says what really happens next: another try of this task, or —
+    on the last try — nothing until the next run. The dealer's lease is released on a final failure only:
+    a try Airflow retries keeps it, so no other run pulls or ingests the dealer before the retry. Unknown
+    ``max_tries`` keeps it too (``summarize_run`` releases the run's leases, else they expire).
+
+    With ``lease``, the lease is renewed (or found lost: the step fails at once) before the step begins.
     """
     try:
+        if lease is not None:
+            lease.keep()
         yield
     except TaskDeferred:
         # Not an error: the task waits in the triggerer and resumes; its row stays ``running``.
@@ -65,19 +132,33 @@ def failing_job(
         raise
     except BaseException as err:
         # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
+        final = max_tries is not None and try_number > max_tries
         history.finish(
-            key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}{_next(try_number, retries)}"
+            key,
+            JobStatus.FAILED,
+            error=f"try {try_number}: {describe(err)}{_next(try_number, max_tries)}",
+            release=final,
         )
         raise
 
 
-def _next(try_number: int, retries: int | None) -> str:
-    """What follows a transient failure of try ``try_number`` of a task with ``retries`` retries."""
-    if retries is None:
+def _next(try_number: int, max_tries: int | None) -> str:
+    """What follows a transient failure of try ``try_number`` of a task instance with ``max_tries``.
+
+    Airflow retries while ``try_number <= max_tries``; clearing a task raises its ``max_tries``, so the
+    tries of a cleared task go on counting from where they were.
+    """
+    if max_tries is None:
         return ""
-    if try_number <= retries:
-        return f" Airflow retries the task (try {try_number + 1} of {retries + 1})."
+    if try_number <= max_tries:
+        return f" Airflow retries the task (try {try_number + 1} of {max_tries + 1})."
     return " That was the last try; the next run of the DAG tries this dealer again."
+
+
+def ti_max_tries(context: Context) -> int | None:
+    """The task instance's real ``max_tries`` (raised by a clear), or None when Airflow did not say."""
+    value = getattr(context["ti"], "max_tries", None)
+    return int(value) if isinstance(value, int) else None
 
 
 def dealer_ref(value: Any) -> DealerRef:

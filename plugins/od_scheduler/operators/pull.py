@@ -68,9 +68,16 @@ from od_scheduler.exceptions import ConfigError, RecordRejected
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, ExecutionKey, PullResult
+from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus, PullResult
 from od_scheduler.models.vehicle import Vehicle
-from od_scheduler.operators.job_tracking import dealer_ref, execution_key, failing_job
+from od_scheduler.models.vin import INVALID_VIN_CHECK_DIGIT, normalize_vin, vin_problem
+from od_scheduler.operators.job_tracking import (
+    DealerLease,
+    dealer_ref,
+    execution_key,
+    failing_job,
+    ti_max_tries,
+)
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import staging_path, write_vehicles
@@ -253,11 +260,26 @@ class PullJob:
     key: ExecutionKey
     history: JobHistoryHook
     try_number: int
+    #: The task instance's ``max_tries`` (None: unknown), for the retry-or-last-try decision.
+    max_tries: int | None
+    #: This run's lease on the dealer, renewed while the pull goes on.
+    lease: DealerLease
     started: float = field(default_factory=time.monotonic)
 
 
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _leased(stream: PullStream, lease: DealerLease) -> PullStream:
+    """The pull's stream, renewing the dealer's lease as records come (a long pull must not lose it)."""
+    while True:
+        lease.keep()
+        try:
+            item = next(stream)
+        except StopIteration as stop:
+            return stop.value if isinstance(stop.value, PullOutcome) else PullOutcome()
+        yield item
 
 
 class PullInventoryOperator(BaseOperator):
@@ -321,36 +343,56 @@ class PullInventoryOperator(BaseOperator):
 
     # -- the flow ----------------------------------------------------------------------------------
     def begin(self, context: Context) -> PullJob:
-        """Mark the dealer's job ``running``; returns the in-progress pull."""
+        """Lease the dealer and mark its job ``running``; returns the in-progress pull.
+
+        Another run holding the lease makes a first pull skip the dealer; a retry of a pull this run began
+        (its lease expired and that run took it) fails instead, naming that run: it must not stage a pull
+        for an ingest that would refuse it anyway.
+        """
         platform = get_platform(self.platform_id)
         ref = dealer_ref(self.dealer)
-        job = PullJob(
-            ref=ref,
-            key=execution_key(context, ref, platform.id),
-            history=JobHistoryHook(),
-            try_number=int(context["ti"].try_number or 1),
-        )
+        job = self._job(context, ref)
         holder = job.history.acquire_lease(job.key, minutes=get_settings().lease_minutes)
         if holder is not None:
+            earlier = job.history.get(job.key) if job.try_number > 1 else None
+            if earlier is not None and earlier.status != JobStatus.SKIPPED:
+                raise AirflowFailException(
+                    f"{platform.name} pull refused for {ref.label}: this run no longer holds the dealer's "
+                    f"lease — it expired and run {holder} holds it now. Nothing was pulled by this try; "
+                    "re-run this dealer once that run has finished."
+                )
             reason = f"skipped: run {holder} is pulling this dealer right now"
             job.history.skip(job.key, try_number=job.try_number, reason=reason)
             raise AirflowSkipException(f"{ref.label}: {reason}")
+        job.lease.renewed = time.monotonic()
         job.history.start(job.key, try_number=job.try_number)
+        job.history.mark_pull_start(job.key)
         self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, job.try_number)
         return job
 
     def resume(self, context: Context) -> PullJob:
-        """The in-progress pull after a deferral (the row is already ``running``)."""
-        ref = dealer_ref(self.dealer)
+        """The in-progress pull after a deferral (the row is already ``running``).
+
+        Its lease is renewed when the pull is ``guarded()`` again (the deferral may have lasted long).
+        """
+        return self._job(context, dealer_ref(self.dealer))
+
+    def _job(self, context: Context, ref: DealerRef) -> PullJob:
+        key = execution_key(context, ref, self.platform_id)
+        history = JobHistoryHook()
+        name = get_platform(self.platform_id).name
         return PullJob(
             ref=ref,
-            key=execution_key(context, ref, self.platform_id),
-            history=JobHistoryHook(),
+            key=key,
+            history=history,
             try_number=int(context["ti"].try_number or 1),
+            max_tries=ti_max_tries(context),
+            lease=DealerLease(history, key, label=ref.label, what=f"{name} pull"),
         )
 
     def guarded(self, job: PullJob) -> Any:
-        """Context manager: any error ends the job ``failed`` and fails (or retries) the task."""
+        """Context manager: renew the dealer's lease (or fail if lost); any error ends the job ``failed``
+        and fails (or retries) the task."""
         name = get_platform(self.platform_id).name
         return failing_job(
             job.history,
@@ -358,7 +400,8 @@ class PullInventoryOperator(BaseOperator):
             what=f"{name} pull",
             label=job.ref.label,
             try_number=job.try_number,
-            retries=self.retries,
+            max_tries=job.max_tries,
+            lease=job.lease,
         )
 
     def load_dealer(self, ref: DealerRef) -> Dealer:
@@ -387,12 +430,21 @@ class PullInventoryOperator(BaseOperator):
         warnings: Counter[str] = Counter()
         counts = {"records": 0, "duplicates": 0}
         box: list[PullOutcome] = []
+        # VINs of rejected records: still on the lot, so the ingest counts them present (staged after
+        # the vehicles, filled while they stream).
+        rejected_vins: set[str] = set()
 
         def accepted() -> Generator[Vehicle, None, None]:
-            box.append((yield from self._screen(stream, rejects, warnings, set(), counts)))
+            box.append(
+                (
+                    yield from self._screen(
+                        _leased(stream, job.lease), rejects, warnings, set(), counts, rejected_vins
+                    )
+                )
+            )
 
         path = staging_path(self.platform_id, dealer.id, context["run_id"], try_number=job.try_number)
-        staged, checksum = write_vehicles(path, accepted())
+        staged, checksum = write_vehicles(path, accepted(), rejected_vins=rejected_vins)
         outcome = box[0]
         notes = list(outcome.notes)
         state = dict(outcome.state)
@@ -492,8 +544,13 @@ class PullInventoryOperator(BaseOperator):
         warnings: Counter[str],
         seen: set[str],
         counts: dict[str, int],
+        rejected_vins: set[str],
     ) -> Generator[Vehicle, None, PullOutcome]:
-        """Count records, drop duplicate VINs (first wins), count and log rejects and warnings by reason."""
+        """Count records, drop duplicate VINs (first wins), count and log rejects and warnings by reason.
+
+        A rejected record whose ``ref`` reads as a VIN (17 valid characters; a wrong check digit is its
+        problem, not a sign it is no VIN) goes to ``rejected_vins``; a stock number or garbage cannot.
+        """
         while True:
             try:
                 item = next(stream)
@@ -502,6 +559,9 @@ class PullInventoryOperator(BaseOperator):
             counts["records"] += 1
             if isinstance(item, RecordRejected):
                 rejects[item.reason] += 1
+                vin = normalize_vin(item.ref)
+                if vin is not None and vin_problem(vin) in (None, INVALID_VIN_CHECK_DIGIT):
+                    rejected_vins.add(vin)
                 if sum(rejects.values()) <= MAX_LOGGED_REJECTS:
                     self.log.warning("Rejected record %s: %s", item.ref or "<no VIN or stock number>", item)
                 continue

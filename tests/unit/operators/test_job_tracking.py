@@ -1,4 +1,5 @@
-"""failing_job: a deferral is not a failure; every real error still ends the dealer's row failed."""
+"""failing_job: a deferral is not a failure; every real error still ends the dealer's row failed; only a
+final failure releases the dealer's lease; ``_next`` counts tries by the task instance's real max_tries."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
 from od_scheduler.models.job import ExecutionKey, JobStatus
-from od_scheduler.operators.job_tracking import failing_job
+from od_scheduler.operators.job_tracking import _next, failing_job
 
 pytestmark = pytest.mark.unit
 
@@ -21,14 +22,25 @@ class History:
 
     def __init__(self) -> None:
         self.finished: list[tuple[JobStatus, str | None]] = []
+        self.released: list[bool] = []
 
-    def finish(self, key: ExecutionKey, status: JobStatus, *, error: str | None = None) -> None:
+    def finish(
+        self, key: ExecutionKey, status: JobStatus, *, error: str | None = None, release: bool = True
+    ) -> None:
         assert key == KEY
         self.finished.append((status, error))
+        self.released.append(release)
 
 
-def guarded(history: Any):
-    return failing_job(history, KEY, what="Web scraping pull", label="Hilltop (hilltop)", try_number=1)
+def guarded(history: Any, *, try_number: int = 1, max_tries: int | None = None):
+    return failing_job(
+        history,
+        KEY,
+        what="Web scraping pull",
+        label="Hilltop (hilltop)",
+        try_number=try_number,
+        max_tries=max_tries,
+    )
 
 
 def test_a_deferral_passes_through_untouched_and_leaves_the_row_running() -> None:
@@ -58,3 +70,29 @@ def test_a_transient_error_ends_the_row_failed_and_is_re_raised_for_a_retry() ->
         raise TransientUpstreamError("apify 503")
 
     assert history.finished == [(JobStatus.FAILED, "try 1: TransientUpstreamError: apify 503")]
+
+
+def test_a_failure_airflow_retries_keeps_the_lease_and_the_last_one_releases_it() -> None:
+    history = History()
+    with pytest.raises(TransientUpstreamError), guarded(history, try_number=1, max_tries=1):
+        raise TransientUpstreamError("data api 503")
+    with pytest.raises(TransientUpstreamError), guarded(history, try_number=2, max_tries=1):
+        raise TransientUpstreamError("data api 503")
+    with pytest.raises(AirflowFailException), guarded(history, try_number=1, max_tries=3):
+        raise PermanentUpstreamError("401 from the Data API")
+
+    assert history.released == [False, True, True], "retry keeps it; last try and permanent release it"
+    assert history.finished[0][1] == (
+        "try 1: TransientUpstreamError: data api 503 Airflow retries the task (try 2 of 2)."
+    )
+    assert history.finished[1][1].endswith(
+        "That was the last try; the next run of the DAG tries this dealer again."
+    )
+
+
+def test_next_counts_by_the_task_instances_max_tries_which_a_clear_raises() -> None:
+    # retries=2: tries 1-3 ran and failed; a manual clear raised max_tries to 3 + 2 = 5 for tries 4-6.
+    assert _next(3, 2) == " That was the last try; the next run of the DAG tries this dealer again."
+    assert _next(4, 5) == " Airflow retries the task (try 5 of 6)."
+    assert _next(6, 5) == " That was the last try; the next run of the DAG tries this dealer again."
+    assert _next(1, None) == ""
