@@ -22,6 +22,16 @@ ingested alone or within a shard of dealers.
   vehicle not named in an error was accepted. VINs in errors are matched after normalization.
 - **Rejections are measured against the whole lot** (:func:`reject_problem`): pull-side rejects plus the
   Data API's (new and standing) over the vehicles the pull found, so one bad vehicle never fails a dealer.
+- **Delisting waits for consecutive misses** (:func:`plan_delisting`). A VIN is *present* in a pull when
+  the pull staged it or rejected its record (a readable VIN whose record failed validation is still on
+  the lot). Any pull that sees a VIN resets its miss count. A complete pull that misses a live VIN counts
+  one miss for it — once per DAG run, however often that run is retried or re-run — and the VIN is
+  delisted when its misses reach ``delist_after_missing_pulls``. A partial pull counts nothing; neither
+  does an *inventory anomaly* (:func:`anomaly`: an empty pull, or a drop beyond ``max_drop_fraction``),
+  which fails the dealer instead. ``force_delist`` delists every missing VIN at once, anomaly or not.
+- **Delist answers are reconciled** (:func:`reconcile_delist`): ``success: false`` delisted nothing (the
+  dealer fails); a ``delisted`` count short of the VINs sent does not say which were delisted, so none of
+  that chunk is marked delisted and the next complete pull sends them again (delisting is idempotent).
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from od_scheduler.clients.data_api import BatchResult
+from od_scheduler.clients.data_api import BatchResult, DelistResult
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.models.vin import normalize_vin
 
@@ -60,10 +70,20 @@ class Fingerprint:
     rejected_hash: str | None = None
     rejected_hash_version: int | None = None
     rejected_reason: str | None = None
+    #: Consecutive complete pulls (distinct runs) that missed this live VIN, and the runs counted.
+    missing_pulls: int = 0
+    missing_runs: tuple[str, ...] = ()
+    #: A delist of this VIN was answered with a short count: the Data API may no longer advertise it.
+    delist_unconfirmed: bool = False
 
     def holds(self, content_hash: str, hash_version: int) -> bool:
-        """The Data API has this exact content live."""
-        return self.live and self.content_hash == content_hash and self.hash_version == hash_version
+        """The Data API has this exact content live (not in doubt after an unconfirmed delist)."""
+        return (
+            self.live
+            and not self.delist_unconfirmed
+            and self.content_hash == content_hash
+            and self.hash_version == hash_version
+        )
 
     def rejects(self, content_hash: str, hash_version: int) -> bool:
         """This exact content was rejected by the Data API and has not changed since."""
@@ -285,3 +305,117 @@ def reject_problem(
         f"max_reject_fraction {max_reject_fraction:g}): {at_pull} rejected at pull {dict(pull_rejects)}, "
         f"{by_api} rejected by the Data API {dict(api_rejects)}"
     )
+
+
+def anomaly(pulled: int, live: int, max_drop_fraction: float) -> str | None:
+    """Why a full pull of ``pulled`` vehicles must not delist from ``live`` ones, or None."""
+    if live == 0:
+        return None
+    if pulled == 0:
+        return f"inventory anomaly: the pull returned 0 vehicles but {live} are live at the Data API"
+    floor = (1 - max_drop_fraction) * live
+    if pulled < floor:
+        return (
+            f"inventory anomaly: the pull returned {pulled} vehicles but {live} are live at the Data API "
+            f"(a {100 * (1 - pulled / live):.0f}% drop; max_drop_fraction {max_drop_fraction:g})"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class DelistPlan:
+    """What one pull means for the miss counts and delisting of a dealer's live VINs."""
+
+    #: Present VINs whose miss count is above 0: reset it.
+    reset: tuple[str, ...] = ()
+    #: Live VINs missing from this complete pull whose miss this run has not counted yet: count it.
+    count: tuple[str, ...] = ()
+    #: VINs to delist now (their misses reached the threshold, or ``force_delist``).
+    delist: tuple[str, ...] = ()
+    #: VIN -> misses so far, of missing live VINs not delisted yet (below the threshold).
+    waiting: Mapping[str, int] = field(default_factory=dict)
+    #: Set when the pull is an inventory anomaly: nothing counted, nothing delisted, the dealer fails.
+    anomaly: str | None = None
+
+
+def plan_delisting(
+    known: Mapping[str, Fingerprint],
+    present: Iterable[str],
+    *,
+    run: str,
+    complete: bool,
+    after_misses: int,
+    max_drop_fraction: float,
+    force: bool = False,
+) -> DelistPlan:
+    """Decide resets, counted misses and delistings for one pull (see the module docstring).
+
+    ``present``: VINs the pull staged or rejected with a readable VIN. ``run`` names the DAG run
+    (``<dag_id>/<run_id>``): a run already in a VIN's :attr:`Fingerprint.missing_runs` counts nothing more.
+    """
+    seen = set(present)
+    reset = tuple(sorted(vin for vin in seen if vin in known and known[vin].missing_pulls > 0))
+    if not complete:
+        return DelistPlan(reset=reset)
+    live = {vin for vin, state in known.items() if state.live}
+    gone = sorted(live - seen)
+    why = anomaly(len(seen), len(live), max_drop_fraction)
+    if force:
+        return DelistPlan(reset=reset, delist=tuple(gone))
+    if why:
+        return DelistPlan(reset=reset, anomaly=why)
+    count: list[str] = []
+    delist: list[str] = []
+    waiting: dict[str, int] = {}
+    for vin in gone:
+        state = known[vin]
+        misses = state.missing_pulls
+        if run not in state.missing_runs:
+            count.append(vin)
+            misses += 1
+        if misses >= after_misses:
+            delist.append(vin)
+        else:
+            waiting[vin] = misses
+    return DelistPlan(reset=reset, count=tuple(count), delist=tuple(delist), waiting=waiting)
+
+
+@dataclass(frozen=True)
+class DelistOutcome:
+    """One delist answer, reconciled with the chunk of VINs sent."""
+
+    sent: int
+    delisted: int
+    #: Set when the Data API answered ``success: false``: nothing was delisted, the dealer fails.
+    failed: str | None = None
+    #: Set when ``delisted`` is short of the VINs sent: it does not say which; none is marked delisted.
+    short: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """Every VIN of the chunk is delisted at the Data API: mark them delisted."""
+        return self.failed is None and self.short is None
+
+
+def reconcile_delist(sent: int, result: DelistResult, *, dealer_id: str, source: str) -> DelistOutcome:
+    """What a delist answer means for the ``sent`` VINs of its chunk (see the module docstring)."""
+    if not result.success:
+        return DelistOutcome(
+            sent=sent,
+            delisted=0,
+            failed=(
+                f"the Data API answered success=false to delisting {sent} vehicle(s) of dealer {dealer_id} "
+                f"({source}): nothing was delisted; they stay live and are delisted by a later run"
+            ),
+        )
+    if result.delisted < sent:
+        return DelistOutcome(
+            sent=sent,
+            delisted=result.delisted,
+            short=(
+                f"the Data API delisted {result.delisted} of {sent} vehicle(s) sent for dealer {dealer_id} "
+                f"({source}) without saying which: none is marked delisted, the next complete pull sends "
+                "them again"
+            ),
+        )
+    return DelistOutcome(sent=sent, delisted=sent)

@@ -45,6 +45,7 @@ class Settings:
     cleanup_batch_size: int
     cleanup_schedule: str
     max_drop_fraction: float
+    delist_after_missing_pulls: int
     max_reject_fraction: float
     alert_failure_rate: float
     long_run_alerts: bool
@@ -119,6 +120,7 @@ def get_settings() -> Settings:
         cleanup_batch_size=_int("cleanup_batch_size", 5000, lo=1),
         cleanup_schedule=conf.get(SECTION, "cleanup_schedule", fallback="0 2 * * *"),
         max_drop_fraction=_float("max_drop_fraction", 0.5, lo=0.0, hi=1.0),
+        delist_after_missing_pulls=_int("delist_after_missing_pulls", 2, lo=1),
         max_reject_fraction=_float("max_reject_fraction", 0.2, lo=0.0, hi=1.0),
         alert_failure_rate=_float("alert_failure_rate", 0.2, lo=0.0, hi=1.0),
         long_run_alerts=_bool("long_run_alerts", True),

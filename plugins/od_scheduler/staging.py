@@ -23,6 +23,11 @@ portable:
 
 Abandoned ``_writing.*`` files (a pull killed mid-write) end in ``.jsonl.gz`` too, so
 ``maintenance_cleanup`` prunes them with the staged files once they pass the retention.
+
+**Two kinds of line.** A vehicle line is a canonical vehicle (``Vehicle.to_api()``). After the vehicles,
+one line ``{"rejected_vin": "<VIN>"}`` per record the pull rejected whose VIN was readable: such a vehicle
+is still on the lot (only its record is unusable), so the ingest counts it present, never missing
+(:func:`read_staged`). The checksum covers both kinds; :func:`read_vehicles` yields only the vehicles.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -51,6 +57,8 @@ SUFFIX = ".jsonl.gz"
 WRITING_PREFIX = "_writing."
 #: Filesystems where a rename within one directory is atomic.
 RENAMING_PROTOCOLS = ("file", "local")
+#: Key of a staged line naming the VIN of a record the pull rejected (not a vehicle).
+REJECTED_VIN = "rejected_vin"
 
 
 def safe_component(value: str) -> str:
@@ -84,8 +92,13 @@ def staging_path(
     return staging_root(root) / safe_component(platform) / safe_component(dealer_id) / name
 
 
-def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tuple[int, str]:
+def write_vehicles(
+    path: ObjectStoragePath, vehicles: Iterable[Vehicle], *, rejected_vins: Iterable[str] = ()
+) -> tuple[int, str]:
     """Stream vehicles to ``path`` and commit it atomically; returns (count, sha256 of the file's bytes).
+
+    ``rejected_vins`` (VINs of records the pull rejected) is iterated only once ``vehicles`` is exhausted,
+    so the pull may fill it while the vehicles stream; ``count`` counts vehicles only.
 
     On a renaming filesystem the bytes go to ``_writing.<name>`` first and are renamed onto ``path`` once
     complete; on an object store they go to ``path`` itself (an upload is visible only when complete). A
@@ -115,6 +128,8 @@ def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tupl
             for vehicle in vehicles:
                 gz.write(json.dumps(vehicle.to_api(), sort_keys=True).encode() + b"\n")
                 count += 1
+            for vin in sorted(set(rejected_vins)):
+                gz.write(json.dumps({REJECTED_VIN: vin}).encode() + b"\n")
         if renaming:
             target.rename(path)
     except BaseException:
@@ -129,8 +144,34 @@ def write_vehicles(path: ObjectStoragePath, vehicles: Iterable[Vehicle]) -> tupl
     return count, digest.hexdigest()
 
 
+@dataclass
+class StagedPull:
+    """A staged file read back: the vehicles, and the VINs of records the pull rejected."""
+
+    vehicles: list[Vehicle] = field(default_factory=list)
+    rejected_vins: set[str] = field(default_factory=set)
+
+
+def read_staged(path: ObjectStoragePath, *, checksum: str | None = None) -> StagedPull:
+    """Read a staged file back whole (both kinds of line), verifying the checksum first when given."""
+    staged = StagedPull()
+    for item in _read_lines(path, checksum=checksum):
+        if isinstance(item, Vehicle):
+            staged.vehicles.append(item)
+        else:
+            staged.rejected_vins.add(item)
+    return staged
+
+
 def read_vehicles(path: ObjectStoragePath, *, checksum: str | None = None) -> Iterator[Vehicle]:
     """Read staged vehicles back, verifying the checksum first when given."""
+    for item in _read_lines(path, checksum=checksum):
+        if isinstance(item, Vehicle):
+            yield item
+
+
+def _read_lines(path: ObjectStoragePath, *, checksum: str | None) -> Iterator[Vehicle | str]:
+    """Each staged line: a Vehicle, or the VIN of a rejected record (a ``str``)."""
     if not path.exists():
         raise PayloadError(f"staged file {path} does not exist (cleaned up, or the pull wrote elsewhere)")
     if checksum is not None:
@@ -146,6 +187,10 @@ def read_vehicles(path: ObjectStoragePath, *, checksum: str | None = None) -> It
     with path.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         for lineno, line in enumerate(gz, start=1):
             try:
-                yield Vehicle.from_api(json.loads(line))
+                data = json.loads(line)
+                if isinstance(data, dict) and set(data) == {REJECTED_VIN}:
+                    yield str(data[REJECTED_VIN])
+                    continue
+                yield Vehicle.from_api(data)
             except ValueError as err:
                 raise PayloadError(f"staged file {path} line {lineno} is not a valid vehicle: {err}") from err

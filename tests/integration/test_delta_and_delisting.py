@@ -75,6 +75,12 @@ def test_sold_vehicles_are_delisted_and_come_back(dagbag, dealer, clean: httpx.C
     pull(dagbag, dealer)
     sold = truth_vins(clean, dealer)[:5]
     clean.post(f"/_sandbox/lots/dealer.com/{dealer['id']}/remove", json={"vins": sold}).raise_for_status()
+    # The first complete pull without them only counts a miss (delist_after_missing_pulls 2).
+    _, row = pull(dagbag, dealer)
+    assert row["status"] == "success"
+    assert row["vehicles_delisted"] == 0
+    assert row["performance_metrics"]["vehicles_missing_not_delisted"] == 5
+    assert set(sold) <= live(clean, dealer)
     _, row = pull(dagbag, dealer)
     assert row["status"] == "success"
     assert row["vehicles_delisted"] == 5

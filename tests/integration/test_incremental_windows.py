@@ -234,15 +234,17 @@ def test_a_full_pull_comes_at_the_cadence_and_delists_the_sold_car(
     assert sold in stored(clean, twin["id"]), "a partial pull never delists"
     assert state(twin["id"])["full_pull_at"] == first.data_interval_end.isoformat()
 
-    # Two days after the last full pull: full again, complete, and the sold car is delisted.
+    # Two days after the last full pull: full again and complete. Its first complete miss only counts
+    # (delist_after_missing_pulls 2): the sold car is still listed.
     mark = len(requests(clean, slug))
     third = run(dagbag, days(2), twin["id"], force=True)
     row = history_rows(DAG_ID, third.run_id)[twin["id"]]
     assert asked_since(clean, slug, mark) == [None]
     assert row["status"] == "success"
     assert row["performance_metrics"]["complete"] is True
-    assert row["vehicles_delisted"] == 1
-    assert stored(clean, twin["id"], include_delisted=True)[sold]["delisted"] is True
+    assert row["vehicles_delisted"] == 0
+    assert row["performance_metrics"]["vehicles_missing_not_delisted"] == 1
+    assert stored(clean, twin["id"])[sold]["delisted"] is False
     after_full = state(twin["id"])
     assert (after_full["full_pull_at"], after_full["full_pull_run"]) == (
         third.data_interval_end.isoformat(),
@@ -274,3 +276,15 @@ def test_a_full_pull_comes_at_the_cadence_and_delists_the_sold_car(
         after_full["full_pull_run"],
     )
     assert final["window_start"] >= latest["window_start"]
+
+    # The next full pull (48 h of data-interval time after the last) misses the sold car again: its
+    # second consecutive complete miss delists it. (The re-run and the incremental runs counted nothing.)
+    assert stored(clean, twin["id"])[sold]["delisted"] is False
+    later = run(dagbag, days(4), twin["id"], force=True)
+    row = history_rows(DAG_ID, later.run_id)[twin["id"]]
+    assert (row["status"], row["performance_metrics"]["complete"], row["vehicles_delisted"]) == (
+        "success",
+        True,
+        1,
+    )
+    assert stored(clean, twin["id"], include_delisted=True)[sold]["delisted"] is True

@@ -187,6 +187,7 @@ class ScriptedDataApi:
     def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.answer = answer
         self.bodies: list[dict[str, Any]] = []
+        self.keys: list[str] = []
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -194,6 +195,7 @@ class ScriptedDataApi:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path.endswith("/batch"):
                     api.bodies.append(body)
+                    api.keys.append(self.headers["Idempotency-Key"])
                     reply = api.answer(body)
                 else:
                     reply = {"success": True, "delisted": len(body["vins"])}
@@ -262,6 +264,23 @@ def test_success_false_fails_the_dealer_and_records_nothing(dagbag, dealer, clea
     assert "dealer is suspended" in row["errors"][-1]
     assert row["performance_metrics"]["batches_failed"] == 1
     assert fingerprint_rows(dealer) == {}
+
+
+def test_a_rerun_after_success_false_sends_under_a_new_key(dagbag, dealer, clean, scripted) -> None:
+    """The Data API answers a key it has seen with its first answer: a re-run must not get that failure."""
+    from datetime import UTC, datetime
+
+    answers = iter([False, True])
+    api = scripted(
+        lambda body: answer(body, processed=0, success=False) if not next(answers) else answer(body)
+    )
+    when = datetime.now(UTC)
+    _, row = pull(dagbag, dealer, logical_date=when, run_after=when)
+    assert row["status"] == "failed"
+    _, row = pull(dagbag, dealer, logical_date=when, run_after=when)  # the same DAG run, cleared
+    assert row["status"] == "success", row["errors"]
+    assert len(api.keys) == 2
+    assert api.keys[0] != api.keys[1]
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,16 @@ from typing import Any
 
 import pytest
 
-from od_scheduler.clients.data_api import BatchResult
+from od_scheduler.clients.data_api import BatchResult, DelistResult
 from od_scheduler.delta import (
     NEW,
     Fingerprint,
     idempotency_key,
     lot_size,
+    plan_delisting,
     plan_delta,
     reconcile,
+    reconcile_delist,
     reject_problem,
     standing_rejections,
 )
@@ -264,3 +266,130 @@ def test_fingerprint_tokens() -> None:
     fp = Fingerprint(content_hash="abc", hash_version=1, live=True, revision=7)
     assert fp.token == "abc:1:live:7"
     assert Fingerprint(content_hash="abc", hash_version=1, live=False, revision=8).token == "abc:1:delisted:8"
+
+
+# -- delisting waits for consecutive misses ------------------------------------------------------------
+
+RUN = "inventory_dealer_com/scheduled__2026-05-01"
+
+
+def live_lot(n: int, **over: Any) -> dict[str, Fingerprint]:
+    return {vin(i): Fingerprint(**{**accepted(car(i)).__dict__, **over}) for i in range(n)}
+
+
+def decide(known: dict[str, Fingerprint], present: set[str], **over: Any):
+    kw: dict[str, Any] = {
+        "run": RUN,
+        "complete": True,
+        "after_misses": 2,
+        "max_drop_fraction": 0.5,
+        **over,
+    }
+    return plan_delisting(known, present, **kw)
+
+
+def test_a_first_miss_is_counted_and_waits_a_second_delists() -> None:
+    known = live_lot(10)
+    present = {vin(i) for i in range(1, 10)}
+    first = decide(known, present)
+    assert (first.count, first.delist, dict(first.waiting)) == ((vin(0),), (), {vin(0): 1})
+
+    known[vin(0)] = Fingerprint(**{**known[vin(0)].__dict__, "missing_pulls": 1, "missing_runs": (RUN,)})
+    second = decide(known, present, run="inventory_dealer_com/scheduled__2026-05-02")
+    assert (second.count, second.delist, dict(second.waiting)) == ((vin(0),), (vin(0),), {})
+
+
+def test_a_retry_or_re_run_of_the_counting_run_counts_nothing_more() -> None:
+    known = live_lot(10, missing_pulls=1, missing_runs=(RUN,))
+    again = decide(known, {vin(i) for i in range(1, 10)})
+    assert again.count == ()
+    assert again.delist == ()
+    assert dict(again.waiting) == {vin(0): 1}
+
+
+def test_setting_one_delists_at_the_first_miss() -> None:
+    plan = decide(live_lot(10), {vin(i) for i in range(1, 10)}, after_misses=1)
+    assert plan.delist == (vin(0),)
+
+
+def test_a_vehicle_seen_again_has_its_misses_reset_even_by_a_partial_pull() -> None:
+    known = live_lot(4)
+    known[vin(2)] = Fingerprint(**{**known[vin(2)].__dict__, "missing_pulls": 1, "missing_runs": (RUN,)})
+    for complete in (True, False):
+        plan = decide(known, {vin(i) for i in range(4)}, complete=complete)
+        assert plan.reset == (vin(2),)
+        assert (plan.count, plan.delist) == ((), ())
+
+
+def test_a_partial_pull_counts_and_delists_nothing() -> None:
+    plan = decide(live_lot(10, missing_pulls=5, missing_runs=("x",)), {vin(9)}, complete=False)
+    assert (plan.count, plan.delist, dict(plan.waiting), plan.anomaly) == ((), (), {}, None)
+
+
+@pytest.mark.parametrize("present", [0, 3], ids=["empty pull", "70% drop"])
+def test_an_anomaly_counts_nothing_and_force_delist_delists_every_missing_vin_at_once(present: int) -> None:
+    known = live_lot(10, missing_pulls=1, missing_runs=("earlier",))
+    seen = {vin(i) for i in range(present)}
+    plan = decide(known, seen)
+    assert plan.anomaly is not None
+    assert "inventory anomaly" in plan.anomaly
+    assert (plan.count, plan.delist) == ((), ())
+    forced = decide(known, seen, force=True)
+    assert forced.anomaly is None
+    assert forced.delist == tuple(sorted(set(known) - seen))
+
+
+def test_force_delist_does_not_wait_for_misses() -> None:
+    forced = decide(live_lot(10), {vin(i) for i in range(1, 10)}, force=True, after_misses=3)
+    assert forced.delist == (vin(0),)
+
+
+def test_a_rejected_record_with_a_known_vin_is_present_not_missing() -> None:
+    known = live_lot(10)
+    staged = {vin(i) for i in range(1, 10)}
+    plan = decide(known, staged | {vin(0)}, after_misses=1)  # vin(0)'s record was rejected at pull
+    assert (plan.count, plan.delist) == ((), ())
+
+
+def test_delisted_and_never_accepted_vins_are_not_counted() -> None:
+    known = {
+        vin(0): accepted(car(0), live=False),
+        vin(1): rejected(car(1), "recall hold"),
+        **{vin(i): accepted(car(i)) for i in range(2, 6)},
+    }
+    plan = decide(known, {vin(i) for i in range(2, 6)}, after_misses=1)
+    assert (plan.count, plan.delist) == ((), ())
+
+
+def test_a_doubtful_delist_makes_a_returning_vehicle_be_sent_again() -> None:
+    vehicle = car(1)
+    doubtful = Fingerprint(**{**accepted(vehicle).__dict__, "delist_unconfirmed": True})
+    plan = plan_delta([vehicle], {vehicle.vin: doubtful}, hash_version=HASH_VERSION)
+    assert [v.vin for v in plan.send] == [vehicle.vin]
+
+
+# -- delist answers ------------------------------------------------------------------------------------
+
+
+def test_a_full_delist_answer_confirms_the_chunk() -> None:
+    outcome = reconcile_delist(3, DelistResult(success=True, delisted=3), dealer_id=DEALER, source=SOURCE)
+    assert outcome.confirmed
+    assert outcome.delisted == 3
+
+
+def test_success_false_delists_nothing_and_says_so() -> None:
+    outcome = reconcile_delist(3, DelistResult(success=False, delisted=3), dealer_id=DEALER, source=SOURCE)
+    assert not outcome.confirmed
+    assert outcome.delisted == 0
+    assert outcome.failed is not None
+    assert "success=false" in outcome.failed
+    assert "nothing was delisted" in outcome.failed
+    assert DEALER in outcome.failed
+
+
+def test_a_short_delist_count_confirms_none_of_the_chunk() -> None:
+    outcome = reconcile_delist(3, DelistResult(success=True, delisted=2), dealer_id=DEALER, source=SOURCE)
+    assert not outcome.confirmed
+    assert outcome.failed is None
+    assert outcome.short is not None
+    assert "delisted 2 of 3" in outcome.short

@@ -5,8 +5,9 @@ client's retry of a POST safe. Statuses the caller must act on get their own err
 ``BatchTooLarge`` (split and resend), 422 -> ``PermanentUpstreamError`` with the API's message (an
 ``Idempotency-Key`` reused with a different body, or a body the API refuses).
 
-A 200 answer is returned as it came (:class:`BatchResult`), ``success: false`` included: what it means for
-the vehicles sent (failed, unconfirmed, accepted, rejected) is decided by ``od_scheduler.delta.reconcile``.
+A 200 answer is returned as it came (:class:`BatchResult`, :class:`DelistResult`), ``success: false``
+included: what it means for the vehicles sent (failed, unconfirmed, accepted, rejected; delisted or not) is
+decided by ``od_scheduler.delta.reconcile`` and ``od_scheduler.delta.reconcile_delist``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ class BatchResult(BaseModel):
     errors: list[VinError] = Field(default_factory=list)
 
 
+class DelistResult(BaseModel):
+    """The Data API's answer to one delist request: ``delisted`` of the VINs sent stopped being advertised."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    success: bool
+    delisted: int = Field(ge=0, strict=True)
+
+
 class DataApiClient(BaseClient):
     """Sends canonical vehicles to the Data API and delists sold ones (``X-API-Key`` auth)."""
 
@@ -92,25 +102,29 @@ class DataApiClient(BaseClient):
         )
         return result
 
-    def delist(self, *, dealer_id: str, source: str, vins: Sequence[str]) -> int:
-        """Stop advertising ``vins`` (sold); returns how many the API delisted. No request for no VINs."""
+    def delist(self, *, dealer_id: str, source: str, vins: Sequence[str]) -> DelistResult:
+        """Stop advertising ``vins`` (sold); returns the answer as it came. No request for no VINs."""
         if not vins:
-            return 0
+            return DelistResult(success=True, delisted=0)
         body = {"dealer_id": dealer_id, "source": source, "vins": list(vins)}
         data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id})
-        delisted = data.get("delisted") if isinstance(data, dict) else None
-        if not isinstance(delisted, int) or isinstance(delisted, bool):
+        try:
+            result = DelistResult.model_validate(data)
+        except ValidationError as err:
             raise PayloadError(
-                f"data_api POST {DELIST_PATH} for dealer {dealer_id}: response has no 'delisted' count"
-            )
-        logger.info(
-            "data_api delist for dealer %s (%s): %d asked, %d delisted",
+                f"data_api POST {DELIST_PATH} for dealer {dealer_id}: unexpected response shape "
+                f"(expected {{success, delisted}}): {summarize_validation_error(err)}"
+            ) from err
+        logger.log(
+            logging.INFO if result.success and result.delisted >= len(vins) else logging.WARNING,
+            "data_api delist for dealer %s (%s): %d asked, success=%s, %d delisted",
             dealer_id,
             source,
             len(vins),
-            delisted,
+            str(result.success).lower(),
+            result.delisted,
         )
-        return delisted
+        return result
 
     def _permanent_error(self, *, method: str, url: str, response: httpx.Response) -> PermanentUpstreamError:
         status = response.status_code

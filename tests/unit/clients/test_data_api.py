@@ -130,7 +130,8 @@ def test_unexpected_response_shape_is_a_payload_error(clock: FakeClock) -> None:
 def test_delist(clock: FakeClock) -> None:
     script = Script(httpx.Response(200, json={"success": True, "delisted": 2}))
     client = make_client(script, clock)
-    assert client.delist(dealer_id=DEALER, source="cobalt", vins=["A" * 17, "B" * 17]) == 2
+    result = client.delist(dealer_id=DEALER, source="cobalt", vins=["A" * 17, "B" * 17])
+    assert (result.success, result.delisted) == (True, 2)
     (request,) = script.requests
     assert request.url.path == "/v1/vehicles/delist"
     assert request.headers["X-Dealer-ID"] == DEALER
@@ -143,14 +144,48 @@ def test_delist(clock: FakeClock) -> None:
 
 def test_delist_nothing_sends_nothing(clock: FakeClock) -> None:
     script = Script()
-    assert make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=[]) == 0
+    assert make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=[]).delisted == 0
     assert script.requests == []
 
 
-def test_delist_without_count_is_a_payload_error(clock: FakeClock) -> None:
-    script = Script(httpx.Response(200, json={"success": True}))
-    with pytest.raises(PayloadError, match="no 'delisted' count"):
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"success": True},
+        {"delisted": 1},
+        {"success": True, "delisted": True},
+        {"success": True, "delisted": -1},
+    ],
+    ids=["no count", "no success", "boolean count", "negative count"],
+)
+def test_a_delist_answer_without_success_and_count_is_a_payload_error(
+    clock: FakeClock, body: dict[str, Any]
+) -> None:
+    script = Script(httpx.Response(200, json=body))
+    with pytest.raises(PayloadError, match=r"unexpected response shape \(expected \{success, delisted\}\)"):
         make_client(script, clock).delist(dealer_id=DEALER, source="cobalt", vins=["X"])
+
+
+@pytest.mark.parametrize(
+    ("body", "level"),
+    [({"success": False, "delisted": 0}, "WARNING"), ({"success": True, "delisted": 1}, "WARNING")],
+    ids=["success false", "short count"],
+)
+def test_a_failed_or_short_delist_is_returned_as_the_api_said_and_logged(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture, body: dict[str, Any], level: str
+) -> None:
+    script = Script(httpx.Response(200, json=body))
+    with caplog.at_level("INFO", logger="od_scheduler.clients.data_api"):
+        result = make_client(script, clock).delist(
+            dealer_id=DEALER, source="cobalt", vins=["A" * 17, "B" * 17]
+        )
+    assert (result.success, result.delisted) == (body["success"], body["delisted"])
+    assert len(script.requests) == 1, "a 200 answer is not retried"
+    (record,) = [r for r in caplog.records if "delist" in r.getMessage()]
+    assert record.levelname == level
+    assert (
+        f"2 asked, success={str(body['success']).lower()}, {body['delisted']} delisted" in record.getMessage()
+    )
 
 
 def test_success_false_is_returned_as_the_api_said_not_retried(
