@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from include.sandbox.vin import is_valid
 from tests.fixtures import history_rows, job_history_conn
 
 #: Four days of six DAG runs with the CLI take about ten minutes on two cores.
@@ -78,10 +79,21 @@ def truth(control: httpx.Client, platform: str, dealer_id: str) -> dict[str, Any
 
 
 def lot(control: httpx.Client, platform: str, dealer_id: str) -> dict[str, Any]:
-    """The dealer's valid vehicles on the lot, by VIN (invalid VINs are rejected at the pull)."""
+    """The dealer's vehicles a pull can take, by VIN: the lot less what the source shows without a valid VIN.
+
+    Every source shows each vehicle's VIN as it is, except web scraping: a scraped page's VIN may be missing,
+    cut or mistyped (as on real dealer sites), so what counts there is the VIN the scraper delivers.
+    """
     body = truth(control, platform, dealer_id)
-    invalid = set(body["invalid_vins"])
-    return {r["vin"]: r for r in body["records"] if r["vin"] not in invalid}
+    shown = [
+        item.get("vin") if platform == "web_scraping" else r["vin"]
+        for item, r in zip(body["vehicles"], body["records"], strict=True)
+    ]
+    return {
+        r["vin"]: r
+        for raw, r in zip(shown, body["records"], strict=True)
+        if isinstance(raw, str) and is_valid(raw.strip().upper())
+    }
 
 
 def mutate(control: httpx.Client, platform: str, dealer_id: str, *, day: int, sell: bool) -> dict[str, Any]:
