@@ -4,11 +4,8 @@ sandbox, real PostgreSQL; a scripted Data API for the delist answers)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -123,65 +120,6 @@ def test_a_known_vin_whose_record_is_rejected_at_pull_is_present_not_missing(
 # -- delist answers are checked ------------------------------------------------------------------------
 
 
-class ScriptedDataApi:
-    """A Data API that accepts every batch and answers delists as scripted, recording their bodies."""
-
-    def __init__(self, delist: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        self.delist = delist
-        self.delists: list[dict[str, Any]] = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path.endswith("/batch"):
-                    reply = {
-                        "success": True,
-                        "processed": len(body["vehicles"]),
-                        "dealer_id": body["dealer_id"],
-                        "source": body["source"],
-                        "errors": [],
-                    }
-                else:
-                    api.delists.append(body)
-                    reply = api.delist(body)
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch, sandbox: str) -> Iterator[Callable[..., ScriptedDataApi]]:
-    """Point ``od_data_api`` at a scripted Data API for the rest of the test."""
-    servers: list[ScriptedDataApi] = []
-
-    def start(delist: Callable[[dict[str, Any]], dict[str, Any]]) -> ScriptedDataApi:
-        api = ScriptedDataApi(delist)
-        servers.append(api)
-        spec = {"conn_type": "http", "host": api.url, "password": "scripted-key"}
-        monkeypatch.setenv("AIRFLOW_CONN_OD_DATA_API", json.dumps(spec))
-        return api
-
-    yield start
-    for api in servers:
-        api.close()
-
-
 @pytest.fixture
 def delist_at_first_miss(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``delist_after_missing_pulls = 1`` for this test (these tests are about the answers, not the wait)."""
@@ -200,7 +138,7 @@ def test_delist_success_false_marks_nothing_delisted_and_fails_the_dealer(
     pull(dagbag, dealer)  # the real sandbox: 80 live
     sold = truth_vins(clean, dealer)[:3]
     clean.post(f"{lot(dealer)}/remove", json={"vins": sold}).raise_for_status()
-    api = scripted(lambda body: {"success": False, "delisted": 0})
+    api = scripted(delist=lambda body: {"success": False, "delisted": 0})
     _, row = pull(dagbag, dealer)
     assert [sorted(b["vins"]) for b in api.delists] == [sorted(sold)]
     assert row["status"] == "failed"
@@ -222,7 +160,7 @@ def test_a_short_delisted_count_marks_none_of_the_chunk_and_it_is_sent_again(
     pull(dagbag, dealer)
     sold = truth_vins(clean, dealer)[:3]
     clean.post(f"{lot(dealer)}/remove", json={"vins": sold}).raise_for_status()
-    api = scripted(lambda body: {"success": True, "delisted": len(body["vins"]) - 1})
+    api = scripted(delist=lambda body: {"success": True, "delisted": len(body["vins"]) - 1})
     _, row = pull(dagbag, dealer)
     assert row["status"] == "success"
     assert row["vehicles_delisted"] == 0

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -181,64 +177,6 @@ def test_a_cleared_old_run_sends_its_content_again_instead_of_replaying_a_stale_
 # -- scripted Data API answers ---------------------------------------------------------------------
 
 
-class ScriptedDataApi:
-    """A Data API on a loopback port whose batch answers a test scripts (real HTTP, real client)."""
-
-    def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        self.answer = answer
-        self.bodies: list[dict[str, Any]] = []
-        self.keys: list[str] = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path.endswith("/batch"):
-                    api.bodies.append(body)
-                    api.keys.append(self.headers["Idempotency-Key"])
-                    reply = api.answer(body)
-                else:
-                    reply = {"success": True, "delisted": len(body["vins"])}
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ScriptedDataApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch, sandbox: str) -> Iterator[Callable[..., ScriptedDataApi]]:
-    """Point ``od_data_api`` at a scripted Data API for the rest of the test."""
-    servers: list[ScriptedDataApi] = []
-
-    def start(answer: Callable[[dict[str, Any]], dict[str, Any]]) -> ScriptedDataApi:
-        api = ScriptedDataApi(answer).__enter__()
-        servers.append(api)
-        spec = {"conn_type": "http", "host": api.url, "password": "scripted-key"}
-        monkeypatch.setenv("AIRFLOW_CONN_OD_DATA_API", json.dumps(spec))
-        return api
-
-    yield start
-    for api in servers:
-        api.__exit__()
-
-
 def answer(body: dict[str, Any], *, success: bool = True, processed: int | None = None, errors=()) -> dict:
     n = len(body["vehicles"]) - len(errors) if processed is None else processed
     return {
@@ -252,7 +190,7 @@ def answer(body: dict[str, Any], *, success: bool = True, processed: int | None 
 
 def test_success_false_fails_the_dealer_and_records_nothing(dagbag, dealer, clean, scripted) -> None:
     api = scripted(
-        lambda body: answer(
+        batch=lambda body: answer(
             body, success=False, processed=0, errors=[{"vin": None, "error": "dealer is suspended"}]
         )
     )
@@ -272,7 +210,7 @@ def test_a_rerun_after_success_false_sends_under_a_new_key(dagbag, dealer, clean
 
     answers = iter([False, True])
     api = scripted(
-        lambda body: answer(body, processed=0, success=False) if not next(answers) else answer(body)
+        batch=lambda body: answer(body, processed=0, success=False) if not next(answers) else answer(body)
     )
     when = datetime.now(UTC)
     _, row = pull(dagbag, dealer, logical_date=when, run_after=when)
@@ -294,7 +232,7 @@ def test_a_rerun_after_success_false_sends_under_a_new_key(dagbag, dealer, clean
 def test_an_answer_that_does_not_say_what_was_applied_writes_no_fingerprints(
     dagbag, dealer, clean, scripted, script
 ) -> None:
-    api = scripted(script)
+    api = scripted(batch=script)
     _, row = pull(dagbag, dealer)
     assert row["status"] == "success"
     assert row["performance_metrics"]["batches_unconfirmed"] == 1
@@ -310,7 +248,7 @@ def test_an_answer_that_does_not_say_what_was_applied_writes_no_fingerprints(
 
 def test_vins_in_errors_are_matched_after_normalization(dagbag, dealer, clean, scripted) -> None:
     refused = truth_vins(clean, dealer)[2]
-    scripted(lambda body: answer(body, errors=[{"vin": f" {refused.lower()} ", "error": RECALL}]))
+    scripted(batch=lambda body: answer(body, errors=[{"vin": f" {refused.lower()} ", "error": RECALL}]))
     _, row = pull(dagbag, dealer)
     assert row["status"] == "success"
     assert row["vehicles_rejected"] == 1
