@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -87,8 +88,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> str:
-    """Start (or reuse) the sandbox upstreams on a free loopback port. Returns its base URL."""
+def start_sandbox(
+    state_dir: Path | None = None, *, timeout_s: float = 60.0, extra_args: Sequence[str] = ()
+) -> str:
+    """Start (or reuse) the sandbox upstreams on a free loopback port. Returns its base URL.
+
+    ``extra_args`` go to ``python -m include.sandbox`` (e.g. the benchmarks' ``--fleet N``)."""
     state_dir = state_dir or local_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     port_file = state_dir / "sandbox.port"
@@ -110,6 +115,7 @@ def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> 
             "0",
             "--port-file",
             str(port_file),
+            *extra_args,
         ],
         cwd=ROOT,
         stdout=log,

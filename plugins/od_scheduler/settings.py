@@ -18,6 +18,8 @@ from airflow.configuration import conf
 from od_scheduler.exceptions import ConfigError
 
 SECTION = "od_scheduler"
+#: Dealers per mapped task instance (see bench/README.md for how it was chosen).
+DEFAULT_DEALERS_PER_TASK = 50
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Settings:
     hold_after_failures: int
     due_grace_minutes: int
     lease_minutes: int
+    dealers_per_task: int
+    ingest_dealers_in_flight: int
     apify_max_wait_s: int
     apify_wait_for_finish_s: int
     retention_days: int
@@ -113,6 +117,8 @@ def get_settings() -> Settings:
         hold_after_failures=_int("hold_after_failures", 5, lo=0),
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
+        dealers_per_task=_int("dealers_per_task", DEFAULT_DEALERS_PER_TASK, lo=1),
+        ingest_dealers_in_flight=_int("ingest_dealers_in_flight", 2, lo=1),
         apify_max_wait_s=_int("apify_max_wait_s", 3600, lo=1),
         apify_wait_for_finish_s=_int("apify_wait_for_finish_s", 60, lo=0, hi=60),
         retention_days=_int("retention_days", 30, lo=1),
