@@ -16,6 +16,7 @@ a few hundred kilobytes.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import csv
 import io
@@ -65,6 +66,8 @@ class CobaltClient(BaseClient):
         kw.setdefault("service", "cobalt")
         super().__init__(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(login, password), **kw)
         self.redactor.add(password)
+        # What really travels: ``Authorization: Basic base64(login:password)`` (httpx encodes UTF-8).
+        self.redactor.add(base64.b64encode(f"{login}:{password}".encode()).decode("ascii"))
         self.feed = FeedReport()
 
     def iter_inventory(self, dealer_code: str, *, etag: str | None = None) -> Iterator[CobaltVehicle]:
