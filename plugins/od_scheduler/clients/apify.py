@@ -220,7 +220,7 @@ class ApifyClient(BaseClient):
                 if status in (200, 201):
                     try:
                         body = response.json()
-                    except ValueError as err:
+                    except (ValueError, RecursionError) as err:
                         raise AmbiguousStartError(
                             f"{where}: HTTP {status} with invalid JSON "
                             f"({excerpt(response.content, self.redactor)}). {ambiguous}"
@@ -284,8 +284,8 @@ class ApifyClient(BaseClient):
             return None
         try:
             return response.json()
-        except ValueError:
-            return None  # not JSON: not an input this project sent
+        except (ValueError, RecursionError):
+            return None  # not JSON (or nested past the stack): not an input this project sent
 
     def find_started_run(
         self, actor_id: str, actor_input: Mapping[str, Any], *, since: datetime, limit: int = RECENT_RUNS
@@ -330,7 +330,7 @@ class ApifyClient(BaseClient):
         self.stats.pages += 1
         try:
             body = response.json()
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: nested deeper than the stack
             raise PayloadError(f"{where}: not JSON: {excerpt(response.content, self.redactor)}") from err
         if not isinstance(body, list):
             raise PayloadError(f"{where}: expected a JSON array of items, got {type(body).__name__}")
@@ -513,6 +513,8 @@ class ApifyRunWatcher:
                 if status == 200:
                     try:
                         return parse_run(response.json(), f"apify run {run_id}")
+                    except RecursionError as err:
+                        raise PayloadError(f"apify {method} {shown} returned JSON nested too deeply") from err
                     except ValueError as err:  # invalid JSON: usually a cut connection, worth one more try
                         failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
                         cause = err
