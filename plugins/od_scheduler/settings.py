@@ -32,6 +32,9 @@ class Settings:
     http_timeout_s: float
     http_max_attempts: int
     http_max_backoff_s: float
+    http_deadline_s: float
+    max_response_mb: float
+    url_allowlist: tuple[str, ...]
     dealer_com_requests_per_second: float
     dealer_com_schedule: str
     default_schedule: str
@@ -92,6 +95,11 @@ def _bool(key: str, fallback: bool) -> bool:
     raise ConfigError(f"[{SECTION}] {key} must be true or false, got {raw!r}")
 
 
+def _list(key: str) -> tuple[str, ...]:
+    raw = conf.get(SECTION, key, fallback="") or ""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
 def default_staging_url() -> str:
     """A local folder under AIRFLOW_HOME: right for one machine, replace with ``s3://...`` in a cluster."""
     home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
@@ -109,6 +117,9 @@ def get_settings() -> Settings:
         http_timeout_s=_float("http_timeout_s", 30.0, lo=0.1),
         http_max_attempts=_int("http_max_attempts", 5, lo=1, hi=20),
         http_max_backoff_s=_float("http_max_backoff_s", 30.0, lo=0.0),
+        http_deadline_s=_float("http_deadline_s", 300.0, lo=0.1),
+        max_response_mb=_float("max_response_mb", 50.0, lo=0.001),
+        url_allowlist=_list("url_allowlist"),
         dealer_com_requests_per_second=_float("dealer_com_requests_per_second", 2.0, lo=0.01),
         dealer_com_schedule=conf.get(SECTION, "dealer_com_schedule", fallback="@hourly"),
         default_schedule=conf.get(SECTION, "default_schedule", fallback="0 9 * * *"),

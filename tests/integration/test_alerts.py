@@ -109,7 +109,7 @@ def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, con
     assert "HTTP 500" in failed["detail"]
     assert [g["dealers"] for g in message["groups"]] == [[broken]]
     assert message["text"].startswith(
-        f"[ERROR] {DAG_ID}: 1 of 1 dealer(s) failed (100.0% > alert_failure_rate 20.0%)"
+        f"[ERROR] {DAG_ID}: 1 of 1 dealer(s) failed (100.0% &gt; alert_failure_rate 20.0%)"
     )
     assert f"Broken Arrow Chevrolet (broken-arrow-chevrolet, id {broken})" in message["text"]
 

@@ -8,6 +8,7 @@ known, so a killed task leaves a `running` row that `summarize_run` later closes
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -244,6 +245,20 @@ class AbandonedJob:
     lease_released: bool
 
 
+#: Characters of one error kept in ``job_executions.errors``: the message and a short upstream excerpt fit.
+MAX_STORED_ERROR_CHARS = 2000
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def stored_error(error: str | None) -> str | None:
+    """An error as ``job_executions`` keeps it: control characters (NUL, which PostgreSQL text cannot
+    hold) replaced and at most :data:`MAX_STORED_ERROR_CHARS` characters, whatever an upstream put in it."""
+    if error is None:
+        return None
+    text = _UNSTORABLE.sub("?", error)
+    return text if len(text) <= MAX_STORED_ERROR_CHARS else text[: MAX_STORED_ERROR_CHARS - 1] + "…"
+
+
 class JobHistoryHook(PostgresHook):
     """PostgresHook on the ``od_job_history`` connection with the job-history operations."""
 
@@ -347,6 +362,7 @@ class JobHistoryHook(PostgresHook):
         failure. A failure Airflow will retry passes ``release=False``, so the retry still holds the lease
         and no other run pulls or ingests the dealer in between.
         """
+        error = stored_error(error)
         with self._cursor() as cur:
             if release:
                 cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
