@@ -156,12 +156,15 @@ class ListDealersOperator(BaseOperator):
         failure callback) unless ``force`` accepts the empty answer; otherwise the count is remembered."""
         previous = history.last_listing(platform_id)
         if listed == 0 and previous and not force:
-            raise AirflowFailException(
-                f"PayloadCMS lists no active {name} dealer, but its last listing had {previous}: nothing is "
-                "pulled and this run fails rather than going green. Check the CMS (its dealers collection, "
-                f"their status and platforms, the od_payload_cms API key). If every {name} dealer really "
-                "left, trigger a run with force=true to accept the empty listing."
+            # Wrapping the PayloadError makes it a system alert (a refusal alone would not alert).
+            empty = PayloadError(
+                f"PayloadCMS lists no active {name} dealer, but its last listing had {previous}"
             )
+            raise AirflowFailException(
+                f"{empty}: nothing is pulled and this run fails rather than going green. Check the CMS (its "
+                "dealers collection, their status and platforms, the od_payload_cms API key). If every "
+                f"{name} dealer really left, trigger a run with force=true to accept the empty listing."
+            ) from empty
         if listed == 0 and previous:
             self.log.warning(
                 "PayloadCMS lists no active %s dealer (the last listing had %d): accepted (force is set)",
