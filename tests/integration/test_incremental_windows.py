@@ -251,11 +251,14 @@ def test_a_full_pull_comes_at_the_cadence_and_delists_the_sold_car(
         third.run_id,
     )
 
-    # A re-run of that run decides the same way: full.
+    # A re-run (a clear) of that run leaves the dealer alone: it succeeded in that run, and a clear re-does
+    # only the dealers that did not. (Were it pulled again, plan_window would pull in full, as that run did:
+    # tests/unit/operators/test_pull_windows.py.)
     mark = len(requests(clean, slug))
     rerun = run(dagbag, days(2), twin["id"], force=True)
     assert rerun.run_id == third.run_id
-    assert asked_since(clean, slug, mark) == [None]
+    assert asked_since(clean, slug, mark) == []
+    assert state(twin["id"]) == after_full, "nothing moved"
 
     # The next day is incremental again, and an old backfill date neither pulls in full nor moves the
     # cadence back: it asks from the last successful pull like any run.

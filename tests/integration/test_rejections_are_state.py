@@ -160,9 +160,15 @@ def test_a_cleared_old_run_sends_its_content_again_instead_of_replaying_a_stale_
     pull(dagbag, dealer)  # run 2 sends it back: the Data API and the job history hold the original again
     assert prices(clean, dealer)[vin] == original
 
-    # The source goes to 20001 again and someone clears run 1: the same batch as run 1 sent, computed
-    # against the same content hash. Scoped to the run and content alone, its key would replay run 1's
-    # answer without applying it, while the job history recorded 20001 as accepted.
+    # The source goes to 20001 again and someone clears run 1, whose dealer had not finished (its task was
+    # killed after the batch was applied: the row says failed, so the clear re-does it): the same batch as
+    # run 1 sent, computed against the same content hash. Scoped to the run and content alone, its key
+    # would replay run 1's answer without applying it, while the job history recorded 20001 as accepted.
+    with job_history_conn() as db:
+        db.execute(
+            "UPDATE job_executions SET status = 'failed' WHERE run_id = %s AND dealer_id = %s",
+            (first.run_id, dealer["id"]),
+        )
     set_price(clean, dealer, vin, 20001)
     replayed = clean.get("/_sandbox/data-api/stats").json()["batches_replayed"]
     run, row = pull(dagbag, dealer, logical_date=first.logical_date, run_after=first.run_after)
