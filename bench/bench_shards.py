@@ -175,6 +175,40 @@ class Stack:
         localenv.stop_postgres()
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores; /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICK
+
+
+def process_cpu_s(match: str) -> float:
+    """CPU seconds used so far by the live processes whose command line contains ``match``."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if match not in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                continue
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(stat[11]) + int(stat[12])) / TICK
+    return total
+
+
+def cpu_snapshot() -> dict[str, float]:
+    return {
+        "machine": machine_busy_s(),
+        "sandbox": process_cpu_s("include.sandbox"),
+        "postgres": process_cpu_s("postgres"),
+    }
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current, peak) resident set size of one process, in MB."""
     fields = dict(
@@ -191,6 +225,7 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         control = httpx.Client(base_url=stack.sandbox, timeout=60)
         for target in ("cms", "data_api"):
             control.put(f"/_sandbox/faults/{target}", json={"latency_s": args.latency}).raise_for_status()
+        cpu_before = cpu_snapshot()
         stack.api.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
         scheduler = stack.procs["scheduler"].pid
         peak = 0.0
@@ -205,6 +240,7 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(2)
         if run is None or run["state"] not in ("success", "failed"):
             raise RuntimeError(f"no finished run within {args.timeout:.0f}s: {run}")
+        cpu = {k: round(v - cpu_before[k], 1) for k, v in cpu_snapshot().items()}
         wall = _ts(run["end_date"]) - _ts(run["start_date"])
         tis = stack.api.get(
             f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", params={"limit": 1}
@@ -241,6 +277,9 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "speedup_vs_batches": round(batches_of_five(chains) / wall, 2) if wall else None,
             "task_instances": tis,
             "scheduler_peak_rss_mb": round(peak, 1),
+            # CPU seconds from unpausing to the end (2 cores: at most 2 s per second of wall time); the
+            # sandbox serves every upstream and PostgreSQL both databases on the same 2 cores.
+            "cpu_s": cpu,
             "jobs": dict(statuses),
             "requests": {"dealer.com": sum(site.values()), "data_api": sum(data.values())},
             "vehicles_stored": stored,

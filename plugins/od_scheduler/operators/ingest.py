@@ -32,6 +32,8 @@ The decisions are pure functions in :mod:`od_scheduler.delta`; this operator rea
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -81,6 +83,10 @@ from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import StagedPull, read_staged
 
+#: Dealers an ingest task works on per Data API slot it holds. A dealer's ingest spends most of its time
+#: on the job history and its staged file, not on the Data API: while the task's ``pool_slots`` requests
+#: are in flight (never more, see ``_api_slot``), other dealers get their delta ready.
+PREPARED_PER_SLOT = 4
 #: How many per-VIN API rejections are logged one by one.
 MAX_LOGGED_API_ERRORS = 20
 DELIST_BATCH = 500
@@ -151,6 +157,13 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         self.platform = platform
         #: The run's params, parsed once per task (read-only while the dealers' threads run).
         self.params_of_run = RunParams()
+        #: At most ``pool_slots`` Data API requests in flight from this task (None: unbounded, outside a
+        #: shard run).
+        self._api_slots: threading.BoundedSemaphore | None = None
+
+    def _api_slot(self) -> threading.BoundedSemaphore | contextlib.nullcontext[None]:
+        """Hold one of the task's Data API slots for one request."""
+        return self._api_slots if self._api_slots is not None else contextlib.nullcontext()
 
     def execute(self, context: Context) -> dict[str, Any]:
         shard = Shard.model_validate(self.shard)
@@ -158,6 +171,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         platform = get_platform(self.platform)
         history = JobHistoryHook(reuse_connections=True)
         hook = DataApiHook()
+        self._api_slots = threading.BoundedSemaphore(self.pool_slots)
         try:
             rows = history.shard_rows(
                 context["dag"].dag_id, context["run_id"], platform.id, [d.dealer_id for d in shard.dealers]
@@ -165,7 +179,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             outcomes = run_dealers(
                 shard.dealers,
                 lambda ref: self.ingest_dealer(context, ref, history, hook, rows.get(ref.dealer_id)),
-                in_flight=self.pool_slots,
+                in_flight=self.pool_slots * PREPARED_PER_SLOT,
                 log=self.log,
                 what="Data API ingest",
             )
@@ -457,7 +471,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         done: list[str] = []
         for start in range(0, len(vins), DELIST_BATCH):
             chunk = vins[start : start + DELIST_BATCH]
-            answer = client.delist(dealer_id=pulled.dealer_id, source=pulled.platform, vins=chunk)
+            with self._api_slot():
+                answer = client.delist(dealer_id=pulled.dealer_id, source=pulled.platform, vins=chunk)
             outcome = reconcile_delist(len(chunk), answer, dealer_id=pulled.dealer_id, source=pulled.platform)
             if outcome.failed:
                 self.log.error("Delisting stopped: %s", outcome.failed)
@@ -491,9 +506,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         """Post one batch and reconcile the answer; on 413 split it in halves and post each (recursively)."""
         key = idempotency_key(scope, position, batch, plan.previous)
         try:
-            response = client.post_batch(
-                dealer_id=pulled.dealer_id, source=pulled.platform, vehicles=batch, idempotency_key=key
-            )
+            with self._api_slot():
+                response = client.post_batch(
+                    dealer_id=pulled.dealer_id, source=pulled.platform, vehicles=batch, idempotency_key=key
+                )
         except BatchTooLarge:
             if len(batch) == 1:
                 raise
