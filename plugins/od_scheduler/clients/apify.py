@@ -62,6 +62,7 @@ from od_scheduler.clients.base import (
     is_transient,
     parse_retry_after,
 )
+from od_scheduler.clients.bounded import shared_ssl_context
 from od_scheduler.clients.url_guard import check_start_url
 from od_scheduler.exceptions import (
     ConfigError,
@@ -444,6 +445,7 @@ class ApifyRunWatcher:
             headers={"User-Agent": USER_AGENT},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            verify=shared_ssl_context(),  # a shard's trigger watches many runs: one CA bundle load
             follow_redirects=False,
             event_hooks={"request": [self._count_request]},
         )

@@ -19,6 +19,8 @@ No Airflow imports.
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -140,12 +142,29 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_LOCK = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context (certificate verification on, the CA bundle loaded once) for every client of the
+    process. Building one loads and parses the whole CA bundle, tens of milliseconds of CPU: a shard makes
+    a client per dealer and upstream, and contexts are safe to share between connections and threads."""
+    global _SSL_CONTEXT
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = httpx.create_ssl_context()
+        return _SSL_CONTEXT
+
+
 def network_transport(*, peer_check: PeerCheck | None = None, **kwargs: Any) -> httpx.HTTPTransport:
     """``httpx.HTTPTransport(**kwargs)`` whose connections honour the deadline (and ``peer_check``).
 
     httpx takes no network backend, so it is set on the transport's httpcore pool; a unit test pins that
-    this still holds for the installed httpx/httpcore.
+    this still holds for the installed httpx/httpcore. TLS uses :func:`shared_ssl_context` unless
+    ``verify`` is given.
     """
+    kwargs.setdefault("verify", shared_ssl_context())
     transport = httpx.HTTPTransport(**kwargs)
     pool = getattr(transport, "_pool", None)
     if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
