@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,154 @@ def test_clean_str_and_parse_bool() -> None:
         None,
         None,
     ]
+
+
+def _absolute_url_before_issue_12(base: str | None, link: str | None) -> str | None:
+    """``absolute_url`` exactly as it was before its fast paths (urllib for every link): the reference."""
+    from urllib.parse import urljoin, urlsplit
+
+    from od_scheduler.models.normalize import clean_str
+
+    link_s = clean_str(link)
+    if link_s is None:
+        return None
+    if link_s.startswith("//"):
+        link_s = "https:" + link_s
+    base_s = clean_str(base)
+    if base_s is not None:
+        if base_s.startswith("//"):
+            base_s = "https:" + base_s
+        elif "://" not in base_s:
+            base_s = "https://" + base_s
+        if not base_s.endswith("/") and not urlsplit(base_s).path:
+            base_s += "/"
+        link_s = urljoin(base_s, link_s)
+    parts = urlsplit(link_s)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return link_s
+
+
+def _outcome(fn: Any, base: Any, link: Any) -> tuple[str, object]:
+    try:
+        return ("ok", fn(base, link))
+    except ValueError as err:
+        return (type(err).__name__, str(err))
+
+
+_BASES: tuple[object, ...] = (
+    None,
+    "",
+    "   ",
+    42,
+    "https://www.example.com",
+    "https://www.example.com/",
+    "https://dealer.test/inventory/index.htm",
+    "https://dealer.test/a/b/",
+    "https://dealer.test?x=1",
+    "https://dealer.test#top",
+    "http://dealer.test",
+    "HTTPS://Dealer.Test",
+    "  https://dealer.test  ",
+    "dealer.test",
+    "dealer.test:8080",
+    "//dealer.test/site/",
+    "https://user:pw@dealer.test:8443",
+    "ftp://dealer.test",
+    "mailto:sales@dealer.test",
+    "https://",
+    "https:///path",
+    "https://[::1]",
+    "https://[::1",
+    "https://bücher.test",
+    "https://dealer.te\tst",
+)
+_LINKS: tuple[object, ...] = (
+    None,
+    42,
+    "",
+    "  ",
+    "https://pictures.dealer.com/r/riversidetoyotail/5143/bc6be95407aefc2b57906b1e455a75f6x.jpg",
+    "http://cdn.test/x.jpg",
+    "https://cdn.test",
+    "https://cdn.test?x=1",
+    "https://cdn.test#top",
+    "https://cdn.test/p.jpg?w=640&h=480",
+    "https://cdn.test/q.jpg#frag",
+    "https://cdn.test/k.jpg?",
+    "https://cdn.test/l.jpg#",
+    "https://cdn.test/m.jpg?#",
+    "https://cdn.test/m.jpg?a#",
+    "https://cdn.test/m.jpg#a?",
+    "https://cdn.test/n.jpg;",
+    "https://cdn.test/o.jpg;v=1",
+    "https://cdn.test/a/../r.jpg",
+    "https://cdn.test/a/./s.jpg",
+    "https://cdn.test//t.jpg",
+    "https://cdn.test/i j.jpg",
+    "https://cdn.test/tab\t.jpg",
+    "https://cdn.test/nl\n.jpg",
+    "https://cdn.test/é.jpg",
+    "https://bücher.test/x.jpg",
+    "https://\u2100.test/x.jpg",
+    "https://[::1]/z.jpg",
+    "https://[::1/z.jpg",
+    "https://user:pw@cdn.test:8443/auth.jpg",
+    "HTTPS://CDN.TEST/F.JPG",
+    "Https://cdn.test/g.jpg",
+    " https://cdn.test/h.jpg ",
+    "\x00https://cdn.test/null.jpg",
+    "https://cdn.test/ctl\x1f",
+    "https://cdn.test/del\x7f",
+    "https:///w.jpg",
+    "https:x.jpg",
+    "http:/cdn.test/one-slash.jpg",
+    "https://",
+    "https://?q",
+    "https://#f",
+    "//cdn.test/e.jpg",
+    "///cdn.test/e.jpg",
+    "/used/Honda/2003-Honda-Accord.htm",
+    "/used/x.htm?utm=1#top",
+    "/used/x.htm?",
+    "/used/x.htm#",
+    "/used/x.htm;jsessionid=1",
+    "/a//u.jpg",
+    "/a/../v.jpg",
+    "/a/./v.jpg",
+    "/.well-known/x",
+    "/a/",
+    "/",
+    "/?q=1",
+    "/#f",
+    "img/b.jpg",
+    "../c.jpg",
+    "./d.jpg",
+    "?q=1",
+    "#frag",
+    "javascript:alert(1)",
+    "mailto:a@b.test",
+    "data:image/png;base64,AAAA",
+    "ftp://cdn.test/y.jpg",
+)
+
+
+@pytest.mark.parametrize("base", _BASES)
+def test_absolute_url_fast_paths_agree_with_urllib(base: object) -> None:
+    for link in _LINKS:
+        assert _outcome(absolute_url, base, link) == _outcome(_absolute_url_before_issue_12, base, link), link
+
+
+def test_absolute_url_fast_paths_agree_with_urllib_on_random_links() -> None:
+    import random
+
+    rng = random.Random(12)
+    pieces = ["https://", "http://", "HTTP://", "//", "/", "/.", "..", ".", "?", "#", ";", "[", "]", ":", "@",
+              "a", "b.jpg", "x", "é", " ", "\t", "%20", "=", "&", "\\", "\x00", "~"]  # fmt: skip
+    for _ in range(20_000):
+        link = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        base = rng.choice(_BASES)
+        assert _outcome(absolute_url, base, link) == _outcome(_absolute_url_before_issue_12, base, link), (
+            base,
+            link,
+        )
