@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -179,6 +179,28 @@ _PLAIN_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HEAD}{_PLAIN}*")
 _PLAIN_ROOTED = re.compile(rf"/{_PLAIN_HEAD}{_PLAIN}*")
 
 
+# A whole list in one regex call (joined by "\n", which no plain link holds) instead of one Python call per
+# link: every link plain, absolute, without ";" and with every "?" or "#" followed by a character that is
+# none of "?#;" (so no empty query or fragment): what _PLAIN_ABSOLUTE + _round_trips accept, or less.
+_C = r"[^;?#\[\]\x00-\x20\x7f-\U0010ffff]"
+_H = r"[^/;?#\[\]\x00-\x20\x7f-\U0010ffff]"
+_ITEM = rf"https?://{_H}{_C}*(?:[?#]{_C}+)*"
+_PLAIN_ABSOLUTE_LIST = re.compile(rf"{_ITEM}(?:\n{_ITEM})*")
+
+
+def all_plain_absolute(urls: Sequence[object]) -> bool:
+    """Whether :func:`absolute_url` returns every one of ``urls`` unchanged, with or without a base.
+
+    ``False`` means "not known": check the URLs one by one (a base urllib cannot split still makes
+    :func:`absolute_url` raise; see :func:`absolute_urls`).
+    """
+    if not urls or set(map(type, urls)) != {str}:
+        return False
+    joined = "\n".join(urls)  # type: ignore[arg-type]
+    # The count rules out one element made of two plain links with a "\n" between them.
+    return joined.count("\n") == len(urls) - 1 and _PLAIN_ABSOLUTE_LIST.fullmatch(joined) is not None
+
+
 def _round_trips(link: str, *, rooted: bool = False) -> bool:
     if rooted and ("//" in link or "/." in link):
         return False
@@ -205,7 +227,7 @@ def absolute_url(base: str | None, link: str | None) -> str | None:
     -> ``"https://cdn/x.jpg"``; ``"javascript:..."``, ``"mailto:..."`` or a relative link without a base
     -> ``None``. A base without a scheme (``"dealer.com"``) is taken as https.
     """
-    if isinstance(link, str) and (base is None or isinstance(base, str)):
+    if type(link) is str and (base is None or isinstance(base, str)):
         base_s = clean_str(base)
         if _PLAIN_ABSOLUTE.fullmatch(link):
             if base_s is None:
@@ -283,9 +305,28 @@ def absolute_urls(base: str | None, links: Iterable[object]) -> list[str]:
     (:mod:`od_scheduler.models.quality`) drops it with an ``invalid_image_url`` warning instead of it
     vanishing silently here.
     """
+    links = list(links)
+    if all_plain_absolute(links) and _joins_unchanged(base):
+        return list(dict.fromkeys(links))  # type: ignore[arg-type]
     urls: dict[str, None] = {}  # insertion-ordered: first occurrence wins, as with a list
     for link in links:
         if not isinstance(link, str) or not link.strip():
             continue
         urls.setdefault(absolute_url(base, link) or link.strip())
     return list(urls)
+
+
+def _joins_unchanged(base: str | None) -> bool:
+    """Whether :func:`absolute_url` returns any link :func:`all_plain_absolute` accepts unchanged."""
+    if base is None:
+        return True
+    if not isinstance(base, str):
+        return False
+    base_s = clean_str(base)
+    if base_s is None:
+        return True
+    try:
+        _split_base(base_s)
+    except ValueError:
+        return False  # urljoin raises for this base: let absolute_url do so
+    return True

@@ -35,6 +35,7 @@ from pydantic_core import PydanticCustomError
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.models.normalize import (
     absolute_url,
+    all_plain_absolute,
     clean_str,
     parse_datetime,
     parse_int,
@@ -90,6 +91,8 @@ HASH_FIELDS: tuple[str, ...] = (
 )
 #: Bump when the hashing scheme (not the model) changes: every fingerprint then differs once.
 HASH_VERSION = 1
+#: What ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call, built once.
+_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _OPTIONAL_TEXT = (
     "stock_number",
@@ -226,6 +229,8 @@ class Vehicle(BaseModel):
             return []
         if not isinstance(v, list | tuple):
             return v
+        if all(type(url) is str for url in v):
+            return list(dict.fromkeys(v))  # first occurrence wins, like the loop below
         unique: list[Any] = []
         for url in v:
             if url not in unique:
@@ -235,6 +240,8 @@ class Vehicle(BaseModel):
     @field_validator("images")
     @classmethod
     def _images_absolute(cls, v: list[str]) -> list[str]:
+        if all_plain_absolute(v):
+            return v
         for url in v:
             if absolute_url(None, url) != url:
                 raise ValueError(f"image URL {url[:100]!r} is not an absolute http(s) URL")
@@ -318,15 +325,16 @@ class Vehicle(BaseModel):
         The hashed text is compact JSON ``[HASH_VERSION, [[field, value], ...]]`` in ``HASH_FIELDS`` order,
         amounts as strings with cents (``"5999.50"``), dates as ISO strings, enums as their values.
         """
+        fields = self.__dict__
         values = []
         for name in HASH_FIELDS:
-            value = getattr(self, name)
+            value = fields[name]
             if isinstance(value, Decimal):
                 value = str(value)
             elif isinstance(value, date):
                 value = value.isoformat()
             values.append([name, value])
-        payload = json.dumps([HASH_VERSION, values], ensure_ascii=False, separators=(",", ":"))
+        payload = _HASH_ENCODER.encode([HASH_VERSION, values])
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -303,3 +303,50 @@ def test_absolute_url_fast_paths_agree_with_urllib_on_random_links() -> None:
             base,
             link,
         )
+
+
+def _absolute_urls_before_issue_12(base: str | None, links: list[object]) -> list[str]:
+    urls: list[str] = []
+    for link in links:
+        if not isinstance(link, str) or not link.strip():
+            continue
+        url = _absolute_url_before_issue_12(base, link) or link.strip()
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def test_list_fast_paths_agree_with_urllib_on_random_lists() -> None:
+    import random
+
+    from od_scheduler.models.normalize import absolute_urls, all_plain_absolute
+
+    rng = random.Random(7)
+    plain = [link for link in _LINKS if isinstance(link, str) and link.startswith("http")]
+    accepted = 0
+    for _ in range(5_000):
+        links = [rng.choice(plain) for _ in range(rng.randint(0, 5))]
+        if rng.random() < 0.2 and links:
+            links.append(links[0])
+        if all_plain_absolute(links):
+            accepted += 1
+            assert all(_absolute_url_before_issue_12(None, link) == link for link in links)
+        for base in _BASES:
+            assert _outcome(absolute_urls, base, links) == _outcome(
+                _absolute_urls_before_issue_12, base, links
+            )
+    assert accepted > 100  # the fast path was taken, not only the fallback
+
+
+def test_all_plain_absolute_accepts_only_links_that_come_back_unchanged() -> None:
+    from od_scheduler.models.normalize import all_plain_absolute
+
+    assert all_plain_absolute(["https://cdn.test/a.jpg", "http://cdn.test/b.jpg?w=1#x"])
+    for odd in _LINKS:
+        if all_plain_absolute([odd]):
+            for base in _BASES:
+                outcome = _outcome(_absolute_url_before_issue_12, base, odd)
+                assert outcome in (("ok", odd), ("ValueError", outcome[1])), (base, odd)
+    assert not all_plain_absolute([])
+    assert not all_plain_absolute(["https://cdn.test/a.jpg", 42])
+    assert not all_plain_absolute(["https://cdn.test/a.jpg\nhttps://cdn.test/b.jpg"])

@@ -282,3 +282,34 @@ def test_a_staged_line_of_another_shape_is_validated_in_full() -> None:
         Vehicle.from_verified_staging({**api, "colour": "red"})
     with pytest.raises(ValidationError, match="in_stock_since"):
         Vehicle.from_verified_staging({**api, "in_stock_since": 20250203.5})
+
+
+def _content_hash_before_issue_12(vehicle: Vehicle) -> str:
+    import hashlib
+
+    values = []
+    for name in HASH_FIELDS:
+        value = getattr(vehicle, name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        values.append([name, value])
+    payload = json.dumps([HASH_VERSION, values], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def test_content_hash_matches_the_old_computation_on_random_text() -> None:
+    import random
+
+    rng = random.Random(12)
+    alphabet = "aZ09 \"\\/\n\t\x00\x1f\x7f\u00e9\u2028\u2029\U0001f697<>&'"
+    for _ in range(2_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        vehicle = Vehicle(
+            **{**FIELDS, "description": text or None, "trim": text[::-1] or None, "images": [], "price": None}
+        )
+        assert vehicle.content_hash() == _content_hash_before_issue_12(vehicle)
+    assert (
+        Vehicle(**FIELDS).content_hash() == _content_hash_before_issue_12(Vehicle(**FIELDS)) == EXPECTED_HASH
+    )
