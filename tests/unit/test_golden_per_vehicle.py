@@ -65,6 +65,9 @@ def test_each_record_normalizes_to_the_same_vehicle_and_hash(index: int) -> None
     assert vehicle.content_hash() == expected["hash"]
     # The hash of a vehicle read back from its API form is the same too (what the ingest computes).
     assert Vehicle.from_api(vehicle.to_api()).content_hash() == expected["hash"]
+    # And of one read back from a verified staged line (no second validation).
+    staged = Vehicle.from_verified_staging(json.loads(vehicle.to_api_json()))
+    assert (staged.to_api(), staged.content_hash()) == (expected["vehicle"], expected["hash"])
 
 
 def test_known_hashes_stay_pinned() -> None:
