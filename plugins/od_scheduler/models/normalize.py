@@ -163,7 +163,8 @@ def parse_datetime(v: object) -> datetime | None:
 # make up nearly every feed, the result of :func:`_absolute_url_urllib` is known without calling urllib:
 #
 # - a "plain" link: printable ASCII without spaces and brackets (so urlsplit neither strips nor removes
-#   characters, never raises for an IPv6 host, and never NFKC-checks the host);
+#   characters, never raises for an IPv6 host, and never NFKC-checks the host), whose host has no ``:``
+#   (a port, or a password, is left to urllib: whether it is acceptable is urllib's call, not ours);
 # - that the urllib round trip (urlparse + urlunparse in urljoin) gives back unchanged: no ``;`` (an
 #   empty ``;params`` would be dropped), no empty query or fragment (a trailing ``?`` or ``#``, or
 #   ``?#``), and, for a link relative to the site's root, no ``//`` or ``/.`` (urljoin would drop empty
@@ -175,7 +176,8 @@ def parse_datetime(v: object) -> datetime | None:
 # hostile and odd URLs.
 _PLAIN = r"[^\[\]\x00-\x20\x7f-\U0010ffff]"
 _PLAIN_HEAD = r"[^/?#\[\]\x00-\x20\x7f-\U0010ffff]"
-_PLAIN_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HEAD}{_PLAIN}*")
+_PLAIN_HOST = r"[^:/?#\[\]\x00-\x20\x7f-\U0010ffff]+"
+_PLAIN_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HOST}(?:[/?#]{_PLAIN}*)?")
 _PLAIN_ROOTED = re.compile(rf"/{_PLAIN_HEAD}{_PLAIN}*")
 
 
@@ -183,8 +185,8 @@ _PLAIN_ROOTED = re.compile(rf"/{_PLAIN_HEAD}{_PLAIN}*")
 # link: every link plain, absolute, without ";" and with every "?" or "#" followed by a character that is
 # none of "?#;" (so no empty query or fragment): what _PLAIN_ABSOLUTE + _round_trips accept, or less.
 _C = r"[^;?#\[\]\x00-\x20\x7f-\U0010ffff]"
-_H = r"[^/;?#\[\]\x00-\x20\x7f-\U0010ffff]"
-_ITEM = rf"https?://{_H}{_C}*(?:[?#]{_C}+)*"
+_H = r"[^:/;?#\[\]\x00-\x20\x7f-\U0010ffff]+"
+_ITEM = rf"https?://{_H}(?:/{_C}*)?(?:[?#]{_C}+)*"
 _PLAIN_ABSOLUTE_LIST = re.compile(rf"{_ITEM}(?:\n{_ITEM})*")
 
 
@@ -245,7 +247,7 @@ def absolute_url(base: str | None, link: str | None) -> str | None:
             except ValueError:
                 pass
             else:
-                if host and scheme in ("http", "https"):
+                if host and ":" not in host and scheme in ("http", "https"):
                     return f"{scheme}://{host}{link}"
     return _absolute_url_urllib(base, link)
 
