@@ -6,9 +6,11 @@ and ingests it into the Open Dealer Data API. The feed is fetched conditionally 
 last successful pull: when it has not changed (HTTP 304) nothing is fetched or sent and the job succeeds as
 `unchanged`. `full_refresh` fetches and sends everything.
 
-`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `cobalt_api`) → `ingest_inventory`
-(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
-dealers failed. Every dealer's outcome is in the `job_executions` table.
+`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool
+`cobalt_api`, several dealers at once) → `shard.ingest_inventory` (pool `data_api`) → `summarize_run`,
+which fails the run when more than `max_failure_rate` of the dealers failed. Every dealer's outcome is
+its own row in the `job_executions` table and its own folded section of the shard's task log; a retry or
+clear of a shard re-does only the dealers that did not succeed in the run.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.

@@ -22,10 +22,11 @@ If the CMS or the job-history database is unreachable the task fails and a syste
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from od_scheduler.dag_factory import default_args
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.freshness import CheckFreshnessOperator
 from od_scheduler.platforms import PAYLOAD_CMS_POOL
@@ -38,7 +39,7 @@ from od_scheduler.settings import get_settings
     catchup=False,
     max_active_runs=1,
     tags=["monitoring"],
-    default_args={"owner": "open-dealer-data", "retries": get_settings().task_retries},
+    default_args=default_args(execution_timeout=timedelta(minutes=15)),
     doc_md=__doc__,
 )
 def inventory_freshness() -> None:

@@ -7,9 +7,11 @@ ingests it into the Open Dealer Data API. A dealer's first pull (and any `full_r
 rooftop; later runs ask only for vehicles changed since the run's `data_interval_start`: a partial pull,
 from which nothing is delisted.
 
-`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `homenet_api`) → `ingest_inventory`
-(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
-dealers failed. Every dealer's outcome is in the `job_executions` table.
+`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool
+`homenet_api`, several dealers at once) → `shard.ingest_inventory` (pool `data_api`) → `summarize_run`,
+which fails the run when more than `max_failure_rate` of the dealers failed. Every dealer's outcome is
+its own row in the `job_executions` table and its own folded section of the shard's task log; a retry or
+clear of a shard re-does only the dealers that did not succeed in the run.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.

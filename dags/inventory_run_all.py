@@ -13,11 +13,12 @@ in `report_runs`'s log and return value.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
+from od_scheduler.dag_factory import default_args
 from od_scheduler.operators.run_all import PlanRunAllOperator, ReportRunsOperator, run_all_params
 
 
@@ -27,6 +28,7 @@ from od_scheduler.operators.run_all import PlanRunAllOperator, ReportRunsOperato
     catchup=False,
     params=run_all_params(),
     tags=["inventory", "manual"],
+    default_args=default_args(execution_timeout=timedelta(minutes=15)),
     doc_md=__doc__,
 )
 def inventory_run_all() -> None:

@@ -5,9 +5,11 @@ Pulls every active VinSolutions dealer's inventory from the VinSolutions invento
 client credentials; one token per dealer pull, refreshed once when it expires mid-pagination),
 normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer Data API.
 
-`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `vinsolutions_api`) → `ingest_inventory`
-(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
-dealers failed. Every dealer's outcome is in the `job_executions` table.
+`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool
+`vinsolutions_api`, several dealers at once) → `shard.ingest_inventory` (pool `data_api`) →
+`summarize_run`, which fails the run when more than `max_failure_rate` of the dealers failed. Every
+dealer's outcome is its own row in the `job_executions` table and its own folded section of the shard's
+task log; a retry or clear of a shard re-does only the dealers that did not succeed in the run.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.

@@ -4,15 +4,17 @@
 Scrapes every active web-scraping dealer's website with the dealer's Apify actor, normalizes the scraped
 vehicles to the canonical vehicle, stages them, and ingests them into the Open Dealer Data API.
 
-`list_dealers` (PayloadCMS) → per dealer: `pull_inventory` (pool `apify_api`) → `ingest_inventory`
-(pool `data_api`) → `summarize_run`, which fails the run when more than `max_failure_rate` of the
-dealers failed. Every dealer's outcome is in the `job_executions` table.
+`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool
+`apify_api`, several dealers at once) → `shard.ingest_inventory` (pool `data_api`) → `summarize_run`,
+which fails the run when more than `max_failure_rate` of the dealers failed. Every dealer's outcome is
+its own row in the `job_executions` table and its own folded section of the shard's task log; a retry or
+clear of a shard re-does only the dealers that did not succeed in the run.
 
-`pull_inventory` starts the actor run, then **defers**: the triggerer waits for the run, so no worker
-slot is held while the scraper works. Only a SUCCEEDED run is pulled; FAILED, TIMED-OUT and ABORTED
-runs fail the dealer with the run id and status. A run still going after the dealer's `max_wait_s`
-(else the `apify_max_wait_s` setting, 1 hour) is aborted and the dealer fails. Scraped items without a
-valid VIN are rejected and counted by reason in `performance_metrics.rejects`.
+`shard.pull_inventory` starts each dealer's actor run, then **defers** once for the shard: the triggerer
+waits for the runs, so no worker slot is held while the scrapers work. Only a SUCCEEDED run is pulled;
+FAILED, TIMED-OUT and ABORTED runs fail the dealer with the run id and status. A run still going after
+the dealer's `max_wait_s` (else the `apify_max_wait_s` setting, 1 hour) is aborted and the dealer fails.
+Scraped items without a valid VIN are rejected and counted by reason in `performance_metrics.rejects`.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.

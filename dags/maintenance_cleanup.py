@@ -15,10 +15,11 @@ Running it twice deletes nothing more the second time.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
+from od_scheduler.dag_factory import default_args
 from od_scheduler.operators.cleanup import (
     PruneAirflowMetadataOperator,
     PruneJobHistoryOperator,
@@ -40,6 +41,7 @@ RETENTION = {"retention_days": "{{ params.retention_days }}", "dry_run_only": "{
         "dry_run": Param(False, type="boolean"),
     },
     tags=["maintenance"],
+    default_args=default_args(execution_timeout=timedelta(minutes=60)),
     doc_md=__doc__,
 )
 def maintenance_cleanup() -> None:

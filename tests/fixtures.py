@@ -84,7 +84,9 @@ def job_history_conn() -> psycopg.Connection:
 def clean(airflow_db: None, sandbox: str) -> Iterator[httpx.Client]:
     """Empty job history and a reset sandbox before the test; a client on the sandbox's control API."""
     with job_history_conn() as db:
-        db.execute("TRUNCATE job_executions, source_state, dealer_leases, vehicle_fingerprints")
+        db.execute(
+            "TRUNCATE job_executions, source_state, dealer_leases, vehicle_fingerprints, platform_listings"
+        )
     client = httpx.Client(base_url=sandbox, timeout=30)
     client.post("/_sandbox/reset").raise_for_status()
     yield client

@@ -30,6 +30,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cms-api-key", default=DEFAULT_CMS_API_KEY, help="PayloadCMS API key")
     parser.add_argument("--data-api-key", default=DEFAULT_DATA_API_KEY, help="Data API key (X-API-Key)")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    parser.add_argument(
+        "--fleet", type=int, default=0, help="add N generated Dealer.com dealers (benchmarks)"
+    )
+    parser.add_argument("--fleet-only", action="store_true", help="serve only the generated dealers")
+    parser.add_argument("--fleet-vehicles", type=int, default=30, help="vehicles per generated dealer (30)")
+    parser.add_argument(
+        "--fleet-latency-s", type=float, default=0.0, help="latency of every request to a generated dealer"
+    )
     return parser.parse_args(argv)
 
 
@@ -64,7 +72,15 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, host: str, port_fi
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = SandboxConfig(seed=args.seed, cms_api_key=args.cms_api_key, data_api_key=args.data_api_key)
+    config = SandboxConfig(
+        seed=args.seed,
+        cms_api_key=args.cms_api_key,
+        data_api_key=args.data_api_key,
+        fleet=args.fleet,
+        fleet_only=args.fleet_only,
+        fleet_vehicles=args.fleet_vehicles,
+        fleet_latency_s=args.fleet_latency_s,
+    )
     sock = _bind(args.host, args.port)
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), log_level=args.log_level, access_log=False, lifespan="off")

@@ -22,3 +22,11 @@ class SandboxConfig(BaseModel):
     data_api_max_batch: int = Field(default=500, ge=1)
     dealer_com_max_page_size: int = Field(default=100, ge=1)
     request_log_limit: int = Field(default=100_000, ge=1)
+    #: Generated Dealer.com dealers added after the table (``fleet-00001`` …), for benchmarks at scale.
+    fleet: int = Field(default=0, ge=0, le=100_000)
+    #: Serve only the generated dealers (benchmarks that must not include the table's fault dealers).
+    fleet_only: bool = False
+    #: Vehicles on each generated dealer's lot (a third new, half used, the rest certified).
+    fleet_vehicles: int = Field(default=30, ge=0, le=10_000)
+    #: Latency of every request to a generated dealer's site (a fault profile of its own).
+    fleet_latency_s: float = Field(default=0.0, ge=0.0, le=30.0)

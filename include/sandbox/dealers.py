@@ -560,6 +560,25 @@ DEALERS: tuple[DealerSpec, ...] = (
 )
 
 
+def fleet_dealers(count: int, *, vehicles: int = 30, latency_s: float = 0.0) -> tuple[DealerSpec, ...]:
+    """``count`` generated Dealer.com dealers (``fleet-00001`` …) for benchmarks: same shape as the table's,
+    ``vehicles`` each, every request to their sites delayed by ``latency_s``."""
+    new, used = vehicles // 3, vehicles // 2
+    lot = LotSpec(new=new, used=used, certified=vehicles - new - used)
+    fault = FaultProfile(latency_s=latency_s) if latency_s else None
+    return tuple(
+        DealerSpec(
+            f"fleet-{i:05d}",
+            f"Fleet Motors {i:05d}",
+            _ddc(f"fleetmotors{i:05d}"),
+            lot,
+            makes=("Ford", "Toyota", "Honda"),
+            fault=fault,
+        )
+        for i in range(1, count + 1)
+    )
+
+
 def _index(dealers: tuple[DealerSpec, ...]) -> dict[str, DealerSpec]:
     index: dict[str, DealerSpec] = {}
     for dealer in dealers:

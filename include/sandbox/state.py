@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from include.sandbox.config import SandboxConfig
-from include.sandbox.dealers import DEALERS, DealerSpec, find_dealer
+from include.sandbox.dealers import DEALERS, DealerSpec, fleet_dealers
 from include.sandbox.faults import CLEAN, FaultCounters, FaultDecision, FaultProfile
 from include.sandbox.lots import Lot, SourceVehicle, generate_lot, generate_vehicles
 
@@ -113,7 +113,9 @@ class SandboxState:
 
     def __init__(self, config: SandboxConfig, dealers: Iterable[DealerSpec] = DEALERS) -> None:
         self.config = config
-        self.dealers: tuple[DealerSpec, ...] = tuple(dealers)
+        fleet = fleet_dealers(config.fleet, vehicles=config.fleet_vehicles, latency_s=config.fleet_latency_s)
+        self.dealers: tuple[DealerSpec, ...] = (*(() if config.fleet_only else dealers), *fleet)
+        self._by_key = {key: d for d in self.dealers for key in (d.slug, d.id)}
         self._seeded_vins: set[str] = set()
         # Each dealer's lot is generated once, in table order (VINs are unique across dealers).
         self._seeded_lots: dict[str, tuple[SourceVehicle, ...]] = {
@@ -150,8 +152,7 @@ class SandboxState:
     # --- dealers and lots -----------------------------------------------------------------------
     def dealer(self, key: str) -> DealerSpec | None:
         """A dealer by slug or id (only dealers of this state's table)."""
-        dealer = find_dealer(key)
-        return dealer if dealer is not None and dealer in self.dealers else None
+        return self._by_key.get(key)
 
     def lot(self, platform: str, dealer: DealerSpec) -> Lot | None:
         return self.lots.get((platform, dealer.id))

@@ -25,7 +25,6 @@ import psycopg
 
 from include.tools import localenv
 
-INGEST_TASK = "per_dealer.ingest_inventory"
 #: The longest error text the summary prints (cut at a word, never inside a URL).
 MAX_ERROR_CHARS = 400
 
@@ -43,23 +42,22 @@ def _latest_run_id(meta: psycopg.Connection[Any], dag_id: str, after_id: int) ->
     return row[0] if row else None
 
 
-def _progress(meta: psycopg.Connection[Any], dag_id: str, run_id: str) -> str:
-    """Dealers whose ingest task has finished for good (a task waiting for its retry is not done)."""
-    states = dict(
-        meta.execute(
-            "SELECT coalesce(state, 'none'), count(*) FROM task_instance"
-            " WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index >= 0 GROUP BY 1",
-            (dag_id, run_id, INGEST_TASK),
-        ).fetchall()
-    )
-    total = sum(states.values())
-    if not total:
+def _progress(env: dict[str, str], dag_id: str, run_id: str) -> str:
+    """Dealers of the run by job status, from the job history (each dealer's row, written as it goes)."""
+    with _db(env, "od_job_history") as history:
+        states = dict(
+            history.execute(
+                "SELECT status, count(*) FROM job_executions WHERE dag_id = %s AND run_id = %s GROUP BY 1",
+                (dag_id, run_id),
+            ).fetchall()
+        )
+    if not states:
         return "listing dealers..."
-    succeeded = states.get("success", 0)
-    failed = states.get("failed", 0) + states.get("upstream_failed", 0)
-    retrying = states.get("up_for_retry", 0)
-    line = f"{succeeded + failed}/{total} dealers done ({succeeded} succeeded, {failed} failed"
-    return line + (f", {retrying} waiting to retry)" if retrying else ")")
+    succeeded, failed = states.get("success", 0), states.get("failed", 0)
+    line = f"{succeeded + failed} dealers done ({succeeded} succeeded, {failed} failed"
+    if states.get("skipped"):
+        line += f", {states['skipped']} skipped"
+    return line + (f"), {states['running']} in progress" if states.get("running") else ")")
 
 
 def run_dag(
@@ -89,7 +87,7 @@ def run_dag(
             while proc.poll() is None:
                 time.sleep(2)
                 run_id = run_id or _latest_run_id(meta, dag_id, last_id)
-                line = _progress(meta, dag_id, run_id) if run_id else "parsing the DAG..."
+                line = _progress(env, dag_id, run_id) if run_id else "parsing the DAG..."
                 if line != shown:
                     print(f"    [{time.monotonic() - started:5.0f}s] {dag_id}: {line}", flush=True)
                     shown = line

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -87,8 +88,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> str:
-    """Start (or reuse) the sandbox upstreams on a free loopback port. Returns its base URL."""
+def start_sandbox(
+    state_dir: Path | None = None, *, timeout_s: float = 60.0, extra_args: Sequence[str] = ()
+) -> str:
+    """Start (or reuse) the sandbox upstreams on a free loopback port. Returns its base URL.
+
+    ``extra_args`` go to ``python -m include.sandbox`` (e.g. the benchmarks' ``--fleet N``)."""
     state_dir = state_dir or local_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     port_file = state_dir / "sandbox.port"
@@ -110,6 +115,7 @@ def start_sandbox(state_dir: Path | None = None, *, timeout_s: float = 60.0) -> 
             "0",
             "--port-file",
             str(port_file),
+            *extra_args,
         ],
         cwd=ROOT,
         stdout=log,
@@ -241,6 +247,8 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(local / "airflow" / "logs"),
         "OD_STAGING_URL": f"file://{local / 'staging'}",
+        # The sandbox's CMS gives Dealer.com base URLs on loopback; CMS URLs are refused there otherwise.
+        "AIRFLOW__OD_SCHEDULER__URL_ALLOWLIST": "127.0.0.1",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
         # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
         # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a

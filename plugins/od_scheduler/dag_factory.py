@@ -3,7 +3,12 @@
 ``inventory_dag_kwargs(platform)`` gives the ``@dag`` arguments (schedule, params, defaults, tags);
 ``inventory_tasks(platform)`` wires, inside the DAG being defined::
 
-    list_dealers >> per_dealer[pull_inventory >> ingest_inventory] (mapped, one per dealer) >> summarize_run
+    list_dealers >> shard[pull_inventory >> ingest_inventory] (mapped, one per shard) >> summarize_run
+
+Each shard task works on ``pool_slots`` dealers at once (see :mod:`od_scheduler.operators.shard`): the pull
+in the platform's pool, the ingest in ``data_api``. The ingest runs whatever its pull's outcome
+(``all_done``): it ingests the dealers whose pull staged, so one dealer's failed pull never holds back the
+others of its shard.
 
 Alerts are wired here too: a ``DeadlineAlert`` per platform DAG (a run still going after the platform's
 expected duration → a ``long_run`` alert from the triggerer) and a system alert when ``list_dealers`` fails.
@@ -37,8 +42,8 @@ from od_scheduler.operators.summarize import SummarizeRunOperator
 from od_scheduler.platforms import DATA_API_POOL, PAYLOAD_CMS_POOL, get_platform
 from od_scheduler.settings import get_settings
 
-#: Shown as each mapped task's index in the UI and in log file names.
-DEALER_LABEL = "{{ task.dealer['name'] }} ({{ task.dealer['slug'] }})"
+#: Shown as each mapped task's index in the UI: the shard's first dealers and its size (``Shard.label``).
+SHARD_LABEL = "{{ task.shard['label'] }}"
 
 
 def inventory_params() -> dict[str, Param]:
@@ -109,6 +114,31 @@ def long_run_deadline(platform_id: str) -> DeadlineAlert:
     )
 
 
+OWNER = "open-dealer-data"
+#: The shortest time a task may run before Airflow stops it, whatever the expected duration says.
+MIN_TASK_TIMEOUT = timedelta(minutes=10)
+#: A task of the run (listing, summarizing) that does little and must never hang.
+SMALL_TASK_TIMEOUT = timedelta(minutes=15)
+
+
+def task_timeout(platform_id: str) -> timedelta:
+    """How long one try of a shard task may run: twice the platform's expected run duration (the long-run
+    alert fires at once the duration; a try still going at twice is stuck), never less than 10 minutes."""
+    return max(timedelta(minutes=2 * expected_run_minutes(platform_id)), MIN_TASK_TIMEOUT)
+
+
+def default_args(*, execution_timeout: timedelta) -> dict[str, Any]:
+    """The default args every DAG of the project shares: owner, retries, and a bound on each task."""
+    settings = get_settings()
+    return {
+        "owner": OWNER,
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
+        "retry_exponential_backoff": True,
+        "execution_timeout": execution_timeout,
+    }
+
+
 def parsed_for_dags_test(argv: Sequence[str] | None = None) -> bool:
     """Whether this process is ``airflow dags test`` (``airflow`` or ``python -m airflow``).
 
@@ -138,48 +168,45 @@ def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
             if settings.long_run_alerts and not parsed_for_dags_test()
             else None
         ),
-        "default_args": {
-            "owner": "open-dealer-data",
-            "retries": settings.task_retries,
-            "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
-            "retry_exponential_backoff": True,
-        },
+        "default_args": default_args(execution_timeout=task_timeout(platform.id)),
     }
 
 
 def inventory_tasks(platform_id: str) -> None:
     """Wire the inventory pipeline of ``platform_id`` into the DAG being defined."""
     platform = get_platform(platform_id)
+    settings = get_settings()
     pull_operator = platform.operator_class()
 
     dealers = ListDealersOperator(
         task_id="list_dealers",
         platform=platform.id,
-        dealer_id="{{ params.dealer_id }}",
-        force="{{ params.force }}",
         pool=PAYLOAD_CMS_POOL,
+        execution_timeout=SMALL_TASK_TIMEOUT,
         on_failure_callback=WebhookAlertNotifier(kind=AlertKind.SYSTEM, platform=platform.id),
     )
 
-    @task_group(group_id="per_dealer")
-    def per_dealer(dealer: dict[str, Any]) -> None:
+    @task_group(group_id="shard")
+    def per_shard(shard: dict[str, Any]) -> None:
         pulled = pull_operator(
             task_id="pull_inventory",
-            dealer=dealer,
-            full_refresh="{{ params.full_refresh }}",
+            shard=shard,
             pool=platform.pool,
-            map_index_template=DEALER_LABEL,
+            pool_slots=min(platform.dealers_in_flight, settings.dealers_per_task),
+            execution_timeout=task_timeout(platform.id),
+            map_index_template=SHARD_LABEL,
         )
-        DataApiIngestOperator(
+        ingested = DataApiIngestOperator(
             task_id="ingest_inventory",
-            dealer=dealer,
-            pull=pulled.output,
+            shard=shard,
             platform=platform.id,
-            full_refresh="{{ params.full_refresh }}",
-            force_delist="{{ params.force_delist }}",
             pool=DATA_API_POOL,
-            map_index_template=DEALER_LABEL,
+            pool_slots=min(settings.ingest_dealers_in_flight, settings.dealers_per_task),
+            trigger_rule=TriggerRule.ALL_DONE,
+            execution_timeout=task_timeout(platform.id),
+            map_index_template=SHARD_LABEL,
         )
+        pulled >> ingested
 
     summary = SummarizeRunOperator(
         task_id="summarize_run",
@@ -187,5 +214,6 @@ def inventory_tasks(platform_id: str) -> None:
         max_failure_rate="{{ params.max_failure_rate }}",
         trigger_rule=TriggerRule.ALL_DONE,
         retries=0,
+        execution_timeout=SMALL_TASK_TIMEOUT,
     )
-    per_dealer.expand(dealer=dealers.output) >> summary
+    per_shard.expand(shard=dealers.output) >> summary

@@ -360,12 +360,11 @@ class WebhookAlertNotifier(BaseNotifier):
             hook = AlertWebhookHook(self.conn_id)
             secrets = [str(hook.connection.password or "")]
         except AirflowNotFoundException:
-            payload = scrub(alert.payload(), ())
             self.log.warning(
                 "No %r connection, so this %s alert is only logged:\n%s",
                 self.conn_id,
                 alert.kind.value,
-                payload["text"],
+                scrub({"text": alert.text()}, ())["text"],  # the plain text: no Slack escapes in logs
             )
             return Delivery.LOGGED
         payload = scrub(alert.payload(), secrets)
@@ -379,7 +378,7 @@ class WebhookAlertNotifier(BaseNotifier):
                 alert.kind.value,
                 self.conn_id,
                 err,
-                payload["text"],
+                scrub({"text": alert.text()}, secrets)["text"],
             )
             return Delivery.FAILED
         self.log.info(

@@ -28,6 +28,9 @@ class Platform:
     operator: str
     schedule_setting: str
     default_interval_minutes: int
+    #: Dealers a shard task pulls at once (its ``pool_slots`` in the platform's pool): a Dealer.com dealer
+    #: is its own site with its own rate limit, the others share one API.
+    dealers_in_flight: int = 2
 
     @property
     def dag_id(self) -> str:
@@ -51,6 +54,7 @@ PLATFORMS: dict[str, Platform] = {
             operator="od_scheduler.operators.dealer_com.DealerComInventoryOperator",
             schedule_setting="dealer_com_schedule",
             default_interval_minutes=60,
+            dealers_in_flight=8,
         ),
         Platform(
             id="web_scraping",
@@ -60,6 +64,7 @@ PLATFORMS: dict[str, Platform] = {
             operator="od_scheduler.operators.web_scraping.WebScrapingInventoryOperator",
             schedule_setting="default_schedule",
             default_interval_minutes=1440,
+            dealers_in_flight=4,
         ),
         Platform(
             id="homenet",

@@ -18,6 +18,8 @@ from airflow.configuration import conf
 from od_scheduler.exceptions import ConfigError
 
 SECTION = "od_scheduler"
+#: Dealers per mapped task instance (see bench/README.md for how it was chosen).
+DEFAULT_DEALERS_PER_TASK = 50
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Settings:
     http_timeout_s: float
     http_max_attempts: int
     http_max_backoff_s: float
+    http_deadline_s: float
+    max_response_mb: float
+    url_allowlist: tuple[str, ...]
     dealer_com_requests_per_second: float
     dealer_com_schedule: str
     default_schedule: str
@@ -38,6 +43,8 @@ class Settings:
     hold_after_failures: int
     due_grace_minutes: int
     lease_minutes: int
+    dealers_per_task: int
+    ingest_dealers_in_flight: int
     apify_max_wait_s: int
     apify_wait_for_finish_s: int
     retention_days: int
@@ -88,6 +95,11 @@ def _bool(key: str, fallback: bool) -> bool:
     raise ConfigError(f"[{SECTION}] {key} must be true or false, got {raw!r}")
 
 
+def _list(key: str) -> tuple[str, ...]:
+    raw = conf.get(SECTION, key, fallback="") or ""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
 def default_staging_url() -> str:
     """A local folder under AIRFLOW_HOME: right for one machine, replace with ``s3://...`` in a cluster."""
     home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
@@ -105,6 +117,9 @@ def get_settings() -> Settings:
         http_timeout_s=_float("http_timeout_s", 30.0, lo=0.1),
         http_max_attempts=_int("http_max_attempts", 5, lo=1, hi=20),
         http_max_backoff_s=_float("http_max_backoff_s", 30.0, lo=0.0),
+        http_deadline_s=_float("http_deadline_s", 300.0, lo=0.1),
+        max_response_mb=_float("max_response_mb", 50.0, lo=0.001),
+        url_allowlist=_list("url_allowlist"),
         dealer_com_requests_per_second=_float("dealer_com_requests_per_second", 2.0, lo=0.01),
         dealer_com_schedule=conf.get(SECTION, "dealer_com_schedule", fallback="@hourly"),
         default_schedule=conf.get(SECTION, "default_schedule", fallback="0 9 * * *"),
@@ -113,6 +128,8 @@ def get_settings() -> Settings:
         hold_after_failures=_int("hold_after_failures", 5, lo=0),
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
+        dealers_per_task=_int("dealers_per_task", DEFAULT_DEALERS_PER_TASK, lo=1),
+        ingest_dealers_in_flight=_int("ingest_dealers_in_flight", 2, lo=1),
         apify_max_wait_s=_int("apify_max_wait_s", 3600, lo=1),
         apify_wait_for_finish_s=_int("apify_wait_for_finish_s", 60, lo=0, hi=60),
         retention_days=_int("retention_days", 30, lo=1),

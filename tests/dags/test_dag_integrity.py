@@ -89,22 +89,42 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
         tasks = {t.task_id: t for t in dag.tasks}
         assert set(tasks) == {
             "list_dealers",
-            "per_dealer.pull_inventory",
-            "per_dealer.ingest_inventory",
+            "shard.pull_inventory",
+            "shard.ingest_inventory",
             "summarize_run",
         }
-        assert tasks["per_dealer.pull_inventory"].pool == platform.pool
-        assert tasks["per_dealer.ingest_inventory"].pool == "data_api"
+        assert tasks["shard.pull_inventory"].pool == platform.pool
+        assert tasks["shard.ingest_inventory"].pool == "data_api"
         assert tasks["summarize_run"].trigger_rule == "all_done"
-        assert tasks["per_dealer.pull_inventory"].upstream_task_ids == {"list_dealers"}
-        assert "per_dealer.pull_inventory" in tasks["per_dealer.ingest_inventory"].upstream_task_ids
-        assert tasks["summarize_run"].upstream_task_ids == {"per_dealer.ingest_inventory"}
-        for task_id in ("per_dealer.pull_inventory", "per_dealer.ingest_inventory"):
-            assert "task.dealer" in (tasks[task_id].map_index_template or ""), task_id
+        assert tasks["shard.pull_inventory"].upstream_task_ids == {"list_dealers"}
+        assert "shard.pull_inventory" in tasks["shard.ingest_inventory"].upstream_task_ids
+        assert tasks["summarize_run"].upstream_task_ids == {"shard.ingest_inventory"}
+        assert tasks["shard.ingest_inventory"].trigger_rule == "all_done", (
+            "one failed pull never holds back the shard"
+        )
+        for task_id in ("shard.pull_inventory", "shard.ingest_inventory"):
+            assert "task.shard" in (tasks[task_id].map_index_template or ""), task_id
         assert dag.max_active_runs == 1
         assert dag.catchup is False
         assert dag.doc_md, "the DAG file's docstring is its documentation"
         assert set(dag.params) == {"dealer_id", "force", "full_refresh", "force_delist", "max_failure_rate"}
+
+
+def test_every_task_is_bounded_and_owned(dagbag) -> None:
+    """No task runs forever (a hung upstream or a stuck worker ends in a timeout and a retry)."""
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.execution_timeout is not None, (dag.dag_id, task.task_id)
+            assert task.owner == "open-dealer-data", (dag.dag_id, task.task_id)
+
+
+def test_every_task_fits_its_pool(dagbag) -> None:
+    """A task whose ``pool_slots`` exceed its pool's size would wait forever: the shipped pools fit them."""
+    pools = json.loads((ROOT / "include" / "pools.json").read_text())
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            if task.pool in pools:
+                assert task.pool_slots <= pools[task.pool]["slots"], (dag.dag_id, task.task_id, task.pool)
 
 
 def test_dealer_com_runs_hourly(dagbag) -> None:

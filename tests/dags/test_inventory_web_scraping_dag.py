@@ -29,7 +29,7 @@ def test_runs_daily_at_0900_utc_with_real_data_intervals(dag) -> None:
 def test_the_pull_is_the_deferrable_apify_operator_in_the_apify_pool(dag) -> None:
     from od_scheduler.operators.web_scraping import WebScrapingInventoryOperator
 
-    pull = dag.get_task("per_dealer.pull_inventory")
+    pull = dag.get_task("shard.pull_inventory")
     assert pull.pool == "apify_api"
     assert isinstance(pull, WebScrapingInventoryOperator)
     assert callable(pull.execute_complete)

@@ -108,6 +108,8 @@ def airflow(airflow_db: None, sandbox: str) -> Iterator[Airflow]:
         # test_deadline_alert.py: a daily platform's run overruns its expected duration after 6 s, so its
         # DeadlineAlert fires mid-run (a deadline only alerts; it never changes a run's outcome).
         "AIRFLOW__OD_SCHEDULER__DEFAULT_EXPECTED_RUN_MINUTES": "0.1",
+        # test_shard_pools.py: the sandbox's 19 Dealer.com dealers in five shards of 4 (4 in flight each).
+        "AIRFLOW__OD_SCHEDULER__DEALERS_PER_TASK": "4",
         "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key", fallback="") or "",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
     }

@@ -35,7 +35,7 @@ def test_a_typo_in_the_conf_fails_list_dealers_and_pulls_nothing(airflow, clean:
     assert run["state"] == "failed", runs
     states = {ti["task_id"]: ti["state"] for ti in tis}
     assert states["list_dealers"] == "failed"
-    assert all(states[t] in ("upstream_failed", None) for t in states if t.startswith("per_dealer."))
+    assert all(states[t] in ("upstream_failed", None) for t in states if t.startswith("shard."))
     logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={DAG_ID}" / "run_id=typo_in_conf"
     text = (logs / "task_id=list_dealers" / "attempt=1.log").read_text()
     assert "unknown key(s) in the run's conf: forse" in text

@@ -109,7 +109,7 @@ def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, con
     assert "HTTP 500" in failed["detail"]
     assert [g["dealers"] for g in message["groups"]] == [[broken]]
     assert message["text"].startswith(
-        f"[ERROR] {DAG_ID}: 1 of 1 dealer(s) failed (100.0% > alert_failure_rate 20.0%)"
+        f"[ERROR] {DAG_ID}: 1 of 1 dealer(s) failed (100.0% &gt; alert_failure_rate 20.0%)"
     )
     assert f"Broken Arrow Chevrolet (broken-arrow-chevrolet, id {broken})" in message["text"]
 
@@ -405,3 +405,67 @@ def test_without_an_od_alerts_connection_runs_are_unaffected(
     assert pull(dagbag, broken, max_failure_rate=1).state == "success"
     assert pull(dagbag, broken).state == "failed"
     assert received(control) == []
+
+
+# -- list_dealers: a platform that had dealers and now lists none -----------------------------------------
+@pytest.fixture
+def empty_cms() -> Iterator[str]:
+    """A PayloadCMS on loopback that answers every dealers query with an empty page."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Empty(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {
+                    "docs": [],
+                    "totalDocs": 0,
+                    "limit": 100,
+                    "totalPages": 1,
+                    "page": 1,
+                    "pagingCounter": 1,
+                    "hasPrevPage": False,
+                    "hasNextPage": False,
+                    "prevPage": None,
+                    "nextPage": None,
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_platform_that_had_dealers_and_lists_none_fails_and_alerts_until_force_accepts_it(
+    dagbag, control: httpx.Client, empty_cms: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with job_history_conn() as db:
+        db.execute("TRUNCATE platform_listings")
+    cobalt = dagbag.dags["inventory_cobalt"]
+    run_dag(cobalt, conf={"force": True, "max_failure_rate": 1.0})
+    with job_history_conn() as db:
+        (listed,) = db.execute("SELECT dealers FROM platform_listings WHERE platform = 'cobalt'").fetchone()
+    assert listed == len(platform_dealers(control, "cobalt"))
+    spec = json.loads(__import__("os").environ["AIRFLOW_CONN_OD_PAYLOAD_CMS"])
+    monkeypatch.setenv("AIRFLOW_CONN_OD_PAYLOAD_CMS", json.dumps({**spec, "host": empty_cms}))
+
+    run = run_dag(cobalt)
+    assert run.state == "failed", "zero dealers after some is never a green run"
+    assert ti_state("inventory_cobalt", run.run_id, "list_dealers") == "failed"
+    [message] = received(control)
+    assert (message["kind"], message["task_id"]) == ("system", "list_dealers")
+    assert f"lists no active Cobalt dealer, but its last listing had {listed}" in message["details"]["error"]
+
+    accepted = run_dag(cobalt, conf={"force": True})
+    assert accepted.state == "success", "force=true accepts an empty listing"
+    assert run_dag(cobalt).state == "success", "and from then on an empty listing is the norm"
+    assert len(received(control)) == 1

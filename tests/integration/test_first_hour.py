@@ -67,11 +67,15 @@ def test_dags_test_of_a_platform_dag_exits_0_with_long_run_alerts_on(
     output_file.write_text(output)
     written = publish_task_logs(output_file, "inventory_cobalt", run_id, tmp_path / "logs")
     run_dir = tmp_path / "logs" / "dag_id=inventory_cobalt" / f"run_id={run_id}"
-    assert written == 2 + 2 * len(rows)  # list_dealers, summarize_run, a pull and an ingest per dealer
+    assert written == 2 + 2  # list_dealers, summarize_run, and a pull and an ingest of the one shard
     assert "PayloadCMS" in (run_dir / "task_id=list_dealers" / "attempt=1.log").read_text()
-    pull_log = (run_dir / "task_id=per_dealer.pull_inventory" / "map_index=0" / "attempt=1.log").read_text()
+    pull_log = (run_dir / "task_id=shard.pull_inventory" / "map_index=0" / "attempt=1.log").read_text()
     assert "Pulling Cobalt inventory for" in pull_log
-    assert "task_id=per_dealer.ingest_inventory" not in pull_log
+    # one folded section per dealer of the shard, titled with its label and how it ended
+    sections = [line for line in pull_log.splitlines() if "::group::" in line and ": done (" in line]
+    assert len(sections) == len(rows), sections
+    assert pull_log.count("::endgroup::") >= len(rows)
+    assert "task_id=shard.ingest_inventory" not in pull_log
 
 
 def test_the_dag_processor_still_parses_the_deadline() -> None:

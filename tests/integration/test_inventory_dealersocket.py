@@ -79,7 +79,7 @@ def first_run(dagbag, sandbox: str):
 def test_the_dag_runs_daily_at_nine_in_its_pool(dagbag) -> None:
     dag = dagbag.dags[DAG_ID]
     assert dag.timetable.expression == "0 9 * * *"
-    assert dag.get_task("per_dealer.pull_inventory").pool == "dealersocket_api"
+    assert dag.get_task("shard.pull_inventory").pool == "dealersocket_api"
 
 
 def test_the_hostile_document_fails_its_dealer_alone_with_a_clear_message(first_run) -> None:

@@ -102,7 +102,7 @@ def first_run(dagbag, sandbox: str):
 def test_the_dag_runs_daily_at_nine_in_its_pool(dagbag) -> None:
     dag = dagbag.dags[DAG_ID]
     assert dag.timetable.expression == "0 9 * * *"
-    assert dag.get_task("per_dealer.pull_inventory").pool == "vinsolutions_api"
+    assert dag.get_task("shard.pull_inventory").pool == "vinsolutions_api"
 
 
 def test_every_dealer_succeeds_and_its_row_tells_the_truth(first_run) -> None:

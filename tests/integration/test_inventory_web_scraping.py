@@ -25,7 +25,7 @@ from tests.fixtures import job_history_conn, run_dag
 pytestmark = pytest.mark.integration
 
 DAG_ID = "inventory_web_scraping"
-TRIGGER = "od_scheduler.triggers.apify.ApifyRunTrigger"
+TRIGGER = "od_scheduler.triggers.apify.ApifyShardTrigger"
 SCRAPED = {d.slug: d for d in DEALERS if "web_scraping" in d.platforms and d.status == "active"}
 #: slug -> what must be in the dealer's job_executions error
 FAILING = {
@@ -197,20 +197,21 @@ def test_the_pull_deferred_to_the_trigger_and_resumed_from_it(scraped) -> None:
 
     with create_session() as session:
         triggers = session.query(Trigger).filter(Trigger.created_date >= scraped["started"]).all()
-        deferred = [t.kwargs for t in triggers if t.classpath == TRIGGER]
+        deferred = [run for t in triggers if t.classpath == TRIGGER for run in t.kwargs["runs"]]
         pulls = (
             session.query(TaskInstance)
-            .filter_by(dag_id=DAG_ID, run_id=scraped["run"].run_id, task_id="per_dealer.pull_inventory")
+            .filter_by(dag_id=DAG_ID, run_id=scraped["run"].run_id, task_id="shard.pull_inventory")
             .all()
         )
         states = sorted((ti.state, ti.try_number) for ti in pulls)
 
-    # one trigger per dealer, each watching the run that dealer's pull started
+    # one shard trigger watching every dealer's run, each the run that dealer's pull started
     assert sorted(k["run_id"] for k in deferred) == sorted(r["id"] for r in scraped["runs"].values())
     by_run = {k["run_id"]: k for k in deferred}
     assert by_run[scraped["runs"]["endless-acres-auto"]["id"]]["carry"]["max_wait_s"] == 3
-    # every pull finished in its first try, resumed by its trigger's event (success or a clean failure)
-    assert states == sorted([("failed", 1)] * len(FAILING) + [("success", 1)] * (len(SCRAPED) - len(FAILING)))
+    # the shard's pull finished in its first try, resumed by its trigger's event; it fails because some of
+    # its dealers failed for good (no retry: their failures are permanent), the others are staged
+    assert states == [("failed", 1)]
     # the polls came from the trigger, after the start: never from the worker before the deferral
     for slug, run in scraped["runs"].items():
         requests = [e for e in scraped["log"] if e["detail"].get("run_id") == run["id"]]
@@ -349,13 +350,18 @@ def a_pull(slug: str, run_id: str):
     """The operator as a worker runs it, with the context keys it reads."""
     from types import SimpleNamespace
 
+    from od_scheduler.models.job import DealerRef, Shard
     from od_scheduler.operators.web_scraping import WebScrapingInventoryOperator
 
     dealer = SCRAPED[slug]
-    operator = WebScrapingInventoryOperator(
-        task_id="pull_inventory", dealer={"dealer_id": dealer.id, "name": dealer.name, "slug": dealer.slug}
-    )
-    context = {"dag": SimpleNamespace(dag_id=DAG_ID), "run_id": run_id, "ti": SimpleNamespace(try_number=1)}
+    shard = Shard.of([DealerRef(dealer_id=dealer.id, name=dealer.name, slug=dealer.slug)])
+    operator = WebScrapingInventoryOperator(task_id="pull_inventory", shard=shard.model_dump(mode="json"))
+    context = {
+        "dag": SimpleNamespace(dag_id=DAG_ID),
+        "run_id": run_id,
+        "ti": SimpleNamespace(try_number=1),
+        "params": {},
+    }
     return operator, context
 
 
@@ -367,7 +373,7 @@ def test_a_killed_task_aborts_its_run(clean: httpx.Client) -> None:
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
     (run,) = apify_runs(clean, slug)
-    assert deferred.value.trigger.run_id == run["id"]
+    assert [r["run_id"] for r in deferred.value.trigger.runs] == [run["id"]]
 
     operator.on_kill()  # SIGTERM or execution_timeout on the worker
 

@@ -28,7 +28,7 @@ from tests.integration.test_inventory_dealer_com import DAG_ID, pulled_dealers, 
 pytestmark = pytest.mark.integration
 
 PLATFORM = "dealer.com"
-INGEST = "per_dealer.ingest_inventory"
+INGEST = "shard.ingest_inventory"
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_a_cleared_ingest_of_an_old_run_refuses_after_a_later_run_ingested_the_d
         dag,
         logical_date=when(0),
         conf=conf,
-        mark_success_pattern=r"per_dealer\.pull_inventory",
+        mark_success_pattern=r"shard\.pull_inventory",
     )
     assert cleared.run_id == run_a.run_id
     row = history_rows(DAG_ID, run_a.run_id)[dealer["id"]]

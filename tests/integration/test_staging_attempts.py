@@ -1,9 +1,12 @@
-"""Two copies of one pull task (a zombie beside its retry) stage apart, and each ingest reads its own file.
+"""Two pulls of one dealer in one run (a zombie beside its retry) stage apart; the ingest reads the one
+its row names.
 
-A small DAG built here wires the real operators the way a zombie interleaves with its retry: two copies of
-the same pull (same run, same dealer, same try number) write their staging files one after the other, the
-lot changing in between, and the ingest then consumes the *first* copy's summary. With one staging name
-per run, the second copy overwrote the first copy's file and the ingest failed on the checksum.
+A small DAG built here wires the real operators the way a zombie interleaves with its retry: the first
+copy of the pull stages its file, the retry's start resets the dealer's row (emulated: the row's
+``pull_result`` is cleared, as ``JobHistoryHook.start`` does), the lot changes, and the second copy stages
+again (same run, same dealer, same try number). With one staging name per run, the second copy overwrote
+the first copy's file and an ingest of the first copy failed on the checksum; now both files stay side by
+side and the ingest reads the file (and checksum) recorded on the row.
 """
 
 from __future__ import annotations
@@ -27,24 +30,30 @@ SLUG = "bayview-auto-group"
 def two_copies_dag(sandbox: str, dealer: dict[str, Any], sold_vin: str):
     from airflow.sdk import DAG, task
 
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.job import DealerRef, Shard
     from od_scheduler.operators.homenet import HomenetInventoryOperator
     from od_scheduler.operators.ingest import DataApiIngestOperator
 
-    ref = {"dealer_id": dealer["id"], "name": dealer["name"], "slug": dealer["slug"]}
+    shard = Shard.of([DealerRef(dealer_id=dealer["id"], name=dealer["name"], slug=dealer["slug"])])
+    shard_arg = shard.model_dump(mode="json")
     with DAG(DAG_ID, schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False) as dag:
-        first = HomenetInventoryOperator(task_id="pull_inventory", dealer=ref)
+        first = HomenetInventoryOperator(task_id="pull_inventory", shard=shard_arg)
 
-        @task(task_id="sell_a_car")
-        def sell_a_car() -> None:
+        @task(task_id="retry_starts_and_a_car_sells")
+        def retry_starts_and_a_car_sells(run_id: str | None = None) -> None:
+            with JobHistoryHook()._cursor() as cur:
+                cur.execute(
+                    "UPDATE job_executions SET pull_result = NULL WHERE dag_id = %s AND run_id = %s",
+                    (DAG_ID, run_id),
+                )
             httpx.post(
                 f"{sandbox}/_sandbox/lots/homenet/{SLUG}/remove", json={"vins": [sold_vin]}, timeout=30
             ).raise_for_status()
 
-        copy = HomenetInventoryOperator(task_id="pull_inventory_copy", dealer=ref)
-        ingest = DataApiIngestOperator(
-            task_id="ingest_inventory", dealer=ref, pull=first.output, platform="homenet"
-        )
-        first >> sell_a_car() >> copy >> ingest
+        copy = HomenetInventoryOperator(task_id="pull_inventory_copy", shard=shard_arg)
+        ingest = DataApiIngestOperator(task_id="ingest_inventory", shard=shard_arg, platform="homenet")
+        first >> retry_starts_and_a_car_sells() >> copy >> ingest
     register(dag)
     return dag
 
@@ -73,21 +82,6 @@ def registered() -> Iterator[None]:
     delete_dag(DAG_ID)
 
 
-def xcom(run_id: str, task_id: str) -> Any:
-    import json
-
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=DAG_ID, run_id=run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return json.loads(row.value) if isinstance(row.value, str) else row.value
-
-
 def test_the_ingest_reads_its_own_copy_of_a_pull_staged_twice(
     clean: httpx.Client, sandbox: str, registered: None
 ) -> None:
@@ -98,17 +92,22 @@ def test_the_ingest_reads_its_own_copy_of_a_pull_staged_twice(
     run = two_copies_dag(sandbox, dealer, sold).test()
 
     assert run.state == "success"
-    first, copy = xcom(run.run_id, "pull_inventory"), xcom(run.run_id, "pull_inventory_copy")
-    assert first["staging_path"] != copy["staging_path"]
-    assert first["checksum"] != copy["checksum"]
-    assert (first["vehicles_staged"], copy["vehicles_staged"]) == (90, 89)
-    paths = [Path(summary["staging_path"].removeprefix("file://")) for summary in (first, copy)]
-    assert set(paths) <= set(paths[0].parent.glob("*.jsonl.gz")), "both files are there, side by side"
+    row = history_rows(DAG_ID, run.run_id)[dealer["id"]]
+    assert row["status"] == "success"
+    recorded = Path(row["pull_result"]["staging_path"].removeprefix("file://"))
+    files = sorted(recorded.parent.glob(f"{run_id_component(run.run_id)}*.jsonl.gz"))
+    assert len(files) == 2, f"both copies' files are there, side by side: {files}"
     # Both are try 1 of the same run: the random part of the name keeps them apart.
-    assert all(".try1." in path.name for path in paths)
-    assert history_rows(DAG_ID, run.run_id)[dealer["id"]]["status"] == "success"
+    assert all(".try1." in path.name for path in files)
+    assert row["pull_result"]["vehicles_staged"] == 89, "the row names the second copy (the car was sold)"
     stored = clean.get(
         "/_sandbox/data-api/vehicles", params={"dealer_id": dealer["id"], "source": "homenet"}
     ).json()["vehicles"]
-    assert len(stored) == 90
-    assert sold in {v["vin"] for v in stored}, "the ingest read the first copy's file, sold car included"
+    assert len(stored) == 89
+    assert sold not in {v["vin"] for v in stored}, "the ingest read the file its row names"
+
+
+def run_id_component(run_id: str) -> str:
+    from od_scheduler.staging import safe_component
+
+    return safe_component(run_id)

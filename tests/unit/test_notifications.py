@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from od_scheduler.alert_rules import failure_rate_alert
 from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
-from od_scheduler.models.alert import Alert, AlertKind, Condition, ConditionKind, Severity
+from od_scheduler.models.alert import Alert, AlertKind, Condition, ConditionKind, Severity, slack_escape
 from od_scheduler.models.job import DealerRef, RunSummary
 from od_scheduler.notifications import (
     Delivery,
@@ -176,7 +176,8 @@ def test_a_failure_rate_alert_is_one_message_with_dealers_grouped_by_error() -> 
     )
     text = payload["text"]
     assert text.splitlines()[0] == (
-        f"[ERROR] {DAG_ID}: 3 of 4 dealer(s) failed (75.0% > alert_failure_rate 20.0%)"
+        # Posted escaped for Slack (models.alert.slack_escape): ">" travels as "&gt;".
+        f"[ERROR] {DAG_ID}: 3 of 4 dealer(s) failed (75.0% &gt; alert_failure_rate 20.0%)"
     )
     assert text.count("• ") == 2, "one bullet per group of dealers, not one per dealer"
     # Each dealer by its CMS name and slug, beside the id a re-run's dealer_id takes.
@@ -201,7 +202,7 @@ def test_the_notifier_posts_the_payload_to_the_od_alerts_webhook(alerts_conn: No
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == f"Bearer {WEBHOOK_TOKEN}"
     body = receiver.bodies[0]
-    assert body["text"] == alert.text()
+    assert body["text"] == slack_escape(alert.text())
     assert body["kind"] == "failure_rate"
     assert body["dealers"] == [d.model_dump(mode="json") for d in alert.dealers]
 

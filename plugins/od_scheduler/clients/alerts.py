@@ -1,7 +1,8 @@
 """Alert webhook client: posts one JSON alert to a webhook URL (a Slack incoming webhook or any receiver).
 
-The URL's path is treated as a secret (a Slack webhook URL is its own credential), so logs and errors show
-only the scheme and host. An optional token is sent as ``Authorization: Bearer <token>``. Retries,
+The URL (its path and query) is treated as a secret (a Slack webhook URL is its own credential), so logs,
+errors and httpx's own request log show only the scheme and host; the hook also hands it to Airflow's
+``mask_secret``. An optional token is sent as ``Authorization: Bearer <token>``. Retries,
 timeouts and redaction are the base client's.
 """
 
@@ -28,7 +29,12 @@ class AlertWebhookClient(BaseClient):
             )
         kw.setdefault("service", "alerts_webhook")
         path = parts.path.strip("/")
-        secrets = [*kw.pop("secrets", ()), *([path] if path else []), *([parts.query] if parts.query else [])]
+        secrets = [
+            *kw.pop("secrets", ()),
+            webhook_url,
+            *([path] if path else []),
+            *([parts.query] if parts.query else []),
+        ]
         super().__init__(
             base_url=f"{parts.scheme}://{parts.netloc}",
             auth=BearerAuth(token) if token else None,

@@ -37,7 +37,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -62,6 +62,7 @@ from od_scheduler.clients.base import (
     is_transient,
     parse_retry_after,
 )
+from od_scheduler.clients.url_guard import check_start_url
 from od_scheduler.exceptions import (
     ConfigError,
     PayloadError,
@@ -109,9 +110,26 @@ def actor_path_id(actor_id: str) -> str:
     return quote(actor, safe="~")
 
 
-def run_input(*, start_urls: Sequence[str], dealer_id: str, max_items: int | None) -> dict[str, Any]:
-    """The actor input of CONTRACTS.md §4: ``{startUrls: [{url}], dealerId, maxItems}``."""
-    body: dict[str, Any] = {"startUrls": [{"url": url} for url in start_urls], "dealerId": dealer_id}
+def run_input(
+    *,
+    start_urls: Sequence[str],
+    dealer_id: str,
+    max_items: int | None,
+    allowlist: Collection[str] | str = (),
+) -> dict[str, Any]:
+    """The actor input of CONTRACTS.md §4: ``{startUrls: [{url}], dealerId, maxItems}``.
+
+    The start URLs come from the CMS and are only handed to Apify, so their shape is checked (https, a
+    host, no user-info; http only for ``allowlist`` hosts), not where they resolve: ``ConfigError``
+    naming the dealer and the field otherwise.
+    """
+    urls = [
+        check_start_url(
+            url, dealer=dealer_id, field=f"web_scraping_config.start_urls[{i}]", allowlist=allowlist
+        )
+        for i, url in enumerate(start_urls)
+    ]
+    body: dict[str, Any] = {"startUrls": [{"url": url} for url in urls], "dealerId": dealer_id}
     if max_items is not None:
         body["maxItems"] = max_items
     return body
@@ -183,7 +201,7 @@ class ApifyClient(BaseClient):
             shown = self.redactor.redact(str(request.url))
             retry_after: float | None = None
             try:
-                response = self._client.send(request)
+                response = self.send_bounded(request)
             except httpx.HTTPError as err:
                 failure = self._describe(err)
                 if not is_transient(exc=err):
@@ -202,7 +220,7 @@ class ApifyClient(BaseClient):
                 if status in (200, 201):
                     try:
                         body = response.json()
-                    except ValueError as err:
+                    except (ValueError, RecursionError) as err:
                         raise AmbiguousStartError(
                             f"{where}: HTTP {status} with invalid JSON "
                             f"({excerpt(response.content, self.redactor)}). {ambiguous}"
@@ -266,8 +284,8 @@ class ApifyClient(BaseClient):
             return None
         try:
             return response.json()
-        except ValueError:
-            return None  # not JSON: not an input this project sent
+        except (ValueError, RecursionError):
+            return None  # not JSON (or nested past the stack): not an input this project sent
 
     def find_started_run(
         self, actor_id: str, actor_input: Mapping[str, Any], *, since: datetime, limit: int = RECENT_RUNS
@@ -312,7 +330,7 @@ class ApifyClient(BaseClient):
         self.stats.pages += 1
         try:
             body = response.json()
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: nested deeper than the stack
             raise PayloadError(f"{where}: not JSON: {excerpt(response.content, self.redactor)}") from err
         if not isinstance(body, list):
             raise PayloadError(f"{where}: expected a JSON array of items, got {type(body).__name__}")
@@ -408,6 +426,7 @@ class ApifyRunWatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         conn_id: str | None = None,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
         if not token:
             raise ConfigError("the Apify API token is empty: put it in the od_apify connection's password")
@@ -416,7 +435,7 @@ class ApifyRunWatcher:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
-        self.redactor = Redactor([token, *secrets])
+        self.redactor = Redactor([token, *secrets], on_add=on_secret)
         self._sleep = sleep
         self._clock = clock
         self._client = httpx.AsyncClient(
@@ -494,6 +513,8 @@ class ApifyRunWatcher:
                 if status == 200:
                     try:
                         return parse_run(response.json(), f"apify run {run_id}")
+                    except RecursionError as err:
+                        raise PayloadError(f"apify {method} {shown} returned JSON nested too deeply") from err
                     except ValueError as err:  # invalid JSON: usually a cut connection, worth one more try
                         failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
                         cause = err

@@ -16,9 +16,19 @@ Invalid JSON. ``get_json`` / ``post_json`` retry a body that does not parse once
 chunked body or serving a maintenance page with 200 is usually transient), then raise ``PayloadError``
 with a short redacted excerpt.
 
-Redaction. Every secret handed to the client (``secrets=`` and the auth object's own) is replaced by
-``***`` in every log line and exception message the client writes; ``token=``/``api_key=``-style query
-parameters and URL user-info are masked too. Response bodies are never logged.
+Bounds. Every call of :meth:`BaseClient.request` (all its attempts and waits together) ends within
+``deadline_s``: each exchange's socket operations are capped by the time left, so a server dripping one
+byte at a time cannot hold the worker (see :mod:`od_scheduler.clients.bounded`); a ``Retry-After`` or a
+backoff longer than the time left fails at once with a retryable ``TransientUpstreamError`` (Airflow's task
+retry, which frees the worker slot, waits instead). Bodies are streamed and capped at
+``max_response_bytes``, raw and after decoding gzip/deflate (``BodyTooLarge``, a ``PayloadError``).
+
+Redaction. Every secret handed to the client (``secrets=`` and the auth object's own, including values
+derived at run time such as OAuth access tokens and Basic credentials) is replaced by ``***`` in every log
+line and exception message the client writes, and in the ``httpx``/``httpcore`` loggers' records (a
+filter installed on them); ``token=``/``api_key=``-style query parameters and URL user-info are masked
+too. ``on_secret`` (the hooks pass Airflow's ``mask_secret``) is told of every secret registered.
+Response bodies are never logged; an error quotes at most a short, redacted, single-line excerpt.
 
 No Airflow imports: clients are usable and testable without Airflow.
 """
@@ -41,6 +51,13 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
+from od_scheduler.clients.bounded import (
+    ACCEPT_ENCODING,
+    BoundedTransport,
+    PeerCheck,
+    deadline_scope,
+    network_transport,
+)
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError, TransientUpstreamError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +69,12 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_S = 300.0
 #: Characters of a response body quoted in an error message (redacted), never more.
 EXCERPT_CHARS = 200
+#: Default bound of one ``BaseClient.request`` call, attempts and waits included (setting http_deadline_s).
+DEFAULT_DEADLINE_S = 300.0
+#: Default cap of one response body, raw and decoded (setting max_response_mb).
+DEFAULT_MAX_RESPONSE_BYTES = 50_000_000
+#: Characters of an exception's own text (httpx, h11) quoted in an error message.
+DETAIL_CHARS = 300
 USER_AGENT = "od-scheduler (Open Dealer inventory scheduler)"
 
 
@@ -143,19 +166,23 @@ def is_transient(*, exc: BaseException | None = None, status_code: int | None = 
     return False
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: datetime | None = None, cap: float | None = MAX_RETRY_AFTER_S
+) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
 
     A date in the past means 0; an unparseable value means ``None`` (fall back to backoff); any value is
-    capped at :data:`MAX_RETRY_AFTER_S`.
+    capped at ``cap`` (default :data:`MAX_RETRY_AFTER_S`; ``None``: the server's value, for callers that
+    compare it with their own budget).
     """
+    limit = cap if cap is not None else float("inf")
     if value is None:
         return None
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return min(float(text), MAX_RETRY_AFTER_S)
+    if text.isdigit() and text.isascii():
+        return min(float(text[:12]) if len(text) <= 12 else 1e12, limit)
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -163,7 +190,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:  # "-0000" means UTC with unknown origin
         when = when.replace(tzinfo=UTC)
     delta = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(delta, 0.0), MAX_RETRY_AFTER_S)
+    return min(max(delta, 0.0), limit)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,34 +250,106 @@ MIN_SECRET_LENGTH = 4
 class Redactor:
     """Replaces known secrets (and their URL-encoded forms) and secret-looking URL parts with ``***``.
 
-    Secrets shorter than 4 characters are ignored: masking ``"1"`` would garble every number.
+    Secrets shorter than 4 characters are ignored: masking ``"1"`` would garble every number. Every
+    secret added is also told to ``on_add`` (e.g. Airflow's ``mask_secret``) and to the process-wide
+    filter on the ``httpx``/``httpcore`` loggers (:class:`HttpLogRedactor`).
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, on_add: Callable[[str], None] | None = None) -> None:
         self._secrets: set[str] = set()
+        self.on_add = on_add
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
         """Register a secret (and its percent-encoded forms)."""
-        if not secret or len(secret) < MIN_SECRET_LENGTH:
+        if not secret or len(secret) < MIN_SECRET_LENGTH or secret in self._secrets:
             return
-        self._secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        self._secrets.update(forms)
+        HTTP_LOG_REDACTOR.add(forms)
+        if self.on_add is not None:
+            self.on_add(secret)
 
     def redact(self, text: str) -> str:
         """``text`` with every registered secret and secret query parameter masked."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        text = _SECRET_PARAMS.sub(rf"\1{REDACTED}", text)
-        return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+        return redact_text(text, self._secrets)
+
+
+def redact_text(text: str, secrets: Collection[str]) -> str:
+    """``text`` with ``secrets`` (longest first), secret query parameters and URL user-info masked."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_PARAMS.sub(rf"\1{REDACTED}", text)
+    return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+
+
+class HttpLogRedactor(logging.Filter):
+    """Redacts the records of httpx's and httpcore's own loggers.
+
+    httpx logs every request URL at INFO (``HTTP Request: POST https://hooks.slack.com/services/...``).
+    Airflow's task logging lowers ``httpx`` to WARNING, but that is a deployment's logging config, not
+    ours: ``airflow dags test``, other entry points and non-Airflow users of these clients log it. Rather
+    than silencing a useful line everywhere, this filter rewrites each record with every secret any client
+    of this process registered, plus the generic patterns (``token=`` parameters, URL user-info), masked.
+    """
+
+    #: Loggers it is installed on (filters on a logger do not apply to its children's records).
+    LOGGERS = (
+        "httpx",
+        "httpcore",
+        "httpcore.connection",
+        "httpcore.http11",
+        "httpcore.http2",
+        "httpcore.proxy",
+        "httpcore.socks",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask ``secrets`` in every later record."""
+        with self._lock:
+            self._secrets.update(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        with self._lock:
+            secrets = tuple(self._secrets)
+        redacted = redact_text(message, secrets)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+    def install(self) -> None:
+        """Attach to the httpx/httpcore loggers (idempotent)."""
+        for name in self.LOGGERS:
+            target = logging.getLogger(name)
+            if self not in target.filters:
+                target.addFilter(self)
+
+
+HTTP_LOG_REDACTOR = HttpLogRedactor()
+HTTP_LOG_REDACTOR.install()
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def excerpt(body: bytes | str, redactor: Redactor | None = None, limit: int = EXCERPT_CHARS) -> str:
-    """A short, single-line, redacted excerpt of a response body for an error message."""
+    """A short, single-line, redacted excerpt of a response body for an error message.
+
+    Control characters (NUL included: PostgreSQL text cannot hold it) become ``?``.
+    """
     if isinstance(body, bytes):
         body = body[: limit * 10].decode("utf-8", errors="replace")
-    text = " ".join(body[: limit * 10].split())
+    text = " ".join(_CONTROL_CHARS.sub("?", body[: limit * 10]).split())
     if redactor is not None:
         text = redactor.redact(text)
     if not text:
@@ -334,6 +433,8 @@ class OAuth2ClientCredentials(httpx.Auth):
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self.token_requests = 0
+        #: The client's redactor (set by :class:`BaseClient`): every access token is registered with it.
+        self.redactor: Redactor | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -358,8 +459,18 @@ class OAuth2ClientCredentials(httpx.Auth):
         return httpx.Request("POST", self.token_url, data=form, headers={"Accept": "application/json"})
 
     def _store(self, response: httpx.Response) -> str:
-        what = f"OAuth2 token request to {self.token_url} for client {self.client_id!r}"
-        body = excerpt(response.content, Redactor([self._client_secret]))
+        redactor = self.redactor or Redactor([self._client_secret])
+        what = f"OAuth2 token request to {redactor.redact(self.token_url)} for client {self.client_id!r}"
+        data: Any = None
+        if response.status_code == 200:
+            try:
+                data = response.json()
+            except (ValueError, RecursionError):
+                data = None
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if isinstance(token, str) and token:
+            redactor.add(token)  # before anything quotes the body: an echo of the token stays masked
+        body = excerpt(response.content, redactor)
         if response.status_code != 200:
             message = f"{what} failed with HTTP {response.status_code}: {body}"
             if is_transient(status_code=response.status_code):
@@ -368,15 +479,16 @@ class OAuth2ClientCredentials(httpx.Auth):
                 f"{message}. Check the client id, client secret and token URL.",
                 status_code=response.status_code,
             )
-        try:
-            data = response.json()
-        except ValueError as err:
-            raise PayloadError(f"{what}: the token response is not JSON: {body}") from err
-        token = data.get("access_token") if isinstance(data, dict) else None
+        if data is None:
+            raise PayloadError(f"{what}: the token response is not JSON: {body}")
         if not isinstance(token, str) or not token:
             raise PayloadError(f"{what}: the token response has no access_token")
         expires_in = data.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
+        lifetime = (
+            float(min(expires_in, 86400))  # min first: float() of a 400-digit int overflows
+            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0
+            else 3600.0
+        )
         with self._lock:
             self._token = token
             self._expires_at = self._clock() + lifetime - min(self._expiry_margin, lifetime / 2)
@@ -673,8 +785,11 @@ class BaseClient:
     """An ``httpx.Client`` with the project's retry, rate limit, redaction and stats.
 
     ``service`` names the upstream in every log line and error; ``conn_id`` (optional) names the Airflow
-    connection holding its settings, so messages can say where to fix a credential. ``transport``,
-    ``sleep`` and ``clock`` are injectable for tests.
+    connection holding its settings, so messages can say where to fix a credential. ``deadline_s`` bounds
+    each :meth:`request` (attempts and waits together), ``max_response_bytes`` each body (raw and decoded).
+    ``peer_check`` vets the address of every new connection (for URLs that came from the CMS).
+    ``on_secret`` is told every secret registered (hooks pass Airflow's ``mask_secret``). ``transport``,
+    ``sleep`` and ``clock`` are injectable for tests; an injected transport is wrapped in the body cap too.
     """
 
     def __init__(
@@ -692,24 +807,41 @@ class BaseClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         conn_id: str | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        peer_check: PeerCheck | None = None,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
+        if deadline_s <= 0:
+            raise ConfigError(f"{service}: the request deadline must be > 0 seconds, got {deadline_s}")
         self.service = service
         self.conn_id = conn_id
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
-        self.redactor = Redactor(secrets)
+        self.deadline_s = float(deadline_s)
+        self.max_response_bytes = int(max_response_bytes)
+        self.redactor = Redactor(secrets, on_add=on_secret)
         for secret in getattr(auth, "secrets", ()):
             self.redactor.add(secret)
+        if isinstance(auth, OAuth2ClientCredentials):
+            auth.redactor = self.redactor
         self._sleep = sleep
+        self._clock = clock
         self._bucket = (
             TokenBucket(requests_per_second, clock=clock, sleep=sleep) if requests_per_second else None
         )
         self._client = httpx.Client(
             base_url=base_url,
             auth=auth,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
+            transport=BoundedTransport(
+                transport or network_transport(peer_check=peer_check),
+                max_bytes=self.max_response_bytes,
+                describe=lambda request: (
+                    f"{self.service} {request.method} {self.redactor.redact(str(request.url))}"
+                ),
+            ),
             # a redirect means a wrong base URL; following it could leak API-key headers to another host
             follow_redirects=False,
             event_hooks={"request": [self._count_request]},
@@ -743,9 +875,11 @@ class BaseClient:
         """Send a request, retrying transient failures; return the response if its status is in ``ok``.
 
         ``kwargs`` go to ``httpx.Client.build_request`` (``params``, ``json``, ``headers``, ...).
-        Raises ``TransientUpstreamError`` when the attempts run out, ``PermanentUpstreamError`` at once
-        for any other unexpected status.
+        Raises ``TransientUpstreamError`` when the attempts or the ``deadline_s`` budget run out (a
+        ``Retry-After`` or backoff longer than the time left included), ``PermanentUpstreamError`` at once
+        for any other unexpected status, ``BodyTooLarge`` (a ``PayloadError``) for a body over the cap.
         """
+        budget_end = self._clock() + self.deadline_s
         attempt = 0
         while True:
             attempt += 1
@@ -762,7 +896,7 @@ class BaseClient:
             retry_after: float | None = None
             cause: BaseException | None = None
             try:
-                response = self._client.send(request)
+                response = self.send_bounded(request, budget_end)
             except (httpx.HTTPError, TransientUpstreamError) as err:
                 if not is_transient(exc=err):
                     failure = self._describe(err)
@@ -780,9 +914,17 @@ class BaseClient:
                     self.stats.rate_limits_hit += 1
                 if not is_transient(status_code=status):
                     raise self._permanent_error(method=method, url=shown_url, response=response)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=None)
                 failure = f"HTTP {status}"
 
+            left = budget_end - self._clock()
+            if left <= 0:
+                raise TransientUpstreamError(
+                    f"{self.service} {method} {shown_url} did not complete within its {self.deadline_s:g}s "
+                    f"deadline ({attempt} attempt(s); last: {failure}). The upstream is too slow or stalls; "
+                    "Airflow's task retry tries again later.",
+                    status_code=status,
+                ) from cause
             if attempt >= self.retry.max_attempts:
                 raise TransientUpstreamError(
                     f"{self.service} {method} {shown_url} still failing after {attempt} attempts "
@@ -790,6 +932,15 @@ class BaseClient:
                     status_code=status,
                 ) from cause
             wait = retry_after if retry_after is not None else self.retry.backoff(attempt)
+            if wait > min(left, MAX_RETRY_AFTER_S):
+                asked = "Retry-After asks for" if retry_after is not None else "the backoff would wait"
+                raise TransientUpstreamError(
+                    f"{self.service} {method} {shown_url}: {failure}; {asked} {wait:.0f}s, more than the "
+                    f"{min(left, MAX_RETRY_AFTER_S):.0f}s this request may still wait (deadline "
+                    f"{self.deadline_s:g}s). Not waiting in the worker: Airflow's task retry tries again "
+                    "later.",
+                    status_code=status,
+                ) from cause
             logger.warning(
                 "%s %s %s: %s (attempt %d of %d); retrying in %.2fs%s",
                 self.service,
@@ -806,8 +957,21 @@ class BaseClient:
                 self.stats.rate_limit_wait_s += wait
             self._sleep(wait)
 
+    def send_bounded(self, request: httpx.Request, budget_end: float | None = None) -> httpx.Response:
+        """Send ``request`` and read its body within the time left before ``budget_end`` (client clock).
+
+        ``None``: one full ``deadline_s`` from now. The body is capped by the transport.
+        """
+        left = self.deadline_s if budget_end is None else budget_end - self._clock()
+        if left <= 0:
+            raise httpx.ReadTimeout("the request's overall deadline passed", request=request)
+        with deadline_scope(time.monotonic() + left):
+            return self._client.send(request)
+
     def _describe(self, err: BaseException) -> str:
-        detail = str(err) or "no detail"
+        detail = " ".join((str(err) or "no detail").split())
+        if len(detail) > DETAIL_CHARS:
+            detail = detail[: DETAIL_CHARS - 1] + "…"
         return self.redactor.redact(f"{type(err).__name__}: {detail}")
 
     def _hint(self, status: int) -> str:
@@ -839,6 +1003,12 @@ class BaseClient:
             response = self.request(method, url, ok=ok, **kwargs)
             try:
                 return response.json()
+            except RecursionError as err:  # nested deeper than the interpreter's stack: never transient
+                shown_url = self.redactor.redact(str(response.request.url))
+                raise PayloadError(
+                    f"{self.service} {method} {shown_url} returned JSON nested too deeply to parse "
+                    f"({len(response.content)} bytes): {excerpt(response.content[:100], self.redactor, 60)}"
+                ) from err
             except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 shown_url = self.redactor.redact(str(response.request.url))
                 body = excerpt(response.content, self.redactor)

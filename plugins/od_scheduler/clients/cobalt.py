@@ -16,6 +16,7 @@ a few hundred kilobytes.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import csv
 import io
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 FEED_PATH = "/feeds/{dealer_code}/inventory.csv"
 _BOM = "\ufeff"
+#: A header row longer or wider than this is refused unparsed (the contract's has 18 columns).
+MAX_HEADER_BYTES = 64 * 1024
+MAX_COLUMNS = 500
 _BY_LOWER = {name.lower(): name for name in COLUMNS}
 
 
@@ -65,6 +69,8 @@ class CobaltClient(BaseClient):
         kw.setdefault("service", "cobalt")
         super().__init__(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(login, password), **kw)
         self.redactor.add(password)
+        # What really travels: ``Authorization: Basic base64(login:password)`` (httpx encodes UTF-8).
+        self.redactor.add(base64.b64encode(f"{login}:{password}".encode()).decode("ascii"))
         self.feed = FeedReport()
 
     def iter_inventory(self, dealer_code: str, *, etag: str | None = None) -> Iterator[CobaltVehicle]:
@@ -103,6 +109,15 @@ class CobaltClient(BaseClient):
     def _parse(self, body: bytes, where: str) -> Iterator[CobaltVehicle]:
         if body.startswith(codecs.BOM_UTF8):
             body = body[len(codecs.BOM_UTF8) :]
+        # The header is checked before the csv module builds it: a line of a million columns would be a
+        # list of a million strings before the first "VIN" test could refuse it.
+        end = body.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+        header_line = body[: end if end != -1 else MAX_HEADER_BYTES + 1]
+        if len(header_line) > MAX_HEADER_BYTES or header_line.count(b",") >= MAX_COLUMNS:
+            raise PayloadError(
+                f"{where}: the header row is over {MAX_HEADER_BYTES} bytes or {MAX_COLUMNS} columns "
+                f"(the feed has {len(COLUMNS)}): not an inventory feed"
+            )
         text = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", errors="strict", newline="")
         reader = csv.reader(text)
         try:

@@ -145,7 +145,7 @@ class DataApiClient(BaseClient):
         """The API's own ``error``/``message``/``detail`` text when the body is JSON, else an excerpt."""
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if isinstance(data, dict):
             for key in ("error", "message", "detail"):

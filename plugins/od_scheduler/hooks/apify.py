@@ -99,9 +99,13 @@ class ApifyHook(OdHttpHook):
             extras = conn.extra_dejson
         self._conn = conn
         self._async_extras = dict(extras or {})
+        kwargs = self.bounded_client_kwargs(timeout=timeout, max_attempts=max_attempts)
+        # The async watcher's polls are small and bounded by their own timeouts and the watch deadline.
+        kwargs.pop("deadline_s", None)
+        kwargs.pop("max_response_bytes", None)
         return ApifyRunWatcher(
             base_url=self.api_url(),
             token=self.secret(what="Apify API token"),
             transport=transport,
-            **self.bounded_client_kwargs(timeout=timeout, max_attempts=max_attempts),
+            **kwargs,
         )

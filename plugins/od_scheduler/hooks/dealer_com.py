@@ -3,15 +3,24 @@
 Dealer.com has no credentials: each dealer's ``base_url`` and ``site_id`` come from its CMS config. The
 connection carries the politeness settings: extra ``requests_per_second`` (default from settings, 2),
 ``timeout`` and ``max_attempts``. It may have no host at all.
+
+The ``base_url`` comes from the CMS, so it is checked before the client is built
+(:func:`~od_scheduler.clients.url_guard.check_base_url`: https, no user-info/query/fragment, public
+addresses only unless allowlisted in ``[od_scheduler] url_allowlist``), and every connection the client
+opens is checked again against the address really reached.
 """
 
 from __future__ import annotations
 
 from od_scheduler import conn_ids
 from od_scheduler.clients.dealer_com import DealerComClient
+from od_scheduler.clients.url_guard import Resolver, check_base_url, peer_checker
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.settings import get_settings
+
+BASE_URL_FIELD = "dealer_com_config.base_url"
 
 
 class DealerComHook(OdHttpHook):
@@ -31,10 +40,32 @@ class DealerComHook(OdHttpHook):
             raise ConfigError(f"connection {self.conn_id!r}: requests_per_second must be > 0, got {rate}")
         return rate
 
-    def get_client(self, base_url: str) -> DealerComClient:
-        """A client for the dealer site at ``base_url``."""
+    def get_client(
+        self, base_url: str, *, dealer: Dealer | str | None = None, resolver: Resolver | None = None
+    ) -> DealerComClient:
+        """A client for the dealer site at ``base_url`` (from ``dealer``'s CMS config), checked first.
+
+        Raises ``ConfigError`` naming the dealer and the field for a URL that is refused; nothing is sent.
+        ``resolver`` (``socket.getaddrinfo``'s signature) is for tests.
+        """
+        who = _dealer_label(dealer)
+        allowlist = get_settings().url_allowlist
+        checked = check_base_url(
+            base_url,
+            dealer=who,
+            field=BASE_URL_FIELD,
+            allowlist=allowlist,
+            **({"resolver": resolver} if resolver is not None else {}),
+        )
         return DealerComClient(
-            base_url=base_url.rstrip("/"),
+            base_url=checked,
             requests_per_second=self.requests_per_second(),
+            peer_check=peer_checker(dealer=who, field=BASE_URL_FIELD, allowlist=allowlist),
             **self.client_kwargs(),
         )
+
+
+def _dealer_label(dealer: Dealer | str | None) -> str:
+    if isinstance(dealer, Dealer):
+        return f"{dealer.name!r} (id {dealer.id}, slug {dealer.slug})"
+    return dealer or "(unnamed)"

@@ -1,8 +1,11 @@
 """Shared Connection -> client plumbing for the project's HTTP upstreams.
 
 A Connection of type ``http`` gives the base URL (``host`` as a full URL, or ``schema`` + ``host`` +
-``port``), the secret in ``password``, and optional extras ``timeout`` (seconds) and ``max_attempts``.
-Every secret of the connection is handed to the client's redactor, so it never reaches a log line.
+``port``), the secret in ``password``, and optional extras ``timeout`` (seconds), ``max_attempts``,
+``deadline_s`` (overall bound of one request) and ``max_response_mb`` (largest body, raw and decoded).
+Every secret of the connection is handed to the client's redactor, so it never reaches a log line, and
+every secret the client registers (its own and those it derives: OAuth access tokens, Basic credentials)
+goes to Airflow's ``mask_secret`` as well, so Airflow masks it in task logs too.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.log import mask_secret
 
 from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.exceptions import ConfigError
@@ -93,10 +97,17 @@ class OdHttpHook(BaseHook):
         try:
             timeout = float(extras.get("timeout", settings.http_timeout_s))
             attempts = int(extras.get("max_attempts", settings.http_max_attempts))
+            deadline = float(extras.get("deadline_s", settings.http_deadline_s))
+            max_mb = float(extras.get("max_response_mb", settings.max_response_mb))
         except (TypeError, ValueError) as err:
             raise ConfigError(
-                f"connection {self.conn_id!r}: extra timeout/max_attempts must be numbers"
+                f"connection {self.conn_id!r}: extras timeout, max_attempts, deadline_s and max_response_mb "
+                "must be numbers"
             ) from err
+        if not (deadline > 0 and max_mb > 0):
+            raise ConfigError(
+                f"connection {self.conn_id!r}: extras deadline_s and max_response_mb must be > 0"
+            )
         secrets = [self.connection.password or ""]
         secrets += [str(v) for k, v in extras.items() if any(s in k.lower() for s in SENSITIVE_EXTRA_KEYS)]
         return {
@@ -104,4 +115,7 @@ class OdHttpHook(BaseHook):
             "retry": RetryPolicy(max_attempts=attempts, max_delay=settings.http_max_backoff_s),
             "secrets": [s for s in secrets if s],
             "conn_id": self.conn_id,
+            "deadline_s": deadline,
+            "max_response_bytes": max(1, int(max_mb * 1_000_000)),
+            "on_secret": mask_secret,
         }

@@ -8,6 +8,8 @@ known, so a killed task leaves a `running` row that `summarize_run` later closes
 from __future__ import annotations
 
 import json
+import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ MAX_MISSING_RUNS = 32
 _COLUMNS = (
     "id, job_id, dag_id, run_id, try_number, dealer_id, platform, status, start_time, end_time, "
     "vehicles_found, vehicles_processed, vehicles_rejected, vehicles_delisted, errors, "
-    "performance_metrics, created_at"
+    "performance_metrics, created_at, pull_result"
 )
 
 _START_SQL = """
@@ -40,6 +42,7 @@ ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
    SET status = 'running',
        try_number = EXCLUDED.try_number,
        end_time = NULL,
+       pull_result = NULL,
        updated_at = now()
 RETURNING id
 """
@@ -242,6 +245,20 @@ class AbandonedJob:
     lease_released: bool
 
 
+#: Characters of one error kept in ``job_executions.errors``: the message and a short upstream excerpt fit.
+MAX_STORED_ERROR_CHARS = 2000
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def stored_error(error: str | None) -> str | None:
+    """An error as ``job_executions`` keeps it: control characters (NUL, which PostgreSQL text cannot
+    hold) replaced and at most :data:`MAX_STORED_ERROR_CHARS` characters, whatever an upstream put in it."""
+    if error is None:
+        return None
+    text = _UNSTORABLE.sub("?", error)
+    return text if len(text) <= MAX_STORED_ERROR_CHARS else text[: MAX_STORED_ERROR_CHARS - 1] + "…"
+
+
 class JobHistoryHook(PostgresHook):
     """PostgresHook on the ``od_job_history`` connection with the job-history operations."""
 
@@ -250,22 +267,52 @@ class JobHistoryHook(PostgresHook):
     conn_type = "postgres"
     hook_name = "Open Dealer job history"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, reuse_connections: bool = False, **kwargs: Any) -> None:
+        """``reuse_connections``: keep one connection per thread until :meth:`close` (a shard task's dealers
+        make thousands of small statements; a new connection for each would cost more than the statement).
+        Without it every operation opens and closes its own connection, which suits one-off callers."""
         kwargs.setdefault("postgres_conn_id", conn_ids.JOB_HISTORY)
         super().__init__(*args, **kwargs)
+        self._od_reuse = reuse_connections
+        self._od_local = threading.local()
+        self._od_lock = threading.Lock()
+        self._od_open: list[Any] = []
+
+    def close(self) -> None:
+        """Close the connections kept by ``reuse_connections`` (a no-op otherwise)."""
+        with self._od_lock:
+            conns, self._od_open = self._od_open, []
+        for conn in conns:
+            if not conn.closed:
+                conn.close()
+        self._od_local = threading.local()
+
+    def _thread_connection(self) -> Any:
+        conn = getattr(self._od_local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self.get_conn()
+            self._od_local.conn = conn
+            with self._od_lock:
+                self._od_open.append(conn)
+        return conn
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn: Any = self.get_conn()
+        conn: Any = self._thread_connection() if self._od_reuse else self.get_conn()
         try:
             with conn.cursor() as cur:
                 yield cur
             conn.commit()
         except BaseException:
-            conn.rollback()
+            if not conn.closed:
+                try:
+                    conn.rollback()
+                except Exception:  # a broken connection: drop it, the next operation opens a new one
+                    conn.close()
             raise
         finally:
-            conn.close()
+            if not self._od_reuse:
+                conn.close()
 
     # -- schema ---------------------------------------------------------------------------------
     def apply_schema(self, sql_dir: Path = SQL_DIR) -> list[str]:
@@ -315,6 +362,7 @@ class JobHistoryHook(PostgresHook):
         failure. A failure Airflow will retry passes ``release=False``, so the retry still holds the lease
         and no other run pulls or ingests the dealer in between.
         """
+        error = stored_error(error)
         with self._cursor() as cur:
             if release:
                 cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
@@ -325,6 +373,30 @@ class JobHistoryHook(PostgresHook):
                     _FAIL_UNSTARTED_SQL,
                     {**key.model_dump(), "job_id": key.job_id, "try_number": 1, "error": error or status},
                 )
+
+    def record_pull(self, key: ExecutionKey, result: Mapping[str, Any]) -> None:
+        """Keep what the dealer's pull staged on its row: the ingest of its shard reads it from here, and a
+        retried pull knows the dealer was already pulled in this run."""
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE job_executions SET pull_result = %(result)s::jsonb, updated_at = now() "
+                "WHERE dag_id = %(dag_id)s AND run_id = %(run_id)s AND dealer_id = %(dealer_id)s "
+                "AND platform = %(platform)s",
+                {**key.model_dump(), "result": json.dumps(dict(result), default=str)},
+            )
+
+    def shard_rows(
+        self, dag_id: str, run_id: str, platform: str, dealer_ids: Sequence[str]
+    ) -> dict[str, JobExecution]:
+        """This run's rows of a shard's dealers, by dealer id (one statement for the whole shard)."""
+        if not dealer_ids:
+            return {}
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM job_executions "
+            "WHERE dag_id = %s AND run_id = %s AND platform = %s AND dealer_id = ANY(%s)",
+            (dag_id, run_id, platform, list(dealer_ids)),
+        )
+        return {r.dealer_id: r for r in rows}
 
     def close_stale(self, dag_id: str, run_id: str, message: str) -> int:
         """Fail rows of this run still ``running`` (their task was killed before it could report)."""
@@ -693,6 +765,22 @@ class JobHistoryHook(PostgresHook):
                 )
 
     # -- dealer directory: who a dealer id is, as PayloadCMS last listed it ---------------------------
+    def last_listing(self, platform: str) -> int | None:
+        """How many dealers the CMS listed for ``platform`` last time (None: never listed)."""
+        with self._cursor() as cur:
+            cur.execute("SELECT dealers FROM platform_listings WHERE platform = %s", (platform,))
+            row = cur.fetchone()
+        return int(row[0]) if row else None
+
+    def record_listing(self, platform: str, dealers: int) -> None:
+        """Remember how many dealers the CMS listed for ``platform`` now."""
+        with self._cursor() as cur:
+            cur.execute(
+                "INSERT INTO platform_listings (platform, dealers) VALUES (%s, %s) ON CONFLICT (platform) "
+                "DO UPDATE SET dealers = EXCLUDED.dealers, listed_at = now()",
+                (platform, dealers),
+            )
+
     def remember_dealers(
         self, dealers: Sequence[Dealer | InvalidDealer], *, platform: str | None = None
     ) -> int:

@@ -65,6 +65,16 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+def slack_escape(text: str) -> str:
+    """``text`` safe to post as Slack message text: ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;``, ``&gt;``.
+
+    Those three are all Slack's escaping rules name: once escaped, text from a dealer's CMS document or an
+    upstream's error can no longer form a control sequence (``<!channel>``, ``<!here>``, ``<@U123>``) or a
+    link with a spoofed label (``<http://evil|Open Dealer status>``). Idempotence is not wanted: escape once.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def condition_key(kind: ConditionKind | str, *parts: str) -> str:
     """``<kind>:<part>:<part>``, e.g. ``missing:dealer.com:<dealer id>`` or ``failure_rate:<dag id>``."""
     return ":".join([str(kind), *parts])
@@ -171,7 +181,12 @@ class Alert(BaseModel):
         ]
 
     def text(self) -> str:
-        """Slack-compatible text: a headline, where it happened, then one bullet per group of dealers."""
+        """Slack-compatible text: a headline, where it happened, then one bullet per group of dealers.
+
+        Plain text, as logs show it; :meth:`payload` posts it escaped for Slack (:func:`slack_escape`):
+        dealer names, errors and notes come from the CMS and upstreams and must not mention ``@channel``
+        or smuggle a link.
+        """
         lines = [f"[{self.severity.value.upper()}] {self.title}"]
         where = [f"{name} {value}" for name, value in (("DAG", self.dag_id), ("run", self.run_id)) if value]
         if self.task_id:
@@ -198,7 +213,7 @@ class Alert(BaseModel):
     def payload(self, *, sent_at: datetime | None = None) -> dict[str, Any]:
         """The JSON body posted to the webhook."""
         return {
-            "text": self.text(),
+            "text": slack_escape(self.text()),
             "source": "od-scheduler",
             "kind": self.kind.value,
             "severity": self.severity.value,

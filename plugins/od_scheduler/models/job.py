@@ -6,6 +6,8 @@ through staging files, never through XCom.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -58,6 +60,8 @@ class JobExecution(BaseModel):
     errors: list[str] = Field(default_factory=list)
     performance_metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
+    #: What this run's pull of the dealer staged (a ``PullResult``), until a new pull try clears it.
+    pull_result: dict[str, Any] | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -83,6 +87,93 @@ class DealerRef(BaseModel):
     def label(self) -> str:
         """Human label for logs and the UI's map index."""
         return f"{self.name or '?'} ({self.slug or self.dealer_id})"
+
+
+#: How many dealer names a shard's label shows before it only counts.
+SHARD_LABEL_NAMES = 2
+
+
+class Shard(BaseModel):
+    """The dealers one mapped task instance works on, and the label its map index shows.
+
+    The label names the first dealers and the count (``Acme Ford (acme-ford), Bay Honda (bay-honda) +48:
+    50 dealers``), so the grid says which dealers a task worked on; one dealer is just its own label.
+    """
+
+    dealers: list[DealerRef]
+    label: str
+
+    @classmethod
+    def of(cls, dealers: Sequence[DealerRef]) -> Shard:
+        """A shard of ``dealers`` with its label."""
+        names = [d.label for d in dealers[:SHARD_LABEL_NAMES]]
+        if len(dealers) <= 1:
+            label = names[0] if names else "no dealers"
+        elif len(dealers) <= SHARD_LABEL_NAMES:
+            label = f"{', '.join(names)}: {len(dealers)} dealers"
+        else:
+            label = f"{', '.join(names)} +{len(dealers) - SHARD_LABEL_NAMES}: {len(dealers)} dealers"
+        return cls(dealers=list(dealers), label=label)
+
+
+def plan_shards(dealers: Sequence[DealerRef], *, dealers_per_task: int, max_shards: int) -> list[Shard]:
+    """Cut the run's dealers into shards of at most ``dealers_per_task`` (sizes differ by one at most).
+
+    Never more than ``max_shards`` shards (Airflow's ``max_map_length``): past that, shards grow instead.
+    """
+    if not dealers:
+        return []
+    count = math.ceil(len(dealers) / max(dealers_per_task, 1))
+    count = max(1, min(count, max_shards))
+    size, extra = divmod(len(dealers), count)
+    shards: list[Shard] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        shards.append(Shard.of(dealers[start:end]))
+        start = end
+    return shards
+
+
+def as_flag(value: Any) -> bool:
+    """A boolean param as Airflow hands it over: a bool, or (rendered into a template) ``"True"``."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def optional_text(value: Any) -> str | None:
+    """An optional string param: ``None``, ``""`` and (rendered) ``"None"`` are unset."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text in ("", "None") else text
+
+
+class RunParams(BaseModel):
+    """A platform DAG run's params, parsed once from ``context["params"]`` for every task of the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dealer_id: str | None = None
+    force: bool = False
+    full_refresh: bool = False
+    force_delist: bool = False
+    #: None: the ``max_failure_rate`` setting.
+    max_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any] | None) -> RunParams:
+        """From the run's params (values as Airflow validated them; rendered strings are accepted too)."""
+        given = dict(params or {})
+        rate = optional_text(given.get("max_failure_rate"))
+        return cls(
+            dealer_id=optional_text(given.get("dealer_id")),
+            force=as_flag(given.get("force", False)),
+            full_refresh=as_flag(given.get("full_refresh", False)),
+            force_delist=as_flag(given.get("force_delist", False)),
+            max_failure_rate=float(rate) if rate is not None else None,
+        )
 
 
 class PullResult(BaseModel):

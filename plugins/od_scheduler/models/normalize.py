@@ -26,8 +26,12 @@ _CENT = Decimal("0.01")
 _MONEY_NOISE = re.compile(r"[\s$,]|USD", re.IGNORECASE)
 _INT_UNITS = re.compile(r"\s*(mi|miles)\.?$", re.IGNORECASE)
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "f"})
+
+#: Integers with more digits than this are unknown (``parse_int``): nothing we count is that large.
+MAX_INT_DIGITS = 18
 
 #: Model years outside this range are treated as unknown (a typo, or "0" for unknown).
 MIN_MODEL_YEAR = 1886
@@ -39,7 +43,9 @@ def clean_str(v: object) -> str | None:
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, str):
-        s = v.strip()
+        # A JSON "\ud800" escape decodes to a lone surrogate that UTF-8 cannot encode (staging, hashing and
+        # the Data API all need UTF-8): it becomes U+FFFD like any other undecodable byte.
+        s = _SURROGATE.sub("\ufffd", v).strip()
         return s or None
     if isinstance(v, int | float | Decimal):
         if isinstance(v, float) and not math.isfinite(v):
@@ -96,7 +102,9 @@ def parse_int(v: object) -> int | None:
     if isinstance(v, str):
         v = _INT_UNITS.sub("", v.strip()).replace(",", "")
     d = _to_decimal(v)
-    if d is None or d != d.to_integral_value():
+    # Magnitude first: "1e999999999" is a valid Decimal whose int() would take minutes and gigabytes,
+    # and no count, year or odometer of ours has more than 18 digits.
+    if d is None or d.adjusted() > MAX_INT_DIGITS - 1 or d != d.to_integral_value():
         return None
     return int(d)
 
@@ -193,8 +201,8 @@ _PLAIN_ABSOLUTE_LIST = re.compile(rf"{_ITEM}(?:\n{_ITEM})*")
 def all_plain_absolute(urls: Sequence[object]) -> bool:
     """Whether :func:`absolute_url` returns every one of ``urls`` unchanged, with or without a base.
 
-    ``False`` means "not known": check the URLs one by one (a base urllib cannot split still makes
-    :func:`absolute_url` raise; see :func:`absolute_urls`).
+    ``False`` means "not known": check the URLs one by one (for a base urllib cannot split,
+    :func:`absolute_url` returns ``None``; see :func:`absolute_urls`).
     """
     if not urls or set(map(type, urls)) != {str}:
         return False
@@ -236,7 +244,7 @@ def absolute_url(base: str | None, link: str | None) -> str | None:
                 return link
             if _round_trips(link):
                 try:
-                    _split_base(base_s)  # urljoin raises for a base urllib cannot split: so must we
+                    _split_base(base_s)  # a base urllib cannot split gives None: urllib's path decides
                 except ValueError:
                     pass
                 else:
@@ -260,15 +268,19 @@ def _absolute_url_urllib(base: str | None, link: str | None) -> str | None:
     if link_s.startswith("//"):
         link_s = "https:" + link_s
     base_s = clean_str(base)
-    if base_s is not None:
-        if base_s.startswith("//"):
-            base_s = "https:" + base_s
-        elif "://" not in base_s:
-            base_s = "https://" + base_s
-        if not base_s.endswith("/") and not urlsplit(base_s).path:
-            base_s += "/"
-        link_s = urljoin(base_s, link_s)
-    parts = urlsplit(link_s)
+    try:  # urlsplit raises ValueError for text such as "http://[" (an unclosed IPv6 bracket)
+        if base_s is not None:
+            if base_s.startswith("//"):
+                base_s = "https:" + base_s
+            elif "://" not in base_s:
+                base_s = "https://" + base_s
+            if not base_s.endswith("/") and not urlsplit(base_s).path:
+                base_s += "/"
+            link_s = urljoin(base_s, link_s)
+        parts = urlsplit(link_s)
+        _ = parts.port  # raises ValueError for a port that is no number in range
+    except ValueError:
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return link_s
@@ -330,5 +342,5 @@ def _joins_unchanged(base: str | None) -> bool:
     try:
         _split_base(base_s)
     except ValueError:
-        return False  # urljoin raises for this base: let absolute_url do so
+        return False  # urllib cannot split this base: absolute_url gives None for every link
     return True

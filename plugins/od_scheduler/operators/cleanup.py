@@ -29,12 +29,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from od_scheduler import conn_ids
 from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.models.job import as_flag, optional_text
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import staging_root
-
-
-def _bool(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
 
 
 def _cutoff(context: Context, retention_days: Any) -> datetime:
@@ -61,7 +58,7 @@ class _CleanupOperator(BaseOperator):
 
     def retention_cutoff(self, context: Context) -> datetime:
         value = self.retention_days
-        if value in (None, "", "None"):
+        if optional_text(value) is None:
             value = get_settings().retention_days
         return _cutoff(context, value)
 
@@ -71,7 +68,7 @@ class PruneJobHistoryOperator(_CleanupOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings = get_settings()
-        cutoff, dry_run = self.retention_cutoff(context), _bool(self.dry_run_only)
+        cutoff, dry_run = self.retention_cutoff(context), as_flag(self.dry_run_only)
         keep_last = settings.keep_last_executions
         hook = JobHistoryHook()
         deleted = batches = 0
@@ -109,7 +106,7 @@ class PruneStagingOperator(_CleanupOperator):
     """Delete staged vehicle files older than the retention."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        cutoff, dry_run = self.retention_cutoff(context), _bool(self.dry_run_only)
+        cutoff, dry_run = self.retention_cutoff(context), as_flag(self.dry_run_only)
         root = staging_root()
         eligible = deleted = kept = 0
         freed = 0
@@ -166,7 +163,7 @@ class PruneAirflowMetadataOperator(_CleanupOperator):
     TABLES = ("xcom", "task_instance_history")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        cutoff, dry_run = self.retention_cutoff(context), _bool(self.dry_run_only)
+        cutoff, dry_run = self.retention_cutoff(context), as_flag(self.dry_run_only)
         url = metadata_db_url()
         cmd = [
             sys.executable,

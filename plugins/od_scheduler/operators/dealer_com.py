@@ -25,7 +25,7 @@ class DealerComInventoryOperator(PullInventoryOperator):
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
         config = dealer.config_for(self.platform_id)
         assert isinstance(config, DealerComConfig)
-        with DealerComHook().get_client(config.base_url) as client:
+        with DealerComHook().get_client(config.base_url, dealer=dealer) as client:
             for raw in client.iter_inventory(config.site_id):
                 try:
                     yield raw.to_vehicle(dealer_id=dealer.id, base_url=config.base_url)

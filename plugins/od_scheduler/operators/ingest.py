@@ -59,16 +59,24 @@ from od_scheduler.delta import (
 from od_scheduler.exceptions import BatchTooLarge, PayloadError
 from od_scheduler.hooks.data_api import DataApiHook
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.job import IngestResult, JobStatus, PullResult
+from od_scheduler.models.job import (
+    DealerRef,
+    IngestResult,
+    JobExecution,
+    JobStatus,
+    PullResult,
+    RunParams,
+    Shard,
+)
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.operators.job_tracking import (
     DealerLease,
-    dealer_ref,
     execution_key,
     failing_job,
     stale_pull,
     ti_max_tries,
 )
+from od_scheduler.operators.shard import NothingToDo, ShardLogMixin, finish_shard, run_dealers
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import StagedPull, read_staged
@@ -78,10 +86,6 @@ MAX_LOGGED_API_ERRORS = 20
 DELIST_BATCH = 500
 
 __all__ = ["DataApiIngestOperator", "anomaly", "idempotency_key"]
-
-
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
 
 
 def _pull_rejects(pulled: PullResult) -> dict[str, int]:
@@ -129,35 +133,68 @@ class DelistTally:
     problem: str | None = None
 
 
-class DataApiIngestOperator(BaseOperator):
-    """Ingest one dealer's staged pull into the Data API and close its job-history row."""
+class DataApiIngestOperator(ShardLogMixin, BaseOperator):
+    """Ingest the staged pulls of a shard's dealers into the Data API, ``pool_slots`` dealers at once, and
+    close each dealer's job-history row.
 
-    template_fields = ("dealer", "pull", "full_refresh", "force_delist")
+    What each dealer's pull staged is read from its row (``pull_result``), so a dealer whose pull succeeded
+    is ingested even when another dealer of the shard failed its pull; a dealer done earlier in this run,
+    or with nothing staged in this run, is left as it is.
+    """
+
+    template_fields = ("shard",)
     ui_color = "#e9f7ef"
 
-    def __init__(
-        self,
-        *,
-        dealer: Any,
-        pull: Any,
-        platform: str,
-        full_refresh: Any = False,
-        force_delist: Any = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, shard: Any, platform: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dealer = dealer
-        self.pull = pull
+        self.shard = shard
         self.platform = platform
-        self.full_refresh = full_refresh
-        self.force_delist = force_delist
+        #: The run's params, parsed once per task (read-only while the dealers' threads run).
+        self.params_of_run = RunParams()
 
     def execute(self, context: Context) -> dict[str, Any]:
+        shard = Shard.model_validate(self.shard)
+        self.params_of_run = RunParams.of(context["params"])
         platform = get_platform(self.platform)
-        ref = dealer_ref(self.dealer)
+        history = JobHistoryHook(reuse_connections=True)
+        hook = DataApiHook()
+        try:
+            rows = history.shard_rows(
+                context["dag"].dag_id, context["run_id"], platform.id, [d.dealer_id for d in shard.dealers]
+            )
+            outcomes = run_dealers(
+                shard.dealers,
+                lambda ref: self.ingest_dealer(context, ref, history, hook, rows.get(ref.dealer_id)),
+                in_flight=self.pool_slots,
+                log=self.log,
+                what="Data API ingest",
+            )
+        finally:
+            history.close()
+        return finish_shard(outcomes, what="Data API ingest", log=self.log)
+
+    def ingest_dealer(
+        self,
+        context: Context,
+        ref: DealerRef,
+        history: JobHistoryHook,
+        hook: DataApiHook,
+        row: JobExecution | None,
+    ) -> dict[str, Any]:
+        """One dealer's ingest of what its pull staged in this run, on its own row."""
+        if row is None:
+            raise NothingToDo(
+                "nothing to ingest: the dealer has no job row in this run (its pull never began)"
+            )
+        if row.status == JobStatus.SUCCESS:
+            raise NothingToDo("already ingested in this run")
+        if row.pull_result is None:
+            raise NothingToDo(
+                f"nothing to ingest: its pull staged nothing in this run (job {row.status.value})"
+            )
+        platform = get_platform(self.platform)
         key = execution_key(context, ref, platform.id)
         try_number = int(context["ti"].try_number or 1)
-        history = JobHistoryHook()
         # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
         # another run holding it fails the try before anything is written (see job_tracking).
         lease = DealerLease(history, key, label=ref.label, what="Data API ingest")
@@ -176,18 +213,15 @@ class DataApiIngestOperator(BaseOperator):
                 # Clearing an old run's failed ingest after a later run succeeded would re-send stale
                 # content (re-listing sold cars) and move the source state (window, ETag) backwards.
                 raise AirflowFailException(stale_pull(ref.label, later))
-            if not self.pull:
-                raise PayloadError("no pull result to ingest (the pull task returned nothing)")
-            pulled = PullResult.model_validate(self.pull)
+            pulled = PullResult.model_validate(row.pull_result)
             started = time.monotonic()
             scope = f"{key.dag_id}|{key.run_id}|{platform.id}|{ref.dealer_id}"
-            previous = history.get(key)
-            if previous is not None and previous.performance_metrics.get("batches_failed"):
+            if row.performance_metrics.get("batches_failed"):
                 # An earlier try of this run got `success: false` for a batch: nothing of it was applied,
                 # and the Data API answers the same key with that same failure again. New keys this try.
                 scope += f"|after-failed-batch|try{try_number}"
             staged = self._read(pulled)
-            with DataApiHook().get_client() as client:
+            with hook.get_client() as client:
                 result, metrics, problem = self.ingest(
                     client,
                     history,
@@ -267,7 +301,9 @@ class DataApiIngestOperator(BaseOperator):
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
         known = history.fingerprints(dealer_id, platform)
-        plan = plan_delta(vehicles, known, hash_version=HASH_VERSION, full_refresh=_flag(self.full_refresh))
+        plan = plan_delta(
+            vehicles, known, hash_version=HASH_VERSION, full_refresh=self.params_of_run.full_refresh
+        )
         bodies = [v.to_api() for v in plan.send]
         size = settings.ingest_batch_size
         tally = SendTally()
@@ -373,7 +409,7 @@ class DataApiIngestOperator(BaseOperator):
             complete=pulled.complete,
             after_misses=settings.delist_after_missing_pulls,
             max_drop_fraction=settings.max_drop_fraction,
-            force=_flag(self.force_delist),
+            force=self.params_of_run.force_delist,
         )
         history.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:

@@ -12,10 +12,10 @@ run holding it (this run's lease expired and that run took it) writes nothing an
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
@@ -26,6 +26,14 @@ from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus
 from od_scheduler.settings import get_settings
 
 PERMANENT = (PermanentUpstreamError, ConfigError, PayloadError)
+
+#: Set when a shard task is being stopped (killed, timed out) while its dealers' threads still work: each
+#: dealer stops at its next lease check instead of running on after its task has ended.
+TASK_STOPPING = threading.Event()
+
+
+class TaskStopping(Exception):
+    """The dealer's task is being stopped (killed or timed out): its work ends here."""
 
 
 def execution_key(context: Context, dealer: DealerRef, platform: str) -> ExecutionKey:
@@ -72,7 +80,11 @@ class DealerLease:
         self.renewed = time.monotonic()
 
     def keep(self) -> None:
-        """Renew the lease when a sixth of its length passed since the last renewal (or none was made)."""
+        """Renew the lease when a sixth of its length passed since the last renewal (or none was made).
+
+        Also where a dealer's work notices that its task is being stopped (``TASK_STOPPING``)."""
+        if TASK_STOPPING.is_set():
+            raise TaskStopping(f"{self.what} of {self.label} stopped: its task is being killed or timed out")
         if self.renewed is None or time.monotonic() - self.renewed >= self.minutes * 60 / 6:
             self.hold()
 
@@ -159,10 +171,3 @@ def ti_max_tries(context: Context) -> int | None:
     """The task instance's real ``max_tries`` (raised by a clear), or None when Airflow did not say."""
     value = getattr(context["ti"], "max_tries", None)
     return int(value) if isinstance(value, int) else None
-
-
-def dealer_ref(value: Any) -> DealerRef:
-    """Parse the mapped ``dealer`` argument (a dict from ``list_dealers``)."""
-    if isinstance(value, DealerRef):
-        return value
-    return DealerRef.model_validate(value)

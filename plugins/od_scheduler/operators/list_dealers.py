@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -22,7 +23,7 @@ from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstream
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer, InvalidDealer
-from od_scheduler.models.job import DealerRef
+from od_scheduler.models.job import DealerRef, RunParams, plan_shards
 from od_scheduler.platforms import get_platform
 from od_scheduler.scheduling import select_dealers
 from od_scheduler.settings import get_settings
@@ -51,24 +52,20 @@ def check_conf(conf: Mapping[str, Any] | None, declared: Iterable[str]) -> None:
         )
 
 
-def as_bool(value: Any) -> bool:
-    """A rendered boolean param (``"True"``/``"False"`` after templating)."""
-    return str(value).strip().lower() in ("true", "1", "yes")
+def max_map_length() -> int:
+    """Airflow's ``[core] max_map_length``: a mapped task with more instances fails the whole run."""
+    return conf.getint("core", "max_map_length", fallback=1024)
 
 
 class ListDealersOperator(BaseOperator):
-    """List the dealers of one platform this run pulls (or the one ``dealer_id`` it asks for)."""
+    """List the dealers of one platform this run pulls (or the one ``dealer_id`` it asks for), cut into
+    shards: the mapped pull and ingest tasks each work on one shard."""
 
-    template_fields = ("dealer_id", "force")
     ui_color = "#e8f4fd"
 
-    def __init__(
-        self, *, platform: str, dealer_id: str | None = None, force: Any = False, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, platform: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.platform = platform
-        self.dealer_id = dealer_id
-        self.force = force
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         platform = get_platform(self.platform)
@@ -77,12 +74,11 @@ class ListDealersOperator(BaseOperator):
             check_conf(dag_run.conf, declared_params(self))
         except ConfigError as err:
             raise AirflowFailException(str(err)) from err
-        dealer_id = (self.dealer_id or "").strip() or None
-        if dealer_id == "None":  # an unset templated param renders as the string "None"
-            dealer_id = None
+        params = RunParams.of(context["params"])
+        dealer_id = params.dealer_id
         raw_type = getattr(dag_run, "run_type", None)
         run_type = str(getattr(raw_type, "value", raw_type) or "").lower()
-        force = as_bool(self.force) or run_type in FORCED_RUN_TYPES
+        force = params.force or run_type in FORCED_RUN_TYPES
 
         dealers, invalid = self._fetch(platform.id, dealer_id)
         if dealer_id and not dealers and not invalid:
@@ -92,6 +88,10 @@ class ListDealersOperator(BaseOperator):
             )
         settings = get_settings()
         history = JobHistoryHook()
+        if dealer_id is None:
+            self._check_listing(
+                history, platform.id, platform.name, len(dealers) + len(invalid), params.force
+            )
         # Names beside ids on the status page, in the status API and in alerts (one statement per listing).
         history.remember_dealers([*dealers, *invalid], platform=platform.id)
         histories = history.dealer_histories(platform.id, [d.id for d in dealers])
@@ -137,7 +137,41 @@ class ListDealersOperator(BaseOperator):
         for skipped_id, reason in list(selection.not_due.items())[:50]:
             self.log.info("Skipped %s: %s", by_id[skipped_id].name, reason)
         context["ti"].xcom_push(key="selection", value={**selection.as_dict(), "invalid": len(invalid)})
-        return [r.model_dump(mode="json") for r in refs]
+        shards = plan_shards(refs, dealers_per_task=settings.dealers_per_task, max_shards=max_map_length())
+        if shards:
+            self.log.info(
+                "%d dealer(s) in %d shard(s) of up to %d (dealers_per_task %d, max_map_length %d)",
+                len(refs),
+                len(shards),
+                max(len(s.dealers) for s in shards),
+                settings.dealers_per_task,
+                max_map_length(),
+            )
+        return [s.model_dump(mode="json") for s in shards]
+
+    def _check_listing(
+        self, history: JobHistoryHook, platform_id: str, name: str, listed: int, force: bool
+    ) -> None:
+        """A platform that had dealers and now lists none fails the run (and alerts, through this task's
+        failure callback) unless ``force`` accepts the empty answer; otherwise the count is remembered."""
+        previous = history.last_listing(platform_id)
+        if listed == 0 and previous and not force:
+            # Wrapping the PayloadError makes it a system alert (a refusal alone would not alert).
+            empty = PayloadError(
+                f"PayloadCMS lists no active {name} dealer, but its last listing had {previous}"
+            )
+            raise AirflowFailException(
+                f"{empty}: nothing is pulled and this run fails rather than going green. Check the CMS (its "
+                "dealers collection, their status and platforms, the od_payload_cms API key). If every "
+                f"{name} dealer really left, trigger a run with force=true to accept the empty listing."
+            ) from empty
+        if listed == 0 and previous:
+            self.log.warning(
+                "PayloadCMS lists no active %s dealer (the last listing had %d): accepted (force is set)",
+                name,
+                previous,
+            )
+        history.record_listing(platform_id, listed)
 
     def _fetch(self, platform_id: str, dealer_id: str | None) -> tuple[list[Dealer], list[InvalidDealer]]:
         dealers: list[Dealer] = []

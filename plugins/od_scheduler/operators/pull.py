@@ -55,7 +55,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -67,17 +67,25 @@ from airflow.sdk.log import mask_secret
 from od_scheduler.exceptions import ConfigError, RecordRejected
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
-from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus, PullResult
+from od_scheduler.models.dealer import Dealer, InvalidDealer
+from od_scheduler.models.job import (
+    DealerRef,
+    ExecutionKey,
+    JobExecution,
+    JobStatus,
+    PullResult,
+    RunParams,
+    Shard,
+)
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.models.vin import INVALID_VIN_CHECK_DIGIT, normalize_vin, vin_problem
 from od_scheduler.operators.job_tracking import (
     DealerLease,
-    dealer_ref,
     execution_key,
     failing_job,
     ti_max_tries,
 )
+from od_scheduler.operators.shard import ShardLogMixin, finish_shard, run_dealers
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import staging_path, write_vehicles
@@ -267,8 +275,19 @@ class PullJob:
     started: float = field(default_factory=time.monotonic)
 
 
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
+def pulled_in_this_run(row: JobExecution | None) -> bool:
+    """Whether the dealer needs no new pull in this run: it succeeded, or its pull staged and waits for
+    (or is in) its ingest. A retried or cleared pull task skips such dealers."""
+    if row is None:
+        return False
+    return row.status == JobStatus.SUCCESS or (
+        row.status == JobStatus.RUNNING and row.pull_result is not None
+    )
+
+
+#: The CMS documents of a shard's dealers, or why they could not be read (each dealer's pull then fails
+#: with it, on its own row).
+DealerDocs = Mapping[str, "Dealer | InvalidDealer"] | BaseException
 
 
 def _leased(stream: PullStream, lease: DealerLease) -> PullStream:
@@ -282,21 +301,19 @@ def _leased(stream: PullStream, lease: DealerLease) -> PullStream:
         yield item
 
 
-class PullInventoryOperator(BaseOperator):
-    """Pull one dealer's inventory from one platform, normalize it and stage it."""
+class PullInventoryOperator(ShardLogMixin, BaseOperator):
+    """Pull the inventory of a shard of dealers from one platform, ``pool_slots`` dealers at once;
+    normalize and stage each dealer's vehicles."""
 
     platform_id: ClassVar[str]
-    template_fields = ("dealer", "full_refresh", "force_delist")
+    template_fields = ("shard",)
     ui_color = "#fdf2e8"
 
-    def __init__(
-        self, *, dealer: Any, full_refresh: Any = False, force_delist: Any = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, shard: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dealer = dealer
-        self.full_refresh = full_refresh
-        #: None: the run's ``force_delist`` param.
-        self.force_delist = force_delist
+        self.shard = shard
+        #: The run's params, parsed once per task (read-only while the dealers' threads run).
+        self.params_of_run = RunParams()
 
     # -- what a platform implements ----------------------------------------------------------------
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
@@ -311,15 +328,12 @@ class PullInventoryOperator(BaseOperator):
             mask_secret(value)
 
     def wants_full_refresh(self) -> bool:
-        """The run's ``full_refresh`` param (rendered from ``{{ params.full_refresh }}``)."""
-        return _flag(self.full_refresh)
+        """The run's ``full_refresh`` param."""
+        return self.params_of_run.full_refresh
 
     def wants_force_delist(self, context: Context) -> bool:
-        """``force_delist`` as given, else the run's ``force_delist`` param."""
-        value = self.force_delist
-        if value is None or str(value).strip() in ("", "None"):
-            value = (context.get("params") or {}).get("force_delist", False)
-        return _flag(value)
+        """The run's ``force_delist`` param."""
+        return self.params_of_run.force_delist
 
     def incremental_window(
         self, context: Context, dealer: Dealer, history: JobHistoryHook
@@ -341,8 +355,82 @@ class PullInventoryOperator(BaseOperator):
             has_success=history.last_success(dealer.id, self.platform_id) is not None,
         )
 
-    # -- the flow ----------------------------------------------------------------------------------
-    def begin(self, context: Context) -> PullJob:
+    # -- the shard ---------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        shard = Shard.model_validate(self.shard)
+        self.params_of_run = RunParams.of(context["params"])
+        platform = get_platform(self.platform_id)
+        history = JobHistoryHook(reuse_connections=True)
+        try:
+            todo = self.dealers_to_pull(context, shard, history)
+            docs = self.load_dealers(todo)
+            outcomes = run_dealers(
+                todo,
+                lambda ref: self.pull_dealer(context, ref, history, docs),
+                in_flight=self.pool_slots,
+                log=self.log,
+                what=f"{platform.name} pull",
+            )
+            return finish_shard(outcomes, what=f"{platform.name} pull", log=self.log) | {
+                "already_pulled": len(shard.dealers) - len(todo)
+            }
+        finally:
+            history.close()
+
+    def dealers_to_pull(self, context: Context, shard: Shard, history: JobHistoryHook) -> list[DealerRef]:
+        """The shard's dealers this try pulls: all but those pulled or done earlier in this run."""
+        rows = history.shard_rows(
+            context["dag"].dag_id, context["run_id"], self.platform_id, [d.dealer_id for d in shard.dealers]
+        )
+        todo = [ref for ref in shard.dealers if not pulled_in_this_run(rows.get(ref.dealer_id))]
+        if len(todo) < len(shard.dealers):
+            self.log.info(
+                "%d of the shard's %d dealer(s) were already pulled in this run (an earlier try or a clear): "
+                "not pulled again",
+                len(shard.dealers) - len(todo),
+                len(shard.dealers),
+            )
+        return todo
+
+    def load_dealers(self, refs: Sequence[DealerRef]) -> DealerDocs:
+        """The dealers' current CMS documents, read once for the shard (credentials stay out of XCom, so
+        they are read here); an error is returned, and each dealer's pull fails with it on its own row."""
+        ids = [r.dealer_id for r in refs if not r.error]
+        if not ids:
+            return {}
+        try:
+            with PayloadCmsHook().get_client() as client:
+                return client.get_dealers(platform=self.platform_id, dealer_ids=ids)
+        except Exception as err:  # recorded on every dealer's row by its own pull
+            self.log.error("PayloadCMS: the shard's dealer documents could not be read: %s", err)
+            return err
+
+    def dealer_document(self, ref: DealerRef, docs: DealerDocs) -> Dealer:
+        """One dealer's CMS document from the shard's read (raises what the read or the document says)."""
+        if ref.error:
+            raise AirflowFailException(ref.error)
+        if isinstance(docs, BaseException):
+            raise docs
+        doc = docs.get(ref.dealer_id)
+        if doc is None:
+            raise ConfigError(
+                f"dealer {ref.dealer_id} is no longer an active {self.platform_id} dealer in PayloadCMS"
+            )
+        if isinstance(doc, InvalidDealer):
+            raise ConfigError(f"invalid dealer document in PayloadCMS: {doc.error}")
+        return doc
+
+    def pull_dealer(
+        self, context: Context, ref: DealerRef, history: JobHistoryHook, docs: DealerDocs
+    ) -> dict[str, Any]:
+        """One dealer's pull, on its own row: lease, pull, stage."""
+        job = self.begin(context, ref, history)
+        with self.guarded(job):
+            dealer = self.dealer_document(ref, docs)
+            return self.stage(job, dealer, self.pull(dealer, context), context)
+
+    # -- one dealer's flow -------------------------------------------------------------------------
+    def begin(self, context: Context, ref: DealerRef, history: JobHistoryHook) -> PullJob:
         """Lease the dealer and mark its job ``running``; returns the in-progress pull.
 
         Another run holding the lease makes a first pull skip the dealer; a retry of a pull this run began
@@ -350,8 +438,7 @@ class PullInventoryOperator(BaseOperator):
         for an ingest that would refuse it anyway.
         """
         platform = get_platform(self.platform_id)
-        ref = dealer_ref(self.dealer)
-        job = self._job(context, ref)
+        job = self._job(context, ref, history)
         holder = job.history.acquire_lease(job.key, minutes=get_settings().lease_minutes)
         if holder is not None:
             earlier = job.history.get(job.key) if job.try_number > 1 else None
@@ -370,16 +457,15 @@ class PullInventoryOperator(BaseOperator):
         self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, job.try_number)
         return job
 
-    def resume(self, context: Context) -> PullJob:
+    def resume(self, context: Context, ref: DealerRef, history: JobHistoryHook) -> PullJob:
         """The in-progress pull after a deferral (the row is already ``running``).
 
         Its lease is renewed when the pull is ``guarded()`` again (the deferral may have lasted long).
         """
-        return self._job(context, dealer_ref(self.dealer))
+        return self._job(context, ref, history)
 
-    def _job(self, context: Context, ref: DealerRef) -> PullJob:
+    def _job(self, context: Context, ref: DealerRef, history: JobHistoryHook) -> PullJob:
         key = execution_key(context, ref, self.platform_id)
-        history = JobHistoryHook()
         name = get_platform(self.platform_id).name
         return PullJob(
             ref=ref,
@@ -392,7 +478,7 @@ class PullInventoryOperator(BaseOperator):
 
     def guarded(self, job: PullJob) -> Any:
         """Context manager: renew the dealer's lease (or fail if lost); any error ends the job ``failed``
-        and fails (or retries) the task."""
+        and fails (or retries) the dealer."""
         name = get_platform(self.platform_id).name
         return failing_job(
             job.history,
@@ -403,26 +489,6 @@ class PullInventoryOperator(BaseOperator):
             max_tries=job.max_tries,
             lease=job.lease,
         )
-
-    def load_dealer(self, ref: DealerRef) -> Dealer:
-        """The dealer's current CMS document (credentials stay out of XCom, so re-read them here)."""
-        if ref.error:
-            raise AirflowFailException(ref.error)
-        with PayloadCmsHook().get_client() as client:
-            for doc in client.iter_dealers(platform=self.platform_id, dealer_id=ref.dealer_id):
-                if isinstance(doc, Dealer):
-                    return doc
-                raise ConfigError(f"invalid dealer document in PayloadCMS: {doc.error}")
-        raise ConfigError(
-            f"dealer {ref.dealer_id} is no longer an active {self.platform_id} dealer in PayloadCMS"
-        )
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        job = self.begin(context)
-        with self.guarded(job):
-            dealer = self.load_dealer(job.ref)
-            result = self.stage(job, dealer, self.pull(dealer, context), context)
-        return result
 
     def stage(self, job: PullJob, dealer: Dealer, stream: PullStream, context: Context) -> dict[str, Any]:
         """Screen and stage the stream, record counts and metrics, return the XCom summary."""
@@ -501,7 +567,9 @@ class PullInventoryOperator(BaseOperator):
             ("; " + "; ".join(result.notes)) if result.notes else "",
         )
         self.log.info("%s: staged to %s (sha256 %s)", job.ref.label, path, checksum)
-        return result.model_dump(mode="json")
+        summary = result.model_dump(mode="json")
+        job.history.record_pull(job.key, summary)
+        return summary
 
     def _check_parts(
         self,

@@ -16,7 +16,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.operators.list_dealers import as_bool, check_conf, declared_params
+from od_scheduler.models.job import as_flag, optional_text
+from od_scheduler.operators.list_dealers import check_conf, declared_params
 from od_scheduler.platforms import PLATFORMS, get_platform
 from od_scheduler.staging import safe_component
 
@@ -45,11 +46,6 @@ def run_all_params() -> dict[str, Param]:
         ),
         "full_refresh": Param(False, type="boolean", description="Send every vehicle, changed or not."),
     }
-
-
-def _none(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return None if text in ("", "None") else text
 
 
 def paused_dags(context: Context, dag_ids: list[str]) -> list[str]:
@@ -82,8 +78,8 @@ class PlanRunAllOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         try:
             check_conf(context["dag_run"].conf, declared_params(self))
-            platform = _none(self.platform)
-            dealer_id = _none(self.dealer_id)
+            platform = optional_text(self.platform)
+            dealer_id = optional_text(self.dealer_id)
             platforms = [get_platform(platform).id] if platform else sorted(PLATFORMS)
         except ConfigError as err:  # an unknown conf key or platform
             raise AirflowFailException(str(err)) from err
@@ -102,8 +98,8 @@ class PlanRunAllOperator(BaseOperator):
                 )
         conf = {
             "dealer_id": dealer_id,
-            "force": as_bool(self.force),
-            "full_refresh": as_bool(self.full_refresh),
+            "force": as_flag(self.force),
+            "full_refresh": as_flag(self.full_refresh),
         }
         stamp = safe_component(context["run_id"])
         plan = [

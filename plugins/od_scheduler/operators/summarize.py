@@ -37,7 +37,7 @@ from od_scheduler.alert_rules import (
 )
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.alert import ConditionKind, condition_key, dealer_label
-from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
+from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary, Shard, optional_text
 from od_scheduler.notifications import (
     DATABASE_UNREACHABLE,
     Delivery,
@@ -54,7 +54,7 @@ STALE_MESSAGE = (
 
 def parse_rate(value: Any) -> float:
     """``max_failure_rate`` from the run's params, or the setting when unset."""
-    if value in (None, "", "None"):
+    if optional_text(value) is None:
         return get_settings().max_failure_rate
     try:
         rate = float(value)
@@ -124,7 +124,7 @@ class SummarizeRunOperator(BaseOperator):
             raise AirflowFailException(
                 f"{self.list_task_id} produced no dealer list (it failed or was skipped): nothing was pulled"
             )
-        dealers = [DealerRef.model_validate(d) for d in listed]
+        dealers = [ref for shard in listed for ref in Shard.model_validate(shard).dealers]
         history = JobHistoryHook()
         try:
             rows, refs = self._read_history(history, dag_id, run_id, platform.id, dealers)

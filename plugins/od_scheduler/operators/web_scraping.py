@@ -36,6 +36,7 @@ without success in ``apify_replaced_run_ids``).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowNotFoundException, TaskDeferralError, TaskDeferralTimeout
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+)
 
 from od_scheduler.clients.apify import AmbiguousStartError, ApifyClient, run_input
 from od_scheduler.exceptions import (
@@ -55,13 +61,21 @@ from od_scheduler.exceptions import (
     UpstreamError,
 )
 from od_scheduler.hooks.apify import ApifyHook
+from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.dealer import Dealer, WebScrapingConfig
-from od_scheduler.models.job import JobExecution
+from od_scheduler.models.job import DealerRef, JobExecution, RunParams, Shard
 from od_scheduler.models.normalize import parse_datetime
 from od_scheduler.models.web_scraping import ApifyRun
-from od_scheduler.operators.pull import PullInventoryOperator, PullJob, PullOutcome, PullStream
+from od_scheduler.operators.pull import (
+    DealerDocs,
+    PullInventoryOperator,
+    PullJob,
+    PullOutcome,
+    PullStream,
+)
+from od_scheduler.operators.shard import DealerOutcome, DealerWaits, finish_shard, run_dealers
 from od_scheduler.settings import get_settings
-from od_scheduler.triggers.apify import ERROR, FINISHED, TIMEOUT, ApifyRunTrigger
+from od_scheduler.triggers.apify import ERROR, FINISHED, TIMEOUT, ApifyShardTrigger
 
 #: Airflow's own deferral timeout is only a backstop behind the trigger's deadline: this much later.
 DEFER_GRACE_S = 600
@@ -115,13 +129,17 @@ class RecordedRun:
 
 
 class WebScrapingInventoryOperator(PullInventoryOperator):
-    """Starts (or resumes) the dealer's Apify actor run, waits for it in the triggerer, stages its dataset."""
+    """Starts (or resumes) the Apify runs of a shard's dealers, waits for them in the triggerer (one
+    deferral for the whole shard), then stages each dealer's dataset."""
 
     platform_id = "web_scraping"
 
-    #: The run this task instance is working on while it is not finished (what ``on_kill`` aborts).
-    _live_run_id: str | None = None
-    _live_label: str = ""
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Runs this task instance works on while they are not finished, by dealer label (what ``on_kill``
+        #: aborts). Filled from the dealers' threads.
+        self._live_runs: dict[str, str] = {}
+        self._live_lock = threading.Lock()
 
     def _config(self, dealer: Dealer) -> WebScrapingConfig:
         config = dealer.config_for(self.platform_id)
@@ -144,13 +162,66 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
 
     def _track(self, job: PullJob, run: ApifyRun | None) -> None:
         """Remember the run ``on_kill`` must abort (none once it is finished)."""
-        self._live_run_id = run.id if run is not None and not run.finished else None
-        self._live_label = job.ref.label
+        with self._live_lock:
+            if run is not None and not run.finished:
+                self._live_runs[job.ref.label] = run.id
+            else:
+                self._live_runs.pop(job.ref.label, None)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        job = self.begin(context)
+        shard = Shard.model_validate(self.shard)
+        self.params_of_run = RunParams.of(context["params"])
+        history = JobHistoryHook(reuse_connections=True)
+        waits: dict[str, dict[str, Any]] = {}
+        try:
+            todo = self.dealers_to_pull(context, shard, history)
+            docs = self.load_dealers(todo)
+            outcomes = run_dealers(
+                todo,
+                lambda ref: self.start_dealer(context, ref, history, docs, waits),
+                in_flight=self.pool_slots,
+                log=self.log,
+                what="Apify run start",
+            )
+        finally:
+            history.close()
+        early = [o.as_dict() for o in outcomes if o.state != "waiting"]
+        if not waits:
+            return self._verdict(shard, early)
+        runs = [waits[o.ref.dealer_id] for o in outcomes if o.ref.dealer_id in waits]
+        longest = max(float(run["deadline"]) for run in runs) - time.time()
+        self.log.info(
+            "Waiting for %d Apify run(s) in the triggerer, up to %.0fs (no worker slot is held)",
+            len(runs),
+            max(longest, 0),
+        )
+        self.defer(
+            trigger=ApifyShardTrigger(runs=runs),
+            method_name="execute_complete",
+            kwargs={"early": early},
+            timeout=timedelta(seconds=max(longest, 0) + DEFER_GRACE_S),
+        )
+
+    def _verdict(self, shard: Shard, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+        by_id = {d.dealer_id: d for d in shard.dealers}
+        ended = [
+            DealerOutcome.from_dict(by_id[o["dealer_id"]], o) for o in outcomes if o["dealer_id"] in by_id
+        ]
+        return finish_shard(ended, what="web scraping pull", log=self.log)
+
+    def start_dealer(
+        self,
+        context: Context,
+        ref: DealerRef,
+        history: JobHistoryHook,
+        docs: DealerDocs,
+        waits: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Start (or find) the dealer's actor run; stage at once when it already succeeded, else add it to
+        the shard's wait (``DealerWaits``)."""
+        job = self.begin(context, ref, history)
         with self.guarded(job):
-            dealer = self.load_dealer(job.ref)
+            dealer = self.dealer_document(ref, docs)
             config = self._config(dealer)
             max_wait = self.max_wait_s(config)
             actor_input = run_input(
@@ -175,7 +246,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
             deadline = self.deadline(run, max_wait)
             self.log.info(
                 "%s: Apify actor %s: %s, dataset %s, %d start URL(s), maxItems %s; waiting up to %.0fs "
-                "in the triggerer (no worker slot is held)",
+                "in the triggerer",
                 job.ref.label,
                 config.actor_id,
                 run.describe(),
@@ -184,23 +255,21 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 config.max_items,
                 max(deadline - time.time(), 0),
             )
-            self.defer(
-                trigger=ApifyRunTrigger(
-                    run_id=run.id,
-                    deadline=deadline,
-                    dealer=job.ref.label,
-                    wait_for_finish_s=get_settings().apify_wait_for_finish_s,
-                    poll_interval_s=POLL_INTERVAL_S,
-                    carry={
-                        "actor_id": config.actor_id,
-                        "dataset_id": run.default_dataset_id,
-                        "max_wait_s": max_wait,
-                        "start_metrics": start_metrics,
-                    },
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=max(deadline - time.time(), 0) + DEFER_GRACE_S),
-            )
+            waits[ref.dealer_id] = {
+                "run_id": run.id,
+                "deadline": deadline,
+                "dealer": job.ref.label,
+                "wait_for_finish_s": get_settings().apify_wait_for_finish_s,
+                "poll_interval_s": POLL_INTERVAL_S,
+                "carry": {
+                    "dealer_id": ref.dealer_id,
+                    "actor_id": config.actor_id,
+                    "dataset_id": run.default_dataset_id,
+                    "max_wait_s": max_wait,
+                    "start_metrics": start_metrics,
+                },
+            }
+        raise DealerWaits(f"waiting for Apify run {run.id}")
 
     # -- one run per dealer per DAG run ------------------------------------------------------------
     def _find_or_start(
@@ -300,46 +369,73 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         )
         return run
 
-    # -- killed, cleared, timed out: abort the run ---------------------------------------------------
+    # -- killed, cleared, timed out: abort the runs ---------------------------------------------------
     def on_kill(self) -> None:
-        """The task is being killed on the worker (SIGTERM, ``execution_timeout``): abort its live run."""
-        run_id = self._live_run_id
-        if not run_id:
-            return
-        self.log.warning("%s: task killed; aborting its Apify run %s", self._live_label, run_id)
-        try:
-            with ApifyHook().get_client(timeout=ABORT_TIMEOUT_S, max_attempts=ABORT_ATTEMPTS) as client:
-                after = client.abort_run(run_id)
-        except (OdSchedulerError, AirflowNotFoundException) as err:
-            self.log.error(
-                "%s: aborting Apify run %s failed (%s); abort it in the Apify console",
-                self._live_label,
-                run_id,
-                err,
-            )
-            return
-        self._live_run_id = None
-        self.log.warning("%s: abort of Apify run %s accepted: now %s", self._live_label, run_id, after.status)
+        """The task is being killed on the worker (SIGTERM, ``execution_timeout``): abort its live runs."""
+        with self._live_lock:
+            live = dict(self._live_runs)
+        for label, run_id in live.items():
+            self.log.warning("%s: task killed; aborting its Apify run %s", label, run_id)
+            try:
+                with ApifyHook().get_client(timeout=ABORT_TIMEOUT_S, max_attempts=ABORT_ATTEMPTS) as client:
+                    after = client.abort_run(run_id)
+            except (OdSchedulerError, AirflowNotFoundException) as err:
+                self.log.error(
+                    "%s: aborting Apify run %s failed (%s); abort it in the Apify console", label, run_id, err
+                )
+                continue
+            with self._live_lock:
+                self._live_runs.pop(label, None)
+            self.log.warning("%s: abort of Apify run %s accepted: now %s", label, run_id, after.status)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after the deferral; when Airflow's deferral timeout fired instead, abort the run first."""
+        """Resume after the deferral; when Airflow's deferral timeout fired instead, abort the runs first."""
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout as err:
-            self._deferral_timed_out(context, err)
+            return self._after_deferral_failure(context, next_kwargs, err, timed_out=True)
         except TaskDeferralError as err:
-            # The trigger itself crashed: the run goes on upstream and the task retry resumes it.
-            job = self.resume(context)
-            with self.guarded(job):
+            # The trigger itself crashed: the runs go on upstream and the task retry resumes them.
+            return self._after_deferral_failure(context, next_kwargs, err, timed_out=False)
+
+    def _after_deferral_failure(
+        self, context: Context, next_kwargs: dict[str, Any] | None, err: BaseException, *, timed_out: bool
+    ) -> dict[str, Any]:
+        """No event from the trigger: fail each waiting dealer (aborting its run on a timeout)."""
+        shard = Shard.model_validate(self.shard)
+        self.params_of_run = RunParams.of(context["params"])
+        early = list((next_kwargs or {}).get("early") or [])
+        ended = {o["dealer_id"] for o in early}
+        waiting = [ref for ref in shard.dealers if ref.dealer_id not in ended]
+        history = JobHistoryHook(reuse_connections=True)
+        try:
+            outcomes = run_dealers(
+                waiting,
+                lambda ref: self._fail_waiting(context, ref, history, err, timed_out=timed_out),
+                in_flight=self.pool_slots,
+                log=self.log,
+                what="web scraping pull",
+            )
+        finally:
+            history.close()
+        return self._verdict(shard, [*early, *(o.as_dict() for o in outcomes)])
+
+    def _fail_waiting(
+        self,
+        context: Context,
+        ref: DealerRef,
+        history: JobHistoryHook,
+        err: BaseException,
+        *,
+        timed_out: bool,
+    ) -> None:
+        job = self.resume(context, ref, history)
+        with self.guarded(job):
+            if not timed_out:
                 raise TransientUpstreamError(
                     f"{job.ref.label}: the Apify trigger failed ({err}); the run goes on, the next try "
                     "resumes it"
                 ) from err
-
-    def _deferral_timed_out(self, context: Context, err: TaskDeferralTimeout) -> NoReturn:
-        """No trigger event within our limit and the grace (triggerer down?): abort, fail the dealer."""
-        job = self.resume(context)
-        with self.guarded(job):
             run_id = RecordedRun.of(job.history.get(job.key)).run_id
             if run_id is None:
                 raise PermanentUpstreamError(
@@ -367,15 +463,47 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 self.log.error("%s: aborting Apify run %s failed: %s", job.ref.label, run_id, err)
                 outcome = f"the abort request failed ({err}); abort it in the Apify console"
             job.history.progress(job.key, metrics=merge_metrics(measured, client.stats.as_metrics()))
-        self._live_run_id = None
+        self._track(job, None)
         return outcome
 
     # -- resumed by the trigger ---------------------------------------------------------------------
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resumed by the trigger: fail, abort, or read and stage the run's dataset."""
-        job = self.resume(context)
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, early: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Resumed by the trigger: per dealer, fail, abort, or read and stage its run's dataset."""
+        shard = Shard.model_validate(self.shard)
+        self.params_of_run = RunParams.of(context["params"])
+        events = event.get("events") if isinstance(event, dict) else None
+        if not isinstance(events, list):
+            raise AirflowFailException(f"resumed without the shard trigger's events ({event!r})")
+        by_dealer = {str((e.get("carry") or {}).get("dealer_id")): e for e in events if isinstance(e, dict)}
+        waiting = [ref for ref in shard.dealers if ref.dealer_id in by_dealer]
+        history = JobHistoryHook(reuse_connections=True)
+        try:
+            docs = self.load_dealers(waiting)
+            outcomes = run_dealers(
+                waiting,
+                lambda ref: self.complete_dealer(context, ref, history, docs, by_dealer[ref.dealer_id]),
+                in_flight=self.pool_slots,
+                log=self.log,
+                what="web scraping pull",
+            )
+        finally:
+            history.close()
+        return self._verdict(shard, [*(early or []), *(o.as_dict() for o in outcomes)])
+
+    def complete_dealer(
+        self,
+        context: Context,
+        ref: DealerRef,
+        history: JobHistoryHook,
+        docs: DealerDocs,
+        event: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One dealer's run ended (or our limit passed): fail, abort, or read and stage its dataset."""
+        job = self.resume(context, ref, history)
         with self.guarded(job):
-            if not isinstance(event, dict) or "status" not in event:
+            if "status" not in event:
                 raise PayloadError(f"{job.ref.label}: resumed without an Apify trigger event ({event!r})")
             run_id = str(event.get("run_id"))
             carry: dict[str, Any] = dict(event.get("carry") or {})
@@ -412,13 +540,12 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                     f"was staged for this dealer. See run {run.id} in the Apify console for why it ended "
                     f"{run.status}."
                 )
-            dealer = self.load_dealer(job.ref)
+            dealer = self.dealer_document(ref, docs)
             config = self._config(dealer)
             with ApifyHook().get_client() as client:
-                result = self.stage(
+                return self.stage(
                     job, dealer, self._read_dataset(client, run, config, dealer, measured), context
                 )
-        return result
 
     def _abort(
         self,

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.notifications import describe_database_error
 from od_scheduler.settings import get_settings
 from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, directory_page, render_page
 from od_scheduler.status.queries import (
@@ -104,11 +105,10 @@ def _config_error(request: Request, exc: ConfigError) -> JSONResponse:
 
 
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("job-history database error on %s: %s", request.url.path, exc)
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return JSONResponse(
-        status_code=503, content={"detail": f"job-history database unavailable: {first_line}"}
-    )
+    # libpq names the host, address, port, socket and user it tried: none of that leaves the server.
+    what = describe_database_error(exc)
+    log.warning("job-history database error on %s: %s", request.url.path, what)
+    return JSONResponse(status_code=503, content={"detail": f"job-history database unavailable: {what}"})
 
 
 # PostgresHook connects with psycopg 3 when it is installed, else psycopg2.

@@ -246,3 +246,46 @@ class ApifyRunTrigger(BaseTrigger):
                 result.waited_s,
             )
             yield self._event(TIMEOUT, watcher, **fields)
+
+
+class ApifyShardTrigger(BaseTrigger):
+    """Watches the Apify runs of a shard's dealers at once and fires one event when every run is terminal
+    or past its deadline: ``{"events": [<an ApifyRunTrigger event per run>, ...]}``.
+
+    Each run is watched exactly as :class:`ApifyRunTrigger` watches it (its own deadline, polls, errors);
+    the shard task resumes once, with every dealer's outcome. ``runs`` holds one ``ApifyRunTrigger``'s
+    kwargs per dealer. ``on_kill`` (the task was cleared or marked while deferred) aborts every run.
+    """
+
+    def __init__(self, *, runs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.runs = [dict(run) for run in runs]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Importable classpath and the kwargs that rebuild this trigger in the triggerer (no secrets)."""
+        cls = type(self)
+        return (f"{cls.__module__}.{cls.__qualname__}", {"runs": self.runs})
+
+    def watchers(self) -> list[ApifyRunTrigger]:
+        """One single-run trigger per run, sharing this trigger's task instance (for ``on_kill``)."""
+        triggers = [ApifyRunTrigger(**run) for run in self.runs]
+        for trigger in triggers:
+            trigger.task_instance = self.task_instance
+        return triggers
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch every run concurrently; one event with all their events."""
+
+        async def first_event(trigger: ApifyRunTrigger) -> dict[str, Any]:
+            async for event in trigger.run():
+                return dict(event.payload)
+            raise RuntimeError(f"the watch of Apify run {trigger.run_id} ended without an event")
+
+        self.log.info("Waiting for %d Apify run(s) of this shard", len(self.runs))
+        events = await asyncio.gather(*(first_event(t) for t in self.watchers()))
+        yield TriggerEvent({"events": list(events)})
+
+    async def on_kill(self) -> None:
+        """The task was cleared or marked while deferred: abort each run (each checks the task's state)."""
+        for trigger in self.watchers():
+            await trigger.on_kill()

@@ -103,6 +103,22 @@ def test_default_limit_is_100_and_dealer_filter(clock: FakeClock) -> None:
     assert dealer.name == "Dealer 7"
 
 
+def test_a_shards_dealers_are_read_in_one_request_per_50_ids(clock: FakeClock) -> None:
+    wanted = [dealer_doc(n)["id"] for n in range(60)]
+    script = Script(
+        payload_page([dealer_doc(n) for n in range(50)], 1, 1, 50),
+        # the CMS answers only the dealers still active on the platform: 55 and 59 left
+        payload_page([dealer_doc(n) for n in range(50, 60) if n not in (55, 59)], 1, 1, 8),
+    )
+    client = make_client(script, clock)
+    found = client.get_dealers(platform="dealer.com", dealer_ids=wanted)
+    assert len(script.requests) == 2
+    assert [r.url.params["where[id][in]"].split(",") for r in script.requests] == [wanted[:50], wanted[50:]]
+    assert all(r.url.params["where[platforms][contains]"] == "dealer.com" for r in script.requests)
+    assert all(r.url.params["where[status][equals]"] == "active" for r in script.requests)
+    assert set(found) == set(wanted) - {wanted[55], wanted[59]}
+
+
 def test_invalid_document_becomes_invalid_dealer(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     broken = dealer_doc(2)
     del broken["slug"]

@@ -47,7 +47,9 @@ def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() ->
         )
 
     client = DataApiClient(base_url="http://data", api_key="k", transport=httpx.MockTransport(handler))
-    op = DataApiIngestOperator(task_id="t", dealer={"dealer_id": "d"}, pull={}, platform="dealer.com")
+    op = DataApiIngestOperator(
+        task_id="t", shard={"dealers": [{"dealer_id": "d"}], "label": "d"}, platform="dealer.com"
+    )
     pulled = PullResult(
         dealer_id="d",
         platform="dealer.com",

@@ -203,7 +203,7 @@ def test_a_missing_connection_fires_a_permanent_error_event(monkeypatch: pytest.
 # cancellation: inside Airflow's TriggerRunner.run_trigger
 # --------------------------------------------------------------------------------------------------
 DAG_ID = "inventory_web_scraping"
-TASK_ID = "per_dealer.pull_inventory"
+TASK_ID = "shard.pull_inventory"
 RUN_ID = "scheduled__2026-11-02T09:00:00+00:00"
 MAP_INDEX = 3
 
