@@ -1,6 +1,7 @@
 """CPU per vehicle and memory of the per-dealer hot path, without the network.
 
-    .venv/bin/python bench/bench_pipeline.py [--vehicles 20000] [--repeat 3] [--materialized] [--profile STEP]
+    .venv/bin/python bench/bench_pipeline.py [--vehicles 20000] [--repeat 3] [--task-gc] [--materialized]
+        [--profile STEP]
 
 Builds realistic Dealer.com widget records (the sandbox's own generator), then runs them the way one dealer's
 pull and ingest do and prints microseconds of CPU per vehicle for each step and in total, the best of
@@ -26,9 +27,9 @@ the top functions of that step by own time.
 
 Most of what remains is the cyclic garbage collector: a page of 100 parsed raw models (some 60 container
 objects each) outlives two young collections and is promoted to the oldest generation, and every full
-collection, due after a quarter of that generation's size in promotions, walks all of it. ``--gc-threshold``
-shows what a larger young generation would save; it is a worker-wide setting, not something this bench or the
-package applies.
+collection, due after a quarter of that generation's size in promotions, walks all of it. ``--task-gc`` runs
+the rounds inside :func:`od_scheduler.task_gc.task_gc`, the larger young generation the pull and ingest tasks
+apply while they work; ``--gc-threshold N`` tries another young threshold by hand.
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ def main() -> None:
         type=int,
         help="experiment: gc.set_threshold(N, 10, 10) for the rounds (a worker-wide setting)",
     )
+    parser.add_argument("--task-gc", action="store_true", help="rounds inside od_scheduler.task_gc.task_gc()")
     args = parser.parse_args()
 
     raw = records(args.vehicles)
@@ -224,9 +226,15 @@ def main() -> None:
     run_round = materialized_round if args.materialized else stream_round
     best: dict[str, float] = {}
     result: dict[str, Any] = {}
+    from od_scheduler.task_gc import task_gc
+
     for _ in range(1 if args.profile else args.repeat):
         clock = Clock(args.profile)
-        result = run_round(raw, stage_dir, clock)
+        if args.task_gc:
+            with task_gc():
+                result = run_round(raw, stage_dir, clock)
+        else:
+            result = run_round(raw, stage_dir, clock)
         clock.report_profile()
         for step, s in clock.seconds.items():
             best[step] = min(best.get(step, s), s)
@@ -234,7 +242,8 @@ def main() -> None:
 
     size = result["path"].stat().st_size
     print(
-        f"{'materialized' if args.materialized else 'streamed'}: {n} records, {result['valid']} valid, "
+        f"{'materialized' if args.materialized else 'streamed'}{' with task_gc' if args.task_gc else ''}: "
+        f"{n} records, {result['valid']} valid, "
         f"{result['staged']} staged, {result['read']} read back, {result['hashed']} hashed; staged file "
         f"{size / 1e6:.1f} MB ({size / max(result['staged'], 1):.0f} B/vehicle)"
     )
