@@ -40,13 +40,14 @@ MAX_MODEL_YEAR = 2100
 
 def clean_str(v: object) -> str | None:
     """A stripped string, or ``None`` for ``None``, blanks and values that are not text or numbers."""
-    if v is None or isinstance(v, bool):
-        return None
     if isinstance(v, str):
         # A JSON "\ud800" escape decodes to a lone surrogate that UTF-8 cannot encode (staging, hashing and
-        # the Data API all need UTF-8): it becomes U+FFFD like any other undecodable byte.
-        s = _SURROGATE.sub("\ufffd", v).strip()
+        # the Data API all need UTF-8): it becomes U+FFFD like any other undecodable byte. ASCII text (the
+        # flag CPython keeps on every string) holds no surrogate: no regex pass for it.
+        s = (v if v.isascii() else _SURROGATE.sub("\ufffd", v)).strip()
         return s or None
+    if v is None or isinstance(v, bool):
+        return None
     if isinstance(v, int | float | Decimal):
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -204,11 +205,30 @@ def all_plain_absolute(urls: Sequence[object]) -> bool:
     ``False`` means "not known": check the URLs one by one (for a base urllib cannot split,
     :func:`absolute_url` returns ``None``; see :func:`absolute_urls`).
     """
+    global _last_plain
     if not urls or set(map(type, urls)) != {str}:
         return False
-    joined = "\n".join(urls)  # type: ignore[arg-type]
+    key = tuple(urls)
+    if key == _last_plain:  # exact strs: equal means the same text
+        return True
+    joined = "\n".join(key)  # type: ignore[arg-type]
     # The count rules out one element made of two plain links with a "\n" between them.
-    return joined.count("\n") == len(urls) - 1 and _PLAIN_ABSOLUTE_LIST.fullmatch(joined) is not None
+    if joined.count("\n") == len(key) - 1 and _PLAIN_ABSOLUTE_LIST.fullmatch(joined) is not None:
+        _last_plain = key  # type: ignore[assignment]
+        return True
+    return False
+
+
+# The last list all_plain_absolute accepted: a vehicle's image list is checked three times on its way to
+# the staging file (joined, screened, validated), as the same strings. Any value it holds was accepted, so
+# threads racing on it can only miss, never make a wrong list pass.
+_last_plain: tuple[str, ...] = ()
+
+
+def _remember_plain(urls: Sequence[str]) -> None:
+    """Record ``urls``, which are all elements of a list :func:`all_plain_absolute` accepted, as accepted."""
+    global _last_plain
+    _last_plain = tuple(urls)
 
 
 def _round_trips(link: str, *, rooted: bool = False) -> bool:
@@ -321,7 +341,9 @@ def absolute_urls(base: str | None, links: Iterable[object]) -> list[str]:
     """
     links = list(links)
     if all_plain_absolute(links) and _joins_unchanged(base):
-        return list(dict.fromkeys(links))  # type: ignore[arg-type]
+        unique: list[str] = list(dict.fromkeys(links))  # type: ignore[arg-type]
+        _remember_plain(unique)  # what the screen and the Vehicle check next
+        return unique
     urls: dict[str, None] = {}  # insertion-ordered: first occurrence wins, as with a list
     for link in links:
         if not isinstance(link, str) or not link.strip():

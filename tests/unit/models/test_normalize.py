@@ -366,3 +366,25 @@ def test_all_plain_absolute_accepts_only_links_that_come_back_unchanged() -> Non
     assert not all_plain_absolute([])
     assert not all_plain_absolute(["https://cdn.test/a.jpg", 42])
     assert not all_plain_absolute(["https://cdn.test/a.jpg\nhttps://cdn.test/b.jpg"])
+
+
+def test_all_plain_absolute_remembers_only_lists_it_accepted() -> None:
+    from od_scheduler.models.normalize import absolute_urls, all_plain_absolute
+
+    good = ["https://cdn.test/a.jpg", "https://cdn.test/b.jpg"]
+    assert all_plain_absolute(good)
+    assert all_plain_absolute(list(good))  # remembered: same answer
+    assert not all_plain_absolute([*good, "https://cdn.test/c.jpg;"])
+    assert not all_plain_absolute(["https://cdn.test/a.jpg?", "https://cdn.test/b.jpg"])
+
+    class Sneaky(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = str.__hash__
+
+    assert not all_plain_absolute([Sneaky("javascript:x"), Sneaky("y")])  # only exact strs
+    # absolute_urls remembers its de-duplicated result; a list with one link changed is checked again.
+    assert absolute_urls(None, [*good, good[0]]) == good
+    assert all_plain_absolute(good)
+    assert not all_plain_absolute([good[0], "https://cdn.test/b.jpg "])
