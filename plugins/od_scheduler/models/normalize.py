@@ -32,6 +32,7 @@ _FALSE = frozenset({"false", "no", "n", "0", "f"})
 
 #: Integers with more digits than this are unknown (``parse_int``): nothing we count is that large.
 MAX_INT_DIGITS = 18
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 #: Model years outside this range are treated as unknown (a typo, or "0" for unknown).
 MIN_MODEL_YEAR = 1886
@@ -100,6 +101,8 @@ def parse_int(v: object) -> int | None:
 
     ``"0"`` is 0 (an odometer can read 0); a fractional value (``"12.5"``) is not an integer: ``None``.
     """
+    if type(v) is int:  # what the Decimal round trip below gives an int (not a bool): itself, if small enough
+        return v if -_INT_LIMIT < v < _INT_LIMIT else None
     if isinstance(v, str):
         v = _INT_UNITS.sub("", v.strip()).replace(",", "")
     d = _to_decimal(v)

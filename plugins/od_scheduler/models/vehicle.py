@@ -110,6 +110,20 @@ _OPTIONAL_TEXT = (
 )
 
 
+def _unique_images(v: Any) -> Any:
+    if v is None:
+        return []
+    if not isinstance(v, list | tuple):
+        return v
+    if all(type(url) is str for url in v):
+        return list(dict.fromkeys(v))  # first occurrence wins, like the loop below
+    unique: list[Any] = []
+    for url in v:
+        if url not in unique:
+            unique.append(url)
+    return unique
+
+
 def parse_condition(v: object) -> Condition | None:
     """``Condition`` from source text such as ``"New"``, ``"USED"``, ``"Certified Pre-Owned"``, ``"CPO"``.
 
@@ -170,6 +184,10 @@ class Vehicle(BaseModel):
     @classmethod
     def _check_vin(cls, data: Any) -> Any:
         # Runs before field validation so a bad VIN is the reported reason even if other fields are bad.
+        # It also does, in one pass over the present keys, what never fails a field (what per-field
+        # "before" validators did, one call from pydantic-core each): text stripped, ids stripped,
+        # condition words read, amounts to cents or unknown, duplicate image URLs dropped. A value of the
+        # wrong type is left as it is, for the field's validation to report.
         if not isinstance(data, dict):
             return data
         vin = normalize_vin(data.get("vin"))
@@ -178,23 +196,26 @@ class Vehicle(BaseModel):
             raise PydanticCustomError(
                 problem, "VIN {vin} rejected: {problem}", {"vin": vin, "problem": problem}
             )
-        return {**data, "vin": vin}
-
-    @field_validator(*_OPTIONAL_TEXT, mode="before")
-    @classmethod
-    def _clean_text(cls, v: Any) -> Any:
-        return clean_str(v) if v is None or isinstance(v, str) else v
-
-    @field_validator("dealer_id", "source", mode="before")
-    @classmethod
-    def _strip_ids(cls, v: Any) -> Any:
-        return v.strip() if isinstance(v, str) else v
-
-    @field_validator("condition", mode="before")
-    @classmethod
-    def _condition(cls, v: Any) -> Any:
-        # Unrecognized text ("Demo", "Loaner") is unknown, not a reason to drop the vehicle.
-        return parse_condition(v)
+        data = {**data, "vin": vin}
+        for name in _OPTIONAL_TEXT:
+            if name in data:
+                v = data[name]
+                if v is None or isinstance(v, str):
+                    data[name] = clean_str(v)
+        for name in ("dealer_id", "source"):
+            v = data.get(name)
+            if isinstance(v, str):
+                data[name] = v.strip()
+        if "condition" in data:
+            # Unrecognized text ("Demo", "Loaner") is unknown, not a reason to drop the vehicle.
+            data["condition"] = parse_condition(data["condition"])
+        for name in ("price", "msrp"):
+            if name in data:
+                # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
+                data[name] = parse_money(data[name])
+        if "images" in data:
+            data["images"] = _unique_images(data["images"])
+        return data
 
     @field_validator("year", mode="before")
     @classmethod
@@ -215,27 +236,6 @@ class Vehicle(BaseModel):
         if miles is None:
             raise ValueError(f"mileage {v!r} is not a whole number")
         return miles if miles >= 0 else None  # a negative odometer reading is unknown, not an error
-
-    @field_validator("price", "msrp", mode="before")
-    @classmethod
-    def _money(cls, v: Any) -> Any:
-        # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
-        return parse_money(v)
-
-    @field_validator("images", mode="before")
-    @classmethod
-    def _images(cls, v: Any) -> Any:
-        if v is None:
-            return []
-        if not isinstance(v, list | tuple):
-            return v
-        if all(type(url) is str for url in v):
-            return list(dict.fromkeys(v))  # first occurrence wins, like the loop below
-        unique: list[Any] = []
-        for url in v:
-            if url not in unique:
-                unique.append(url)
-        return unique
 
     @field_validator("images")
     @classmethod

@@ -388,3 +388,24 @@ def test_all_plain_absolute_remembers_only_lists_it_accepted() -> None:
     assert absolute_urls(None, [*good, good[0]]) == good
     assert all_plain_absolute(good)
     assert not all_plain_absolute([good[0], "https://cdn.test/b.jpg "])
+
+
+def test_parse_int_of_an_int_is_what_the_decimal_path_gives() -> None:
+    from decimal import Decimal
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from od_scheduler.models.normalize import parse_int
+
+    @given(st.one_of(st.integers(), st.integers(min_value=-(10**19), max_value=10**19)))
+    def check(v: int) -> None:
+        d = Decimal(v)
+        assert parse_int(v) == (int(d) if d.adjusted() <= 17 else None)
+        assert parse_int(v) == parse_int(str(v))
+
+    check()
+    for edge in (10**18 - 1, 10**18, -(10**18 - 1), -(10**18), 0):
+        assert parse_int(edge) == parse_int(Decimal(edge))
+    assert parse_int(True) is None
+    assert parse_int(False) is None
