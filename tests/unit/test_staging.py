@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +96,56 @@ def test_an_abandoned_temporary_file_is_found_by_the_cleanup_glob(tmp_path: Path
     write_vehicles(path, [vehicle(VINS[0])])
     found = list(Path(tmp_path).rglob("*" + SUFFIX))
     assert [p.name for p in found] == [path.name]
+
+
+def _local(path: object) -> Path:
+    return Path(str(path).removeprefix("file://"))
+
+
+def test_a_new_file_holds_the_api_form_and_the_old_reader_reads_it(tmp_path: Path) -> None:
+    # A worker still on the release before issue 12 may ingest what a newer pull staged (rolling deploy).
+    path = staging_path("homenet", "d-1", RUN_ID, try_number=1, root=root(tmp_path))
+    vehicles = [vehicle(vin, 20_000 + i) for i, vin in enumerate(VINS)]
+    write_vehicles(path, vehicles, rejected_vins=["JUNK"])
+    lines = gzip.decompress(_local(path).read_bytes()).splitlines()
+    assert [json.loads(line) for line in lines[:-1]] == [v.to_api() for v in vehicles]
+    assert [Vehicle.from_api(json.loads(line)) for line in lines[:-1]] == vehicles
+    assert json.loads(lines[-1]) == {"rejected_vin": "JUNK"}
+
+
+def test_a_changed_file_is_refused_whatever_changed(tmp_path: Path) -> None:
+    path = staging_path("homenet", "d-1", RUN_ID, try_number=1, root=root(tmp_path))
+    _, checksum = write_vehicles(path, [vehicle(vin) for vin in VINS])
+    good = _local(path).read_bytes()
+    text = gzip.decompress(good)
+    assert b"20000.0" in text
+    for changed in (
+        good[:-9],  # truncated
+        good[:-1] + bytes([good[-1] ^ 1]),  # one bit of the trailer
+        gzip.compress(text.replace(b"20000.0", b"2000.0"), mtime=0, compresslevel=1),  # an edited price
+        gzip.compress(text, mtime=0, compresslevel=9),  # same content, other bytes
+    ):
+        _local(path).write_bytes(changed)
+        with pytest.raises(PayloadError, match="checksum"):
+            list(read_vehicles(path, checksum=checksum))
+
+
+def test_a_file_swapped_after_the_check_is_not_what_gets_read(tmp_path: Path) -> None:
+    # The bytes parsed are the private copy whose sha256 matched, not whatever the store holds later.
+    path = staging_path("homenet", "d-1", RUN_ID, try_number=1, root=root(tmp_path))
+    other = staging_path("homenet", "d-1", RUN_ID, try_number=2, root=root(tmp_path))
+    _, checksum = write_vehicles(path, [vehicle(vin) for vin in VINS])
+    write_vehicles(other, [vehicle(vin, 1) for vin in reversed(VINS)])
+    reading = read_vehicles(path, checksum=checksum)
+    first = next(reading)
+    _local(path).write_bytes(_local(other).read_bytes())
+    assert [first.vin, *(v.vin for v in reading)] == list(VINS)
+
+
+def test_without_a_checksum_every_line_is_validated(tmp_path: Path) -> None:
+    path = staging_path("homenet", "d-1", RUN_ID, try_number=1, root=root(tmp_path))
+    bad = {**vehicle(VINS[0]).to_api(), "vin": "1HGCM82633A004353"}  # wrong check digit
+    _local(path).parent.mkdir(parents=True)
+    _local(path).write_bytes(gzip.compress(json.dumps(bad).encode() + b"\n"))
+    with pytest.raises(PayloadError, match="line 1 is not a valid vehicle"):
+        list(read_vehicles(path))

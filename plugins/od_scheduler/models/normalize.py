@@ -11,9 +11,10 @@ failing the whole record, so a record only fails where ``to_vehicle()`` decides 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ _FALSE = frozenset({"false", "no", "n", "0", "f"})
 
 #: Integers with more digits than this are unknown (``parse_int``): nothing we count is that large.
 MAX_INT_DIGITS = 18
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 #: Model years outside this range are treated as unknown (a typo, or "0" for unknown).
 MIN_MODEL_YEAR = 1886
@@ -39,13 +41,14 @@ MAX_MODEL_YEAR = 2100
 
 def clean_str(v: object) -> str | None:
     """A stripped string, or ``None`` for ``None``, blanks and values that are not text or numbers."""
-    if v is None or isinstance(v, bool):
-        return None
     if isinstance(v, str):
         # A JSON "\ud800" escape decodes to a lone surrogate that UTF-8 cannot encode (staging, hashing and
-        # the Data API all need UTF-8): it becomes U+FFFD like any other undecodable byte.
-        s = _SURROGATE.sub("\ufffd", v).strip()
+        # the Data API all need UTF-8): it becomes U+FFFD like any other undecodable byte. ASCII text (the
+        # flag CPython keeps on every string) holds no surrogate: no regex pass for it.
+        s = (v if v.isascii() else _SURROGATE.sub("\ufffd", v)).strip()
         return s or None
+    if v is None or isinstance(v, bool):
+        return None
     if isinstance(v, int | float | Decimal):
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -98,6 +101,8 @@ def parse_int(v: object) -> int | None:
 
     ``"0"`` is 0 (an odometer can read 0); a fractional value (``"12.5"``) is not an integer: ``None``.
     """
+    if type(v) is int:  # what the Decimal round trip below gives an int (not a bool): itself, if small enough
+        return v if -_INT_LIMIT < v < _INT_LIMIT else None
     if isinstance(v, str):
         v = _INT_UNITS.sub("", v.strip()).replace(",", "")
     d = _to_decimal(v)
@@ -165,6 +170,89 @@ def parse_datetime(v: object) -> datetime | None:
     return dt.astimezone(UTC)
 
 
+# urllib's split, join and unsplit are pure Python and cost microseconds per call, and a lot has a dozen
+# image URLs per vehicle, each checked three times on its way to the staging file. For the links that
+# make up nearly every feed, the result of :func:`_absolute_url_urllib` is known without calling urllib:
+#
+# - a "plain" link: printable ASCII without spaces and brackets (so urlsplit neither strips nor removes
+#   characters, never raises for an IPv6 host, and never NFKC-checks the host), whose host has no ``:``
+#   (a port, or a password, is left to urllib: whether it is acceptable is urllib's call, not ours);
+# - that the urllib round trip (urlparse + urlunparse in urljoin) gives back unchanged: no ``;`` (an
+#   empty ``;params`` would be dropped), no empty query or fragment (a trailing ``?`` or ``#``, or
+#   ``?#``), and, for a link relative to the site's root, no ``//`` or ``/.`` (urljoin would drop empty
+#   segments and resolve dot segments).
+#
+# Such an ``http(s)://host...`` link comes back as it is, whatever the base; such a ``/path`` link becomes
+# ``scheme://host`` of the base + the link when the base is an http(s) URL with a host. Everything else
+# takes the urllib path. tests/unit/models/test_normalize.py checks both paths agree on a corpus of
+# hostile and odd URLs.
+_PLAIN = r"[^\[\]\x00-\x20\x7f-\U0010ffff]"
+_PLAIN_HEAD = r"[^/?#\[\]\x00-\x20\x7f-\U0010ffff]"
+_PLAIN_HOST = r"[^:/?#\[\]\x00-\x20\x7f-\U0010ffff]+"
+_PLAIN_ABSOLUTE = re.compile(rf"https?://{_PLAIN_HOST}(?:[/?#]{_PLAIN}*)?")
+_PLAIN_ROOTED = re.compile(rf"/{_PLAIN_HEAD}{_PLAIN}*")
+
+
+# A whole list in one regex call (joined by "\n", which no plain link holds) instead of one Python call per
+# link: every link plain, absolute, without ";" and with every "?" or "#" followed by a character that is
+# none of "?#;" (so no empty query or fragment): what _PLAIN_ABSOLUTE + _round_trips accept, or less.
+_C = r"[^;?#\[\]\x00-\x20\x7f-\U0010ffff]"
+_H = r"[^:/;?#\[\]\x00-\x20\x7f-\U0010ffff]+"
+_ITEM = rf"https?://{_H}(?:/{_C}*)?(?:[?#]{_C}+)*"
+_PLAIN_ABSOLUTE_LIST = re.compile(rf"{_ITEM}(?:\n{_ITEM})*")
+
+
+def all_plain_absolute(urls: Sequence[object]) -> bool:
+    """Whether :func:`absolute_url` returns every one of ``urls`` unchanged, with or without a base.
+
+    ``False`` means "not known": check the URLs one by one (for a base urllib cannot split,
+    :func:`absolute_url` returns ``None``; see :func:`absolute_urls`).
+    """
+    global _last_plain
+    if not urls or set(map(type, urls)) != {str}:
+        return False
+    key = tuple(urls)
+    if key == _last_plain:  # exact strs: equal means the same text
+        return True
+    joined = "\n".join(key)  # type: ignore[arg-type]
+    # The count rules out one element made of two plain links with a "\n" between them.
+    if joined.count("\n") == len(key) - 1 and _PLAIN_ABSOLUTE_LIST.fullmatch(joined) is not None:
+        _last_plain = key  # type: ignore[assignment]
+        return True
+    return False
+
+
+# The last list all_plain_absolute accepted: a vehicle's image list is checked three times on its way to
+# the staging file (joined, screened, validated), as the same strings. Any value it holds was accepted, so
+# threads racing on it can only miss, never make a wrong list pass.
+_last_plain: tuple[str, ...] = ()
+
+
+def _remember_plain(urls: Sequence[str]) -> None:
+    """Record ``urls``, which are all elements of a list :func:`all_plain_absolute` accepted, as accepted."""
+    global _last_plain
+    _last_plain = tuple(urls)
+
+
+def _round_trips(link: str, *, rooted: bool = False) -> bool:
+    if rooted and ("//" in link or "/." in link):
+        return False
+    return ";" not in link and "?#" not in link and not link.endswith(("?", "#"))
+
+
+@functools.lru_cache(maxsize=256)
+def _split_base(base_s: str) -> tuple[str, str, str]:
+    """(the base as :func:`_absolute_url_urllib` prepares it, its scheme, its host); may raise ValueError."""
+    if base_s.startswith("//"):
+        base_s = "https:" + base_s
+    elif "://" not in base_s:
+        base_s = "https://" + base_s
+    if not base_s.endswith("/") and not urlsplit(base_s).path:
+        base_s += "/"
+    parts = urlsplit(base_s)
+    return base_s, parts.scheme, parts.netloc
+
+
 def absolute_url(base: str | None, link: str | None) -> str | None:
     """``link`` made absolute against ``base``; only ``http(s)`` results are kept.
 
@@ -172,6 +260,31 @@ def absolute_url(base: str | None, link: str | None) -> str | None:
     -> ``"https://cdn/x.jpg"``; ``"javascript:..."``, ``"mailto:..."`` or a relative link without a base
     -> ``None``. A base without a scheme (``"dealer.com"``) is taken as https.
     """
+    if type(link) is str and (base is None or isinstance(base, str)):
+        base_s = clean_str(base)
+        if _PLAIN_ABSOLUTE.fullmatch(link):
+            if base_s is None:
+                return link
+            if _round_trips(link):
+                try:
+                    _split_base(base_s)  # a base urllib cannot split gives None: urllib's path decides
+                except ValueError:
+                    pass
+                else:
+                    return link
+        elif base_s is not None and _PLAIN_ROOTED.fullmatch(link) and _round_trips(link, rooted=True):
+            try:
+                _, scheme, host = _split_base(base_s)
+            except ValueError:
+                pass
+            else:
+                if host and ":" not in host and scheme in ("http", "https"):
+                    return f"{scheme}://{host}{link}"
+    return _absolute_url_urllib(base, link)
+
+
+def _absolute_url_urllib(base: str | None, link: str | None) -> str | None:
+    """:func:`absolute_url` by urllib alone: the reference, and the path for every unusual link."""
     link_s = clean_str(link)
     if link_s is None:
         return None
@@ -229,11 +342,30 @@ def absolute_urls(base: str | None, links: Iterable[object]) -> list[str]:
     (:mod:`od_scheduler.models.quality`) drops it with an ``invalid_image_url`` warning instead of it
     vanishing silently here.
     """
-    urls: list[str] = []
+    links = list(links)
+    if all_plain_absolute(links) and _joins_unchanged(base):
+        unique: list[str] = list(dict.fromkeys(links))  # type: ignore[arg-type]
+        _remember_plain(unique)  # what the screen and the Vehicle check next
+        return unique
+    urls: dict[str, None] = {}  # insertion-ordered: first occurrence wins, as with a list
     for link in links:
         if not isinstance(link, str) or not link.strip():
             continue
-        url = absolute_url(base, link) or link.strip()
-        if url not in urls:
-            urls.append(url)
-    return urls
+        urls.setdefault(absolute_url(base, link) or link.strip())
+    return list(urls)
+
+
+def _joins_unchanged(base: str | None) -> bool:
+    """Whether :func:`absolute_url` returns any link :func:`all_plain_absolute` accepts unchanged."""
+    if base is None:
+        return True
+    if not isinstance(base, str):
+        return False
+    base_s = clean_str(base)
+    if base_s is None:
+        return True
+    try:
+        _split_base(base_s)
+    except ValueError:
+        return False  # urllib cannot split this base: absolute_url gives None for every link
+    return True

@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from od_scheduler.models.normalize import absolute_url, clean_str, parse_int, parse_money, parse_year
+from od_scheduler.models.normalize import (
+    absolute_url,
+    all_plain_absolute,
+    clean_str,
+    parse_int,
+    parse_money,
+    parse_year,
+)
 
 FIRST_MODEL_YEAR = 1900
 #: A listed price below this is a placeholder ($1, $99), not a price.
@@ -54,7 +61,11 @@ def screen_fields(fields: dict[str, Any], *, now: datetime | None = None) -> tup
             drop("mileage", "zero_mileage_used")
     images = out.get("images")
     if isinstance(images, list | tuple):
-        kept = [url for url in images if isinstance(url, str) and absolute_url(None, url) == url]
+        kept = (
+            list(images)
+            if all_plain_absolute(images)
+            else [url for url in images if isinstance(url, str) and absolute_url(None, url) == url]
+        )
         if len(kept) != len(images):
             warnings.append("invalid_image_url")
         out["images"] = kept
