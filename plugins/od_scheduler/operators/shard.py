@@ -33,6 +33,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from od_scheduler.exceptions import OdSchedulerError
 from od_scheduler.models.job import DealerRef
 from od_scheduler.operators.job_tracking import TASK_STOPPING, describe
+from od_scheduler.task_gc import task_gc
 
 #: How many failed dealers a shard's error message names (all are in the job history and the log).
 MAX_NAMED_FAILURES = 10
@@ -234,7 +235,8 @@ def run_dealers(
     TASK_STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dealer")
     try:
-        with capture_package_logs():
+        # The task's own process: a larger young GC generation for its parsing (see od_scheduler.task_gc).
+        with capture_package_logs(), task_gc():
             futures = [pool.submit(one, ref) for ref in dealers]
             return [future.result() for future in futures]
     except BaseException:
