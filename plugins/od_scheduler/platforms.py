@@ -54,7 +54,7 @@ PLATFORMS: dict[str, Platform] = {
             operator="od_scheduler.operators.dealer_com.DealerComInventoryOperator",
             schedule_setting="dealer_com_schedule",
             default_interval_minutes=60,
-            dealers_in_flight=8,
+            dealers_in_flight=16,
         ),
         Platform(
             id="web_scraping",

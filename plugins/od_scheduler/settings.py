@@ -19,7 +19,7 @@ from od_scheduler.exceptions import ConfigError
 
 SECTION = "od_scheduler"
 #: Dealers per mapped task instance (see bench/README.md for how it was chosen).
-DEFAULT_DEALERS_PER_TASK = 50
+DEFAULT_DEALERS_PER_TASK = 100
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def get_settings() -> Settings:
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
         dealers_per_task=_int("dealers_per_task", DEFAULT_DEALERS_PER_TASK, lo=1),
-        ingest_dealers_in_flight=_int("ingest_dealers_in_flight", 2, lo=1),
+        ingest_dealers_in_flight=_int("ingest_dealers_in_flight", 1, lo=1),
         apify_max_wait_s=_int("apify_max_wait_s", 3600, lo=1),
         apify_wait_for_finish_s=_int("apify_wait_for_finish_s", 60, lo=0, hi=60),
         retention_days=_int("retention_days", 30, lo=1),
