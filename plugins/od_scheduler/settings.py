@@ -44,6 +44,7 @@ class Settings:
     due_grace_minutes: int
     lease_minutes: int
     dealers_per_task: int
+    min_shards: int
     ingest_dealers_in_flight: int
     apify_max_wait_s: int
     apify_wait_for_finish_s: int
@@ -129,6 +130,7 @@ def get_settings() -> Settings:
         due_grace_minutes=_int("due_grace_minutes", 5, lo=0),
         lease_minutes=_int("lease_minutes", 180, lo=1),
         dealers_per_task=_int("dealers_per_task", DEFAULT_DEALERS_PER_TASK, lo=1),
+        min_shards=_int("min_shards", 4, lo=1),
         ingest_dealers_in_flight=_int("ingest_dealers_in_flight", 1, lo=1),
         apify_max_wait_s=_int("apify_max_wait_s", 3600, lo=1),
         apify_wait_for_finish_s=_int("apify_wait_for_finish_s", 60, lo=0, hi=60),

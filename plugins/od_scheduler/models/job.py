@@ -116,14 +116,23 @@ class Shard(BaseModel):
         return cls(dealers=list(dealers), label=label)
 
 
-def plan_shards(dealers: Sequence[DealerRef], *, dealers_per_task: int, max_shards: int) -> list[Shard]:
+#: A shard is worth its task's start-up (a few CPU-seconds) from about this many dealers.
+MIN_SHARD_DEALERS = 10
+
+
+def plan_shards(
+    dealers: Sequence[DealerRef], *, dealers_per_task: int, max_shards: int, min_shards: int = 1
+) -> list[Shard]:
     """Cut the run's dealers into shards of at most ``dealers_per_task`` (sizes differ by one at most).
 
     Never more than ``max_shards`` shards (Airflow's ``max_map_length``): past that, shards grow instead.
+    At least ``min_shards`` when every one still gets :data:`MIN_SHARD_DEALERS` dealers, so a run of a
+    hundred dealers still fills the pools' concurrency (four ingest shards at once) instead of one task.
     """
     if not dealers:
         return []
     count = math.ceil(len(dealers) / max(dealers_per_task, 1))
+    count = max(count, min(min_shards, len(dealers) // MIN_SHARD_DEALERS))
     count = max(1, min(count, max_shards))
     size, extra = divmod(len(dealers), count)
     shards: list[Shard] = []

@@ -137,7 +137,12 @@ class ListDealersOperator(BaseOperator):
         for skipped_id, reason in list(selection.not_due.items())[:50]:
             self.log.info("Skipped %s: %s", by_id[skipped_id].name, reason)
         context["ti"].xcom_push(key="selection", value={**selection.as_dict(), "invalid": len(invalid)})
-        shards = plan_shards(refs, dealers_per_task=settings.dealers_per_task, max_shards=max_map_length())
+        shards = plan_shards(
+            refs,
+            dealers_per_task=settings.dealers_per_task,
+            max_shards=max_map_length(),
+            min_shards=settings.min_shards,
+        )
         if shards:
             self.log.info(
                 "%d dealer(s) in %d shard(s) of up to %d (dealers_per_task %d, max_map_length %d)",

@@ -37,6 +37,16 @@ def test_shards_never_pass_max_map_length_and_differ_by_one_at_most() -> None:
     assert plan_shards([], dealers_per_task=50, max_shards=1024) == []
 
 
+def test_a_run_of_a_hundred_dealers_still_fills_the_pools_with_min_shards() -> None:
+    sizes = [
+        len(s.dealers) for s in plan_shards(refs(100), dealers_per_task=100, max_shards=1024, min_shards=4)
+    ]
+    assert sizes == [25, 25, 25, 25]
+    few = plan_shards(refs(19), dealers_per_task=100, max_shards=1024, min_shards=4)
+    assert len(few) == 1, "fewer than 10 dealers a shard is not worth a task"
+    assert len(plan_shards(refs(5000), dealers_per_task=100, max_shards=1024, min_shards=4)) == 50
+
+
 def test_dealers_per_task_1_keeps_one_dealer_per_task_below_the_cap() -> None:
     shards = plan_shards(refs(3), dealers_per_task=1, max_shards=1024)
     assert [len(s.dealers) for s in shards] == [1, 1, 1]
