@@ -242,7 +242,7 @@ def _round_trips(link: str, *, rooted: bool = False) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _split_base(base_s: str) -> tuple[str, str, str]:
-    """(the base as :func:`_absolute_url_urllib` prepares it, its scheme, its host); may raise ValueError."""
+    """(the base prepared for joining: a scheme, a path; its scheme, its host); may raise ValueError."""
     if base_s.startswith("//"):
         base_s = "https:" + base_s
     elif "://" not in base_s:
@@ -293,13 +293,7 @@ def _absolute_url_urllib(base: str | None, link: str | None) -> str | None:
     base_s = clean_str(base)
     try:  # urlsplit raises ValueError for text such as "http://[" (an unclosed IPv6 bracket)
         if base_s is not None:
-            if base_s.startswith("//"):
-                base_s = "https:" + base_s
-            elif "://" not in base_s:
-                base_s = "https://" + base_s
-            if not base_s.endswith("/") and not urlsplit(base_s).path:
-                base_s += "/"
-            link_s = urljoin(base_s, link_s)
+            link_s = urljoin(_split_base(base_s)[0], link_s)
         parts = urlsplit(link_s)
         _ = parts.port  # raises ValueError for a port that is no number in range
     except ValueError:
