@@ -156,3 +156,30 @@ def test_schema_is_idempotent_and_rejects_bad_rows(history) -> None:
             "INSERT INTO job_executions (job_id, dealer_id, platform, status, dag_id, run_id)"
             " VALUES ('x', 'x', 'dealer.com', 'done', 'd', 'r')"
         )
+
+
+def test_a_shard_tasks_threads_share_a_few_connections(history) -> None:
+    """Sixteen dealer threads of one shard task write through at most max_connections connections, each
+    of them getting its own rows right (one connection per thread would exhaust the server's
+    max_connections once a few shard tasks run at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
+    shared = JobHistoryHook(reuse_connections=True, max_connections=3)
+
+    def dealer(n: int) -> None:
+        key = ExecutionKey(dag_id="d", run_id="r-pool", dealer_id=f"pool-{n:02d}", platform="cobalt")
+        shared.start(key, try_number=1)
+        shared.progress(key, found=n)
+        shared.finish(key, JobStatus.SUCCESS)
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(dealer, range(32)))
+        assert len(shared._od_open) <= 3
+    finally:
+        shared.close()
+    rows = {r.dealer_id: r for r in history.run_executions("d", "r-pool")}
+    assert len(rows) == 32
+    assert all(r.status == JobStatus.SUCCESS and r.vehicles_found == int(d[-2:]) for d, r in rows.items())

@@ -8,6 +8,7 @@ known, so a killed task leaves a `running` row that `summarize_run` later closes
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +27,8 @@ from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
+#: Connections a shard task's threads share (see ``JobHistoryHook(reuse_connections=True)``).
+MAX_SHARED_CONNECTIONS = 4
 #: How many of the runs that counted a VIN's misses are remembered (see ``count_missing``).
 MAX_MISSING_RUNS = 32
 
@@ -267,16 +270,25 @@ class JobHistoryHook(PostgresHook):
     conn_type = "postgres"
     hook_name = "Open Dealer job history"
 
-    def __init__(self, *args: Any, reuse_connections: bool = False, **kwargs: Any) -> None:
-        """``reuse_connections``: keep one connection per thread until :meth:`close` (a shard task's dealers
-        make thousands of small statements; a new connection for each would cost more than the statement).
-        Without it every operation opens and closes its own connection, which suits one-off callers."""
+    def __init__(
+        self,
+        *args: Any,
+        reuse_connections: bool = False,
+        max_connections: int = MAX_SHARED_CONNECTIONS,
+        **kwargs: Any,
+    ) -> None:
+        """``reuse_connections``: keep up to ``max_connections`` connections open, shared by the threads of
+        a shard task, until :meth:`close` (a shard's dealers make thousands of small statements; a new
+        connection for each would cost more than the statement, and one per thread would exhaust the
+        server's ``max_connections`` once a few shards run at once). Without it every operation opens and
+        closes its own connection, which suits one-off callers."""
         kwargs.setdefault("postgres_conn_id", conn_ids.JOB_HISTORY)
         super().__init__(*args, **kwargs)
         self._od_reuse = reuse_connections
-        self._od_local = threading.local()
         self._od_lock = threading.Lock()
         self._od_open: list[Any] = []
+        self._od_idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._od_slots = threading.BoundedSemaphore(max(1, max_connections))
 
     def close(self) -> None:
         """Close the connections kept by ``reuse_connections`` (a no-op otherwise)."""
@@ -285,20 +297,32 @@ class JobHistoryHook(PostgresHook):
         for conn in conns:
             if not conn.closed:
                 conn.close()
-        self._od_local = threading.local()
 
-    def _thread_connection(self) -> Any:
-        conn = getattr(self._od_local, "conn", None)
+    def _borrow(self) -> Any:
+        """An idle shared connection, or a new one while fewer than ``max_connections`` exist (else wait)."""
+        self._od_slots.acquire()
+        try:
+            conn = self._od_idle.get_nowait()
+        except queue.Empty:
+            conn = None
         if conn is None or conn.closed:
-            conn = self.get_conn()
-            self._od_local.conn = conn
+            try:
+                conn = self.get_conn()
+            except BaseException:
+                self._od_slots.release()
+                raise
             with self._od_lock:
                 self._od_open.append(conn)
         return conn
 
+    def _give_back(self, conn: Any) -> None:
+        if not conn.closed:
+            self._od_idle.put(conn)
+        self._od_slots.release()
+
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn: Any = self._thread_connection() if self._od_reuse else self.get_conn()
+        conn: Any = self._borrow() if self._od_reuse else self.get_conn()
         try:
             with conn.cursor() as cur:
                 yield cur
@@ -311,7 +335,9 @@ class JobHistoryHook(PostgresHook):
                     conn.close()
             raise
         finally:
-            if not self._od_reuse:
+            if self._od_reuse:
+                self._give_back(conn)
+            else:
                 conn.close()
 
     # -- schema ---------------------------------------------------------------------------------
