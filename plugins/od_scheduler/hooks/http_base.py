@@ -10,6 +10,7 @@ goes to Airflow's ``mask_secret`` as well, so Airflow masks it in task logs too.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -37,6 +38,11 @@ def metadata_db_connection(conn_id: str, not_found: Exception) -> Any:
         raise not_found from None
 
 
+#: Connection lookups go one at a time: the dealers of a shard look up from threads, and Airflow's lookup
+#: through the task's supervisor is not made for concurrent callers everywhere (under ``airflow dags test``,
+#: after a deferral, concurrent lookups failed as "isn't defined").
+CONNECTION_LOOKUP_LOCK = threading.Lock()
+
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
 
 
@@ -57,10 +63,11 @@ class OdHttpHook(BaseHook):
     def connection(self) -> Any:
         """The Airflow Connection, fetched on first use (never at construction or parse time)."""
         if self._conn is None:
-            try:
-                self._conn = self.get_connection(self.conn_id)
-            except AirflowNotFoundException as err:
-                self._conn = metadata_db_connection(self.conn_id, err)
+            with CONNECTION_LOOKUP_LOCK:
+                try:
+                    self._conn = self.get_connection(self.conn_id)
+                except AirflowNotFoundException as err:
+                    self._conn = metadata_db_connection(self.conn_id, err)
         return self._conn
 
     @property

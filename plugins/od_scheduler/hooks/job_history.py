@@ -22,6 +22,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from od_scheduler import conn_ids
 from od_scheduler.delta import Fingerprint
+from od_scheduler.hooks.http_base import CONNECTION_LOOKUP_LOCK
 from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
@@ -307,13 +308,20 @@ class JobHistoryHook(PostgresHook):
             conn = None
         if conn is None or conn.closed:
             try:
-                conn = self.get_conn()
+                conn = self._open_connection()
             except BaseException:
                 self._od_slots.release()
                 raise
             with self._od_lock:
                 self._od_open.append(conn)
         return conn
+
+    def _open_connection(self) -> Any:
+        """A new database connection; the Airflow Connection is looked up once, one lookup at a time."""
+        if self._connection is None:
+            with CONNECTION_LOOKUP_LOCK:
+                _ = self.connection
+        return self.get_conn()
 
     def _give_back(self, conn: Any) -> None:
         if not conn.closed:
@@ -322,7 +330,7 @@ class JobHistoryHook(PostgresHook):
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn: Any = self._borrow() if self._od_reuse else self.get_conn()
+        conn: Any = self._borrow() if self._od_reuse else self._open_connection()
         try:
             with conn.cursor() as cur:
                 yield cur

@@ -17,6 +17,7 @@ of one task per dealer. Inside a shard task:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -237,7 +238,9 @@ def run_dealers(
     try:
         # The task's own process: a larger young GC generation for its parsing (see od_scheduler.task_gc).
         with capture_package_logs(), task_gc():
-            futures = [pool.submit(one, ref) for ref in dealers]
+            # Each dealer's thread runs in a copy of the task's context (Airflow keeps some of a task's state,
+            # e.g. connections preset for it, in context variables, which new threads would not see).
+            futures = [pool.submit(contextvars.copy_context().run, one, ref) for ref in dealers]
             return [future.result() for future in futures]
     except BaseException:
         # Killed or timed out (the exception arrives in this thread): dealers not started never start, and
