@@ -64,6 +64,22 @@ class Airflow:
             )
         return proc
 
+    def delete_runs(self, dag_id: str) -> None:
+        """Remove every run of ``dag_id`` (the dag.test() suites leave hundreds: the API pages by 100)."""
+        with self.client() as api:
+            while True:
+                runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100}).json()["dag_runs"]
+                if not runs:
+                    return
+                for run in runs:
+                    url = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+                    if run["state"] not in (
+                        "success",
+                        "failed",
+                    ):  # a live run cannot be deleted: end it first
+                        api.patch(url, json={"state": "failed"})
+                    api.delete(url).raise_for_status()
+
     def wait_for_runs(self, dag_id: str, count: int, *, timeout_s: float = 600) -> list[dict]:
         """Wait until ``count`` runs of ``dag_id`` have finished; returns them."""
         deadline = time.monotonic() + timeout_s
