@@ -57,6 +57,13 @@ def expected_run_minutes(platform_id: str) -> float:
     return settings.default_expected_run_minutes
 
 
+def dealer_deadline_s(platform_id: str) -> float:
+    """How long one dealer's pull or ingest may take: the setting, never more than a whole run of the platform
+    is expected to take (one stuck dealer must not outlast the run, nor hold its pool slot that long)."""
+    settings = get_settings()
+    return 60 * min(settings.dealer_deadline_minutes, expected_run_minutes(platform_id))
+
+
 def is_anomaly(error: str | None) -> bool:
     """Whether a job's error is the ingest's inventory-anomaly guard (``[try N: ]inventory anomaly: ...``)."""
     return bool(error) and _ANOMALY.match(error or "") is not None

@@ -33,6 +33,7 @@ class Settings:
     http_max_attempts: int
     http_max_backoff_s: float
     http_deadline_s: float
+    dealer_deadline_minutes: float
     max_response_mb: float
     url_allowlist: tuple[str, ...]
     dealer_com_requests_per_second: float
@@ -119,6 +120,7 @@ def get_settings() -> Settings:
         http_max_attempts=_int("http_max_attempts", 5, lo=1, hi=20),
         http_max_backoff_s=_float("http_max_backoff_s", 30.0, lo=0.0),
         http_deadline_s=_float("http_deadline_s", 300.0, lo=0.1),
+        dealer_deadline_minutes=_float("dealer_deadline_minutes", 20.0, lo=0.01),
         max_response_mb=_float("max_response_mb", 50.0, lo=0.001),
         url_allowlist=_list("url_allowlist"),
         dealer_com_requests_per_second=_float("dealer_com_requests_per_second", 2.0, lo=0.01),

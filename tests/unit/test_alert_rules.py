@@ -13,6 +13,7 @@ from od_scheduler.alert_rules import (
     anomaly_conditions,
     check_freshness,
     database_down_alert,
+    dealer_deadline_s,
     expected_run_minutes,
     failure_rate_condition,
     freshness_alert,
@@ -262,6 +263,20 @@ def test_error_groups_ignore_urls_and_ids_and_the_try_prefix() -> None:
 def test_expected_run_minutes_default_to_45_for_dealer_com_and_180_for_the_daily_platforms() -> None:
     assert expected_run_minutes("dealer.com") == 45
     assert {expected_run_minutes(p) for p in ("homenet", "cobalt", "web_scraping")} == {180}
+
+
+def test_a_dealers_deadline_is_the_setting_never_longer_than_a_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from od_scheduler.settings import get_settings
+
+    assert dealer_deadline_s("homenet") == 20 * 60, "the default: 20 minutes"
+    monkeypatch.setenv("AIRFLOW__OD_SCHEDULER__DEALER_DEADLINE_MINUTES", "90")
+    get_settings.cache_clear()
+    try:
+        assert dealer_deadline_s("homenet") == 90 * 60
+        assert dealer_deadline_s("dealer.com") == 45 * 60, "capped by Dealer.com's expected run of 45 minutes"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 # -- jobs left running, closed by the freshness check -----------------------------------------------------

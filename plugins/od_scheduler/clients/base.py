@@ -55,6 +55,7 @@ from od_scheduler.clients.bounded import (
     ACCEPT_ENCODING,
     BoundedTransport,
     PeerCheck,
+    current_work_budget,
     deadline_scope,
     network_transport,
 )
@@ -879,7 +880,8 @@ class BaseClient:
         ``Retry-After`` or backoff longer than the time left included), ``PermanentUpstreamError`` at once
         for any other unexpected status, ``BodyTooLarge`` (a ``PayloadError``) for a body over the cap.
         """
-        budget_end = self._clock() + self.deadline_s
+        budget_s, bounded_by = self._budget(method, url)
+        budget_end = self._clock() + budget_s
         attempt = 0
         while True:
             attempt += 1
@@ -920,8 +922,8 @@ class BaseClient:
             left = budget_end - self._clock()
             if left <= 0:
                 raise TransientUpstreamError(
-                    f"{self.service} {method} {shown_url} did not complete within its {self.deadline_s:g}s "
-                    f"deadline ({attempt} attempt(s); last: {failure}). The upstream is too slow or stalls; "
+                    f"{self.service} {method} {shown_url} did not complete within {bounded_by} "
+                    f"({attempt} attempt(s); last: {failure}). The upstream is too slow or stalls; "
                     "Airflow's task retry tries again later.",
                     status_code=status,
                 ) from cause
@@ -936,9 +938,8 @@ class BaseClient:
                 asked = "Retry-After asks for" if retry_after is not None else "the backoff would wait"
                 raise TransientUpstreamError(
                     f"{self.service} {method} {shown_url}: {failure}; {asked} {wait:.0f}s, more than the "
-                    f"{min(left, MAX_RETRY_AFTER_S):.0f}s this request may still wait (deadline "
-                    f"{self.deadline_s:g}s). Not waiting in the worker: Airflow's task retry tries again "
-                    "later.",
+                    f"{min(left, MAX_RETRY_AFTER_S):.0f}s this request may still wait ({bounded_by}). "
+                    "Not waiting in the worker: Airflow's task retry tries again later.",
                     status_code=status,
                 ) from cause
             logger.warning(
@@ -956,6 +957,24 @@ class BaseClient:
             if status == 429:
                 self.stats.rate_limit_wait_s += wait
             self._sleep(wait)
+
+    def _budget(self, method: str, url: str) -> tuple[float, str]:
+        """The seconds one ``request`` call may take, and what bounds them (for messages): the request's own
+        deadline, or less when the work it belongs to (a dealer) has less time left."""
+        own = (self.deadline_s, f"its {self.deadline_s:g}s deadline")
+        work = current_work_budget()
+        if work is None:
+            return own
+        left = work.left()
+        if left <= 0:
+            raise TransientUpstreamError(
+                f"{self.service} {method} {self.redactor.redact(url)}: not sent, {work.what} is past its "
+                f"{work.seconds:g}s deadline (setting dealer_deadline_minutes). Airflow's task retry tries "
+                "again later."
+            )
+        if left < self.deadline_s:
+            return left, f"the {work.seconds:g}s deadline of {work.what}"
+        return own
 
     def send_bounded(self, request: httpx.Request, budget_end: float | None = None) -> httpx.Response:
         """Send ``request`` and read its body within the time left before ``budget_end`` (client clock).

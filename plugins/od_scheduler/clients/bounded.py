@@ -39,6 +39,41 @@ DECODE_STEP = 64 * 1024
 ACCEPT_ENCODING = "gzip, deflate"
 
 _DEADLINE: ContextVar[float | None] = ContextVar("od_http_deadline", default=None)
+_WORK_BUDGET: ContextVar[WorkBudget | None] = ContextVar("od_work_budget", default=None)
+
+
+class WorkBudget:
+    """How long one unit of work (a dealer's pull or ingest) may take, all its requests together.
+
+    Set for a block by :func:`work_budget`; every request the block sends is capped by the time left, and
+    one that would start after it is refused (``BaseClient.request``).
+    """
+
+    __slots__ = ("end", "seconds", "what")
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+@contextmanager
+def work_budget(seconds: float | None, what: str) -> Iterator[WorkBudget | None]:
+    """Every request in this block ends within ``seconds`` of its start (None: no budget)."""
+    budget = None if seconds is None else WorkBudget(seconds, what)
+    token = _WORK_BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _WORK_BUDGET.reset(token)
+
+
+def current_work_budget() -> WorkBudget | None:
+    """The budget of the work this thread is doing, if any."""
+    return _WORK_BUDGET.get()
 
 
 @contextmanager

@@ -43,6 +43,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.data_api import DataApiClient
 from od_scheduler.delta import (
     BatchOutcome,
@@ -182,6 +183,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 in_flight=self.pool_slots * PREPARED_PER_SLOT,
                 log=self.log,
                 what="Data API ingest",
+                deadline_s=dealer_deadline_s(platform.id),
             )
         finally:
             history.close()

@@ -64,6 +64,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
+from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.exceptions import ConfigError, RecordRejected
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
@@ -370,6 +371,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
                 in_flight=self.pool_slots,
                 log=self.log,
                 what=f"{platform.name} pull",
+                deadline_s=dealer_deadline_s(self.platform_id),
             )
             return finish_shard(outcomes, what=f"{platform.name} pull", log=self.log) | {
                 "already_pulled": len(shard.dealers) - len(todo)

@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from od_scheduler.clients.bounded import work_budget
 from od_scheduler.exceptions import OdSchedulerError
 from od_scheduler.models.job import DealerRef
 from od_scheduler.operators.job_tracking import TASK_STOPPING, describe
@@ -192,8 +193,12 @@ def run_dealers(
     in_flight: int,
     log: Any,
     what: str,
+    deadline_s: float | None = None,
 ) -> list[DealerOutcome]:
     """Run ``work(ref)`` for every dealer, ``in_flight`` at once; one outcome per dealer, in order.
+
+    ``deadline_s`` bounds each dealer's requests together (``work_budget``): past it, the dealer's next
+    request is refused and the one under way cut short, as a transient failure of that dealer only.
 
     ``work`` records its dealer's row itself (``failing_job``); here its end is only classified:
     ``NothingToDo`` and ``AirflowSkipException`` are not failures, ``AirflowFailException`` is a permanent
@@ -210,7 +215,8 @@ def run_dealers(
         started = time.monotonic()
         log.info("%s: %s started", ref.label, what)
         try:
-            work(ref)
+            with work_budget(deadline_s, f"dealer {ref.label}"):
+                work(ref)
             outcome = DealerOutcome(ref, DealerState.DONE)
         except NothingToDo as err:
             outcome = DealerOutcome(ref, DealerState.NOTHING, detail=str(err))

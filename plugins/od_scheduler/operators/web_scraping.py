@@ -51,6 +51,7 @@ from airflow.sdk.exceptions import (
     TaskDeferralTimeout,
 )
 
+from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.apify import AmbiguousStartError, ApifyClient, run_input
 from od_scheduler.exceptions import (
     OdSchedulerError,
@@ -182,6 +183,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 in_flight=self.pool_slots,
                 log=self.log,
                 what="Apify run start",
+                deadline_s=dealer_deadline_s(self.platform_id),
             )
         finally:
             history.close()
@@ -487,6 +489,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 in_flight=self.pool_slots,
                 log=self.log,
                 what="web scraping pull",
+                deadline_s=dealer_deadline_s(self.platform_id),
             )
         finally:
             history.close()

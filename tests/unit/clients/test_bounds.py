@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from od_scheduler.clients.base import BaseClient, RetryPolicy
-from od_scheduler.clients.bounded import BodyTooLarge, DeadlineBackend, network_transport
+from od_scheduler.clients.bounded import BodyTooLarge, DeadlineBackend, network_transport, work_budget
 from od_scheduler.exceptions import PayloadError, TransientUpstreamError
 from tests.loopback import LoopbackServer
 
@@ -225,3 +225,26 @@ def test_the_budget_counts_earlier_waits(clock: FakeClock) -> None:
     ):
         client.request("GET", "/")
     assert clock.sleeps == [120.0, 120.0]
+
+
+def test_a_dealers_budget_cuts_short_a_request_under_its_own_deadline() -> None:
+    with LoopbackServer(drip(0.2)) as server, client_for(server, deadline_s=30) as client:
+        started = time.monotonic()
+        with (
+            work_budget(1.0, "dealer Bay Honda (bay-honda)"),
+            pytest.raises(TransientUpstreamError, match=r"within the 1s deadline of dealer Bay Honda"),
+        ):
+            client.request("GET", "/inventory")
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"the request took {elapsed:.1f}s, past the dealer's 1s budget"
+    assert len(server.heads) == 1
+
+
+def test_a_request_after_the_dealers_budget_is_not_sent() -> None:
+    with LoopbackServer(drip(0.2)) as server, client_for(server, deadline_s=30) as client:
+        with work_budget(0.05, "dealer Bay Honda (bay-honda)"):
+            time.sleep(0.1)
+            with pytest.raises(TransientUpstreamError, match=r"not sent, dealer Bay Honda .* past its 0\.05s"):
+                client.request("GET", "/inventory")
+        time.sleep(0.1)
+        assert server.accepted == 0, "no connection once the dealer's time is up"

@@ -153,3 +153,28 @@ def test_each_dealers_lines_are_written_together_in_its_own_section(caplog: pyte
         assert body == [
             f"{ref.dealer_id} {kind} {n}" for n in range(3) for kind in ("step", "client line")
         ], "the dealer's own and its clients' lines, in order, inside its section only"
+
+
+def test_a_dealer_past_its_deadline_fails_as_retryable_and_its_neighbours_go_on() -> None:
+    from od_scheduler.clients.base import BaseClient, RetryPolicy
+    from tests.loopback import LoopbackServer
+
+    def stalls(conn, _head, stop) -> None:  # headers never come
+        stop.wait(30)
+
+    with LoopbackServer(stalls) as server:
+
+        def work(ref: DealerRef) -> None:
+            if ref.dealer_id == "d0001":
+                with BaseClient(
+                    base_url=server.url, service="site", timeout=30, retry=RetryPolicy(max_attempts=1)
+                ) as client:
+                    client.request("GET", "/inventory")
+
+        started = time.monotonic()
+        outcomes = run_dealers(refs(3), work, in_flight=3, log=logging.getLogger("t"), what="pull", deadline_s=1)
+        elapsed = time.monotonic() - started
+    assert [o.state for o in outcomes] == [DealerState.DONE, DealerState.FAILED, DealerState.DONE]
+    assert outcomes[1].retryable
+    assert "1s deadline of dealer Dealer 1 (dealer-1)" in (outcomes[1].detail or "")
+    assert elapsed < 3, f"the stalled dealer held its shard {elapsed:.1f}s, past its 1s deadline"
