@@ -265,7 +265,7 @@ def test_expected_run_minutes_default_to_45_for_dealer_com_and_180_for_the_daily
     assert {expected_run_minutes(p) for p in ("homenet", "cobalt", "web_scraping")} == {180}
 
 
-def test_a_dealers_deadline_is_the_setting_never_longer_than_a_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dealers_deadline_is_the_setting_never_longer_than_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     from od_scheduler.settings import get_settings
 
     assert dealer_deadline_s("homenet") == 20 * 60, "the default: 20 minutes"

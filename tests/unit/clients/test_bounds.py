@@ -244,7 +244,8 @@ def test_a_request_after_the_dealers_budget_is_not_sent() -> None:
     with LoopbackServer(drip(0.2)) as server, client_for(server, deadline_s=30) as client:
         with work_budget(0.05, "dealer Bay Honda (bay-honda)"):
             time.sleep(0.1)
-            with pytest.raises(TransientUpstreamError, match=r"not sent, dealer Bay Honda .* past its 0\.05s"):
+            refused = r"not sent, dealer Bay Honda .* past its 0\.05s"
+            with pytest.raises(TransientUpstreamError, match=refused):
                 client.request("GET", "/inventory")
         time.sleep(0.1)
         assert server.accepted == 0, "no connection once the dealer's time is up"

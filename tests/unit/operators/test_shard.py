@@ -172,7 +172,8 @@ def test_a_dealer_past_its_deadline_fails_as_retryable_and_its_neighbours_go_on(
                     client.request("GET", "/inventory")
 
         started = time.monotonic()
-        outcomes = run_dealers(refs(3), work, in_flight=3, log=logging.getLogger("t"), what="pull", deadline_s=1)
+        log = logging.getLogger("t")
+        outcomes = run_dealers(refs(3), work, in_flight=3, log=log, what="pull", deadline_s=1)
         elapsed = time.monotonic() - started
     assert [o.state for o in outcomes] == [DealerState.DONE, DealerState.FAILED, DealerState.DONE]
     assert outcomes[1].retryable
