@@ -37,8 +37,24 @@ RETENTION = {"retention_days": "{{ params.retention_days }}", "dry_run_only": "{
     catchup=False,
     max_active_runs=1,
     params={
-        "retention_days": Param(SETTINGS.retention_days, type="integer", minimum=1, maximum=3650),
-        "dry_run": Param(False, type="boolean"),
+        "retention_days": Param(
+            SETTINGS.retention_days,
+            type="integer",
+            minimum=1,
+            maximum=3650,
+            title="Retention (days)",
+            description=(
+                "Delete job history, staged files and Airflow metadata older than this many days (each "
+                "dealer keeps its latest success and last executions: setting keep_last_executions). "
+                "Default: the setting retention_days."
+            ),
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Count what would be deleted and log it; delete nothing.",
+        ),
     },
     tags=["maintenance"],
     default_args=default_args(execution_timeout=timedelta(minutes=60)),

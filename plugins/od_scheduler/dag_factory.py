@@ -36,6 +36,7 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # the deadline names ar
 from od_scheduler.alert_rules import expected_run_minutes
 from od_scheduler.models.alert import AlertKind
 from od_scheduler.notifications import WebhookAlertNotifier
+from od_scheduler.operators.announce import AnnounceChangesOperator
 from od_scheduler.operators.ingest import DataApiIngestOperator
 from od_scheduler.operators.list_dealers import ListDealersOperator
 from od_scheduler.operators.summarize import SummarizeRunOperator
@@ -46,6 +47,10 @@ from od_scheduler.settings import get_settings
 SHARD_LABEL = "{{ task.shard['label'] }}"
 
 
+#: The trigger form's section for params most runs leave alone.
+ADVANCED = "Advanced"
+
+
 def inventory_params() -> dict[str, Param]:
     """Typed run parameters; an invalid ``--conf`` is rejected at trigger time with Airflow's message."""
     return {
@@ -53,6 +58,7 @@ def inventory_params() -> dict[str, Param]:
             None,
             type=["null", "string"],
             minLength=1,
+            title="Dealer id",
             description=(
                 "Pull only this dealer, by its PayloadCMS dealer id. Empty: every active dealer. Find the "
                 "id by name or slug under Browse > Inventory status > Dealers, or "
@@ -62,24 +68,40 @@ def inventory_params() -> dict[str, Param]:
         "force": Param(
             False,
             type="boolean",
+            title="Force",
             description="Pull every selected dealer, whether or not it is due.",
         ),
         "full_refresh": Param(
             False,
             type="boolean",
-            description="Send every vehicle to the Data API, changed or not.",
+            title="Full refresh",
+            description=(
+                "Pull each dealer's whole inventory (not only what changed since its last pull) and send "
+                "every vehicle to the Data API, changed or not."
+            ),
         ),
         "force_delist": Param(
             False,
             type="boolean",
-            description="Delist vehicles missing from a full pull even when the drop looks like an anomaly.",
+            title="Force delisting",
+            description=(
+                "Delist vehicles missing from a full pull even when the drop looks like an inventory anomaly "
+                "(an empty pull, or one far below the live count). Use after checking the source really "
+                "shrank."
+            ),
+            section=ADVANCED,
         ),
         "max_failure_rate": Param(
             None,
             type=["null", "number"],
             minimum=0,
             maximum=1,
-            description="Share of dealers allowed to fail before the run fails. Empty: the setting.",
+            title="Max failure rate",
+            description=(
+                "Share of dealers (0 to 1) allowed to fail before the run fails. Empty: the setting "
+                "max_failure_rate."
+            ),
+            section=ADVANCED,
         ),
     }
 
@@ -216,4 +238,11 @@ def inventory_tasks(platform_id: str) -> None:
         retries=0,
         execution_timeout=SMALL_TASK_TIMEOUT,
     )
-    per_shard.expand(shard=dealers.output) >> summary
+    announce = AnnounceChangesOperator(
+        task_id="announce_changes",
+        platform=platform.id,
+        trigger_rule=TriggerRule.ALL_DONE,
+        execution_timeout=SMALL_TASK_TIMEOUT,
+    )
+    # Both after every shard, side by side: summarize_run stays a leaf, so its verdict is the run's.
+    per_shard.expand(shard=dealers.output) >> [summary, announce]

@@ -92,6 +92,7 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
             "shard.pull_inventory",
             "shard.ingest_inventory",
             "summarize_run",
+            "announce_changes",
         }
         assert tasks["shard.pull_inventory"].pool == platform.pool
         assert tasks["shard.ingest_inventory"].pool == "data_api"
@@ -99,6 +100,11 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
         assert tasks["shard.pull_inventory"].upstream_task_ids == {"list_dealers"}
         assert "shard.pull_inventory" in tasks["shard.ingest_inventory"].upstream_task_ids
         assert tasks["summarize_run"].upstream_task_ids == {"shard.ingest_inventory"}
+        assert tasks["summarize_run"].downstream_task_ids == set(), "a leaf: its verdict is the run's"
+        announce = tasks["announce_changes"]
+        assert announce.upstream_task_ids == {"shard.ingest_inventory"}
+        assert announce.trigger_rule == "all_done"
+        assert [a.uri for a in announce.outlets] == [f"od://inventory/{platform.id}"]
         assert tasks["shard.ingest_inventory"].trigger_rule == "all_done", (
             "one failed pull never holds back the shard"
         )
@@ -116,6 +122,32 @@ def test_every_task_is_bounded_and_owned(dagbag) -> None:
         for task in dag.tasks:
             assert task.execution_timeout is not None, (dag.dag_id, task.task_id)
             assert task.owner == "open-dealer-data", (dag.dag_id, task.task_id)
+
+
+def test_every_dag_has_an_owner_retries_tags_and_documented_params(dagbag) -> None:
+    """What the UI's DAG list and trigger form show: who owns it, how it retries, what each field is."""
+    for dag in dagbag.dags.values():
+        assert dag.tags, dag.dag_id
+        assert dag.doc_md, dag.dag_id
+        assert dag.default_args.get("owner") == "open-dealer-data", dag.dag_id
+        assert dag.default_args.get("retries") is not None, dag.dag_id
+        for name in dag.params:
+            declared = dag.params.get_param(name)
+            assert declared.schema.get("title"), (dag.dag_id, name, "a title for the trigger form")
+            assert len(declared.description or "") > 20, (dag.dag_id, name, "a description")
+    for platform_dag in (
+        d for d in dagbag.dags.values() if "inventory" in d.tags and "shard" in str(d.task_ids)
+    ):
+        sections = {
+            name: platform_dag.params.get_param(name).schema.get("section") for name in platform_dag.params
+        }
+        assert sections == {
+            "dealer_id": None,
+            "force": None,
+            "full_refresh": None,
+            "force_delist": "Advanced",
+            "max_failure_rate": "Advanced",
+        }, platform_dag.dag_id
 
 
 def test_every_task_fits_its_pool(dagbag) -> None:

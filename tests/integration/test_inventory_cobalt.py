@@ -60,6 +60,30 @@ class Log:
         return new
 
 
+def asset_events(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The asset events a run of the DAG emitted: (asset URI, extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetModel.uri, AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_dag_id == DAG_ID, AssetEvent.source_run_id == run_id)
+            .all()
+        )
+    return [(uri, dict(extra)) for uri, extra in rows]
+
+
+def task_state(run_id: str, task_id: str) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id, task_id=task_id).one()
+        return ti.state
+
+
 def snapshot(control: httpx.Client, dealers: dict[str, dict[str, Any]], log: Log, run) -> dict[str, Any]:
     return {
         "run": run,
@@ -68,6 +92,8 @@ def snapshot(control: httpx.Client, dealers: dict[str, dict[str, Any]], log: Log
         "feeds": log.since_mark("cobalt"),
         "batches": [r for r in log.since_mark("data_api") if r["path"].endswith("/batch")],
         "etags": saved_etags(),
+        "events": asset_events(run.run_id),
+        "announce": task_state(run.run_id, "announce_changes"),
     }
 
 
@@ -217,3 +243,31 @@ def test_full_refresh_fetches_unconditionally_and_sends_everything(runs) -> None
     found = {slug: refreshed["rows"][d["id"]]["vehicles_processed"] for slug, d in runs["dealers"].items()}
     assert found == {HERITAGE: 120, "capitol-hyundai": 68, "bluegrass-gmc": 76}
     assert {b["dealer_slug"] for b in refreshed["batches"]} == set(runs["dealers"])
+
+
+def test_a_run_that_changed_the_data_api_emits_the_platforms_asset_event(runs) -> None:
+    first, changed = runs["first"], runs["changed"]
+    sent = sum(row["vehicles_processed"] for row in first["rows"].values())
+    assert sent > 0
+    assert first["events"] == [
+        (
+            "od://inventory/cobalt",
+            {
+                "platform": PLATFORM,
+                "dag_id": DAG_ID,
+                "run_id": first["run"].run_id,
+                "dealers_changed": 3,
+                "vehicles_sent": sent,
+                "vehicles_delisted": 0,
+            },
+        )
+    ]
+    [(uri, extra)] = changed["events"]
+    assert (uri, extra["dealers_changed"], extra["vehicles_sent"]) == ("od://inventory/cobalt", 1, 1)
+
+
+def test_a_run_that_changed_nothing_emits_no_event(runs) -> None:
+    unchanged = runs["unchanged"]
+    assert unchanged["run"].state == "success", "skipping the announcement never fails the run"
+    assert unchanged["announce"] == "skipped"
+    assert unchanged["events"] == []

@@ -29,12 +29,14 @@ def run_all_params() -> dict[str, Param]:
             None,
             type=["null", "string"],
             enum=[None, *sorted(PLATFORMS)],
+            title="Platform",
             description="Platform id to run; empty: every platform (or, with dealer_id, the dealer's).",
         ),
         "dealer_id": Param(
             None,
             type=["null", "string"],
             minLength=1,
+            title="Dealer id",
             description=(
                 "Run only this dealer, by its PayloadCMS dealer id. Find the id by name or slug under "
                 "Browse > Inventory status > Dealers, or "
@@ -42,9 +44,17 @@ def run_all_params() -> dict[str, Param]:
             ),
         ),
         "force": Param(
-            True, type="boolean", description="Pull selected dealers whether or not they are due."
+            True,
+            type="boolean",
+            title="Force",
+            description="Pull selected dealers whether or not they are due.",
         ),
-        "full_refresh": Param(False, type="boolean", description="Send every vehicle, changed or not."),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="Full refresh",
+            description="Pull each dealer's whole inventory and send every vehicle, changed or not.",
+        ),
     }
 
 

@@ -1,0 +1,71 @@
+"""A platform run that changed the Data API triggers a DAG scheduled on its asset, with a real scheduler.
+
+``example_inventory_updated`` is scheduled on every ``od://inventory/<platform>`` asset. A forced
+``inventory_cobalt`` run (on an empty job history, so it sends every vehicle) emits the event from its
+``announce_changes`` task; the scheduler then runs the example, whose ``report_changes`` returns what each
+triggering event said. Unpausing the platform DAG also starts its latest scheduled run: whichever of the two
+sent the vehicles emitted the event, so the test adds the events up rather than naming one run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.fixtures import job_history_conn
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "inventory_cobalt"
+CONSUMER = "example_inventory_updated"
+ASSET = "od://inventory/cobalt"
+
+
+def reported_changes(api: httpx.Client) -> list[dict]:
+    """What every finished run of the example reported (its ``report_changes`` return value)."""
+    changes: list[dict] = []
+    runs = api.get(f"/api/v2/dags/{CONSUMER}/dagRuns", params={"limit": 100}).json()["dag_runs"]
+    for run in runs:
+        assert run["state"] != "failed", run
+        if run["state"] != "success":
+            continue
+        url = f"/api/v2/dags/{CONSUMER}/dagRuns/{run['dag_run_id']}/taskInstances/report_changes/xcomEntries"
+        changes += api.get(f"{url}/return_value").json()["value"]
+    return changes
+
+
+def test_a_run_that_changed_inventory_triggers_the_dag_scheduled_on_its_asset(airflow, clean) -> None:
+    airflow.delete_runs(DAG_ID)
+    airflow.delete_runs(CONSUMER)
+    airflow.cli("dags", "unpause", CONSUMER)
+    try:
+        airflow.cli("dags", "trigger", DAG_ID, "--conf", '{"force": true}')
+        airflow.cli("dags", "unpause", DAG_ID)
+        try:
+            runs = airflow.wait_for_runs(DAG_ID, 1)
+        finally:
+            airflow.cli("dags", "pause", DAG_ID)
+        assert all(r["state"] == "success" for r in runs), runs
+        run_ids = {r["dag_run_id"] for r in runs}
+        with job_history_conn() as db:
+            (sent,) = db.execute(
+                "SELECT COALESCE(sum(vehicles_processed), 0) FROM job_executions WHERE dag_id = %s", (DAG_ID,)
+            ).fetchone()
+        assert sent > 0
+        with airflow.client() as api:
+            events = api.get("/api/v2/assets/events", params={"source_dag_id": DAG_ID}).json()["asset_events"]
+            emitted = {e["source_run_id"] for e in events if e["uri"] == ASSET}
+            assert emitted, events
+            assert emitted <= run_ids, (emitted, run_ids)
+            deadline = time.monotonic() + 300
+            changes = reported_changes(api)
+            while {c["run_id"] for c in changes} != emitted and time.monotonic() < deadline:
+                time.sleep(3)
+                changes = reported_changes(api)
+    finally:
+        airflow.cli("dags", "pause", CONSUMER)
+    assert {c["run_id"] for c in changes} == emitted, "the example ran on every event the platform emitted"
+    assert all(c["platform"] == "cobalt" and c["dag_id"] == DAG_ID for c in changes)
+    assert sum(c["vehicles_sent"] for c in changes) == sent, "the events add up to what the runs sent"
