@@ -20,7 +20,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-output" / "e2e"
-PASSWORDS = {"admin": "admin-e2e", "viewer": "viewer-e2e"}
+PASSWORDS = {
+    "admin": "admin-e2e",
+    "viewer": "viewer-e2e",
+    "homenet_reader": "homenet-e2e",
+    "cleanup_reader": "cleanup-e2e",
+}
+#: Users the auth manager restricts to named DAGs (viewers otherwise): tests/support/scoped_auth_manager.py.
+#: admin and viewer keep their role's access to every DAG.
+USER_DAGS = "homenet_reader=inventory_homenet;cleanup_reader=maintenance_cleanup"
 
 
 def free_port() -> int:
@@ -116,7 +124,13 @@ def airflow(airflow_db: None, sandbox: str) -> Iterator[Airflow]:
         **os.environ,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+            ["admin:admin", "viewer:viewer", "homenet_reader:viewer", "cleanup_reader:viewer"]
+        ),
+        # SimpleAuthManager grants by role only; this subclass also restricts USER_DAGS' users to their DAGs,
+        # which the status API's per-DAG filtering needs to be tested against (test_status_api.py).
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.support.scoped_auth_manager.ScopedAuthManager",
+        "OD_TEST_USER_DAGS": USER_DAGS,
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",

@@ -2,12 +2,17 @@
 
 Nothing is overridden here: the requests carry (or lack) real JWTs issued by the api-server's
 ``POST /auth/token``, and the answers are compared with Airflow's own ``/api/v2`` for the same credentials.
+The api-server's auth manager is ``tests/support/scoped_auth_manager.py`` (SimpleAuthManager; ``admin`` and
+``viewer`` read every DAG, ``homenet_reader`` only ``inventory_homenet``, ``cleanup_reader`` only
+``maintenance_cleanup``), so the rows a restricted user reads are checked against the DAG runs Airflow's own
+API lets the same user read.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from od_scheduler.platforms import PLATFORMS
 from tests import status_history as sh
 from tests.e2e.conftest import LOGS, ROOT, free_port
 from tests.fixtures import job_history_conn
@@ -115,6 +121,80 @@ def test_with_a_token_every_route_answers(airflow, seeded: list[sh.Row], user: s
         page = api.get("/od-scheduler/ui")
         assert page.headers["content-type"].startswith("text/html")
         assert f"for {user}" in page.text
+
+
+def test_a_user_who_may_read_one_platform_dag_reads_that_platforms_rows_only(
+    airflow, seeded: list[sh.Row]
+) -> None:
+    homenet = [r for r in seeded if r.dag_id == "inventory_homenet"]
+    assert 0 < len(homenet) < len(seeded)
+    with airflow.client("homenet_reader") as api:
+        # Airflow's own API, same user and auth manager: the runs of inventory_homenet and of no other DAG
+        for spec in PLATFORMS.values():
+            runs = api.get(f"/api/v2/dags/{spec.dag_id}/dagRuns", params={"limit": 1})
+            assert runs.status_code == (200 if spec.id == "homenet" else 403), (spec.dag_id, runs.text[:200])
+
+        status = api.get("/od-scheduler/api/jobs/status", params={"limit": 500}).json()["data"]
+        assert status["statistics"]["total"] == status["pagination"]["total"] == len(homenet)
+        assert status["statistics"]["by_status"] == sh.aggregate(homenet)["by_status"]
+        assert [p["platform"] for p in status["statistics"]["by_platform"]] == ["homenet"]
+        assert {(e["dag_id"], e["platform"]) for e in status["executions"]} == {
+            ("inventory_homenet", "homenet")
+        }
+
+        series = api.get("/od-scheduler/api/jobs/stats", params={"days": 30}).json()["data"]["series"]
+        assert {d["platform"] for d in series} == {"homenet"}
+
+        health = api.get("/od-scheduler/api/dealers/health", params={"limit": 500}).json()["data"]
+        expected_pairs = [k for k in sh.health(seeded, now=datetime.now(UTC)) if k[0] == "homenet"]
+        assert [(h["platform"], h["dealer_id"]) for h in health["dealers"]] == expected_pairs
+
+        dealers = api.get("/od-scheduler/api/dealers", params={"limit": 500}).json()["data"]["dealers"]
+        assert [d["dealer_id"] for d in dealers] == [
+            d.id for d in sh.search(sh.directory()) if "homenet" in d.platforms
+        ]
+        assert {tuple(d["platforms"]) for d in dealers} == {("homenet",)}
+
+        page = api.get("/od-scheduler/ui")
+        assert page.status_code == 200
+        assert "for homenet_reader" in page.text
+        assert re.findall(r'<g class="series" data-platform="([^"]+)"', page.text) == ["homenet"]
+        assert set(re.findall(r'<tr data-dag-id="([^"]+)"', page.text)) == {"inventory_homenet"}
+
+    with airflow.client("admin") as api:  # the same history, unfiltered for a user who reads every DAG
+        assert api.get("/od-scheduler/api/jobs/status").json()["data"]["statistics"]["total"] == len(seeded)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/od-scheduler/api/jobs/status",
+        "/od-scheduler/api/jobs/stats",
+        "/od-scheduler/api/dealers/health",
+        "/od-scheduler/api/dealers",
+        "/od-scheduler/ui",
+    ],
+)
+def test_another_platforms_filter_is_403_for_a_user_of_one_platform_dag(airflow, path: str) -> None:
+    with airflow.client("homenet_reader") as api:
+        refused = api.get(path, params={"platform": "cobalt"})
+        assert refused.status_code == 403, refused.text[:500]
+        assert refused.json()["detail"] == (
+            "Forbidden: you may not read the runs of inventory_cobalt, so not the job history of platform "
+            "'cobalt'. Platforms you may read: homenet."
+        )
+        assert api.get(path, params={"platform": "homenet"}).status_code == 200
+
+
+def test_a_user_who_may_read_no_platform_dag_is_refused_everywhere(airflow, seeded: list[sh.Row]) -> None:
+    with airflow.client("cleanup_reader") as api:
+        # Airflow lets this user read maintenance_cleanup's runs, and no platform DAG's
+        assert api.get("/api/v2/dags/maintenance_cleanup/dagRuns", params={"limit": 1}).status_code == 200
+        assert api.get("/api/v2/dags/inventory_homenet/dagRuns", params={"limit": 1}).status_code == 403
+        for path in ROUTES:
+            resp = api.get(path)
+            assert resp.status_code == 403, (path, resp.text[:500])
+            assert "you may read the runs of none of them" in resp.json()["detail"], path
 
 
 def test_the_ui_session_cookie_authenticates_the_page(airflow, seeded: list[sh.Row]) -> None:

@@ -5,10 +5,11 @@ Dealer names come from the dealer directory, seeded through the same ``JobHistor
 that ``list_dealers`` calls (and once by a real platform run).
 
 Auth: these tests call the FastAPI app in-process with fastapi's TestClient and OVERRIDE the app's auth
-dependencies (``require_read_runs`` and Airflow's ``get_user``) with a fixed admin user, because no
-api-server (and so no auth manager) runs here. Only ``test_without_the_override_every_route_answers_401``
-runs with the real dependencies. Authentication against a real ``airflow api-server`` is proven in
-``tests/e2e/test_status_api.py``.
+dependencies (``require_read_runs``, Airflow's ``get_user`` and ``status_auth_manager``) with a fixed admin
+user and an auth manager instance, because no api-server runs here. Only
+``test_without_the_override_every_route_answers_401`` runs with the real dependencies. Authentication
+against a real ``airflow api-server`` is proven in ``tests/e2e/test_status_api.py``; users who may read
+some DAGs only in ``test_status_access.py`` (here) and there.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ def api(history: tuple[datetime, list[sh.Row]]) -> Iterator[TestClient]:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.security import get_user
 
-    from od_scheduler.status.app import app, require_read_runs
+    from od_scheduler.status.app import app, require_read_runs, status_auth_manager
+    from tests.support.scoped_auth_manager import ScopedAuthManager
 
     app.dependency_overrides[require_read_runs] = lambda: None
     app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="tester", role="admin")
+    app.dependency_overrides[status_auth_manager] = lambda: ScopedAuthManager({})
     try:
         with TestClient(app) as client:
             yield client
@@ -680,7 +683,7 @@ def test_a_connection_defined_only_in_the_metadata_db_is_found(history) -> None:
     from airflow.sdk import BaseHook
     from airflow.utils.session import create_session
 
-    from od_scheduler.status.queries import StatusQueries, job_history_hook
+    from od_scheduler.status.queries import ReadScope, StatusQueries, job_history_hook
 
     spec = json.loads(os.environ["AIRFLOW_CONN_OD_JOB_HISTORY"])
     conn_id = "od_status_test_metadata_only"
@@ -700,7 +703,7 @@ def test_a_connection_defined_only_in_the_metadata_db_is_found(history) -> None:
     try:
         with pytest.raises(Exception, match="isn't defined"):
             BaseHook.get_connection(conn_id)  # what the hook alone would do here
-        with StatusQueries(job_history_hook(conn_id)) as queries:
+        with StatusQueries(job_history_hook(conn_id), ReadScope.everything()) as queries:
             assert queries.latest_runs(since=datetime.now(UTC) - timedelta(days=1), limit=1)
     finally:
         with create_session() as session:

@@ -5,6 +5,10 @@ Every route sits behind Airflow's own authentication: a valid Airflow JWT, as ``
 user allowed to read DAG runs. Without a token the answer is 401, exactly like ``/api/v2``. There is no
 public route: Swagger, ReDoc and the OpenAPI document are switched off.
 
+Every route then answers with the rows of the DAGs the user may read, as Airflow's auth manager decides per
+DAG (``status/access.py``): statistics, totals and pages are computed over those rows only; naming a
+platform whose DAG the user may not read, or reading with access to no platform's DAG at all, is 403.
+
 Routes (below the mount point):
 
 - ``GET /api/jobs/status?dealer_id&platform&status&since&limit&offset``
@@ -26,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import psycopg
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -33,9 +39,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.notifications import describe_database_error
+from od_scheduler.platforms import PLATFORMS
 from od_scheduler.settings import get_settings
+from od_scheduler.status.access import read_scope, require_platform
 from od_scheduler.status.page import CONTENT_SECURITY_POLICY, build_chart, directory_page, render_page
 from od_scheduler.status.queries import (
+    ReadScope,
     StatusQueries,
     dealer_health,
     job_history_hook,
@@ -73,16 +82,36 @@ app = FastAPI(
     openapi_url=None,
 )
 
-#: The authorization of every route: an authenticated Airflow user who may read DAG runs. A module-level
+#: The authorization of every route: an authenticated Airflow user who may read DAG runs (401 without a
+#: token, like ``/api/v2``). Which DAGs' runs is decided per request by :func:`get_scope`. A module-level
 #: object so that in-process tests can override exactly this dependency.
 require_read_runs = requires_access_dag("GET", DagAccessEntity.RUN)
 
 router = APIRouter(dependencies=[Depends(require_read_runs)])
 
 
-def get_queries() -> Iterator[StatusQueries]:
-    """One read-only job-history connection per request, closed after the response is built."""
-    with StatusQueries(job_history_hook()) as queries:
+def status_auth_manager() -> BaseAuthManager:
+    """The api-server's auth manager (a dependency of its own, so in-process tests can supply one)."""
+    return get_auth_manager()
+
+
+def get_scope(
+    request: Request, user: GetUserDep, auth_manager: Annotated[BaseAuthManager, Depends(status_auth_manager)]
+) -> ReadScope:
+    """What this request's user may read: the auth manager decides per DAG. 403 when no platform's DAG is
+    readable, or when ``?platform=`` names one that is not: decided here, before any job-history work (the
+    routes check their validated ``platform`` again; an unknown one is left to the 422 of validation)."""
+    scope = read_scope(auth_manager, user)
+    named = request.query_params.get("platform")
+    if named in PLATFORMS:
+        require_platform(scope, named)
+    return scope
+
+
+def get_queries(scope: Annotated[ReadScope, Depends(get_scope)]) -> Iterator[StatusQueries]:
+    """One read-only job-history connection per request, limited to the user's scope, closed after the
+    response is built."""
+    with StatusQueries(job_history_hook(), scope) as queries:
         yield queries
 
 
@@ -124,6 +153,7 @@ else:
 @router.get("/api/jobs/status", response_model=StatusResponse)
 def jobs_status(query: Annotated[StatusQuery, Query()], queries: QueriesDep) -> StatusResponse:
     """A page of executions (newest first) and statistics of the whole filtered set."""
+    require_platform(queries.scope, query.platform)
     statistics = queries.statistics(query)
     executions = queries.executions(query)
     return StatusResponse(
@@ -139,6 +169,7 @@ def jobs_status(query: Annotated[StatusQuery, Query()], queries: QueriesDep) -> 
 @router.get("/api/jobs/stats", response_model=StatsResponse)
 def jobs_stats(query: Annotated[StatsQuery, Query()], queries: QueriesDep) -> StatsResponse:
     """Per UTC day x platform over the last ``days`` days (today included)."""
+    require_platform(queries.scope, query.platform)
     now = datetime.now(UTC)
     first_day = _first_day(query.days, now)
     return StatsResponse(
@@ -156,6 +187,7 @@ def jobs_stats(query: Annotated[StatsQuery, Query()], queries: QueriesDep) -> St
 @router.get("/api/dealers/health", response_model=HealthResponse)
 def dealers_health(query: Annotated[HealthQuery, Query()], queries: QueriesDep) -> HealthResponse:
     """Per dealer x platform: last success, failures in a row, held, overdue; by (platform, dealer)."""
+    require_platform(queries.scope, query.platform)
     settings = get_settings()
     now = datetime.now(UTC)
     rows = dealer_health(
@@ -182,6 +214,7 @@ def dealers_health(query: Annotated[HealthQuery, Query()], queries: QueriesDep) 
 @router.get("/api/dealers", response_model=DirectoryResponse)
 def dealers_directory(query: Annotated[DirectoryQuery, Query()], queries: QueriesDep) -> DirectoryResponse:
     """The dealers PayloadCMS listed (by name): the ``dealer_id`` a run's trigger form asks for."""
+    require_platform(queries.scope, query.platform)
     dealers, total = queries.directory(query)
     return DirectoryResponse(
         data=DirectoryData(dealers=dealers, pagination=_page(query.limit, query.offset, len(dealers), total)),
@@ -192,6 +225,7 @@ def dealers_directory(query: Annotated[DirectoryQuery, Query()], queries: Querie
 @router.get("/ui", response_class=HTMLResponse)
 def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: QueriesDep) -> HTMLResponse:
     """The status page: success-rate chart, failing and overdue dealers, latest runs, the dealer directory."""
+    require_platform(queries.scope, query.platform)
     settings = get_settings()
     now = datetime.now(UTC)
     first_day = _first_day(query.days, now)
@@ -222,6 +256,7 @@ def status_page(query: Annotated[UiQuery, Query()], user: GetUserDep, queries: Q
         hold_after_failures=settings.hold_after_failures,
         overdue_factor=overdue_factor(),
         max_rows=PAGE_ROWS,
+        readable_platforms=None if queries.scope.complete else queries.scope.platforms,
     )
     return HTMLResponse(
         html,

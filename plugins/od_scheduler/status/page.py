@@ -7,6 +7,7 @@ the Dealers search, is a plain GET back to the page itself (the CSP allows forms
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -212,8 +213,10 @@ def render_page(
     hold_after_failures: int,
     overdue_factor: float,
     max_rows: int,
+    readable_platforms: Collection[str] | None = None,
 ) -> str:
-    """The whole HTML document."""
+    """The whole HTML document. ``readable_platforms``: the platforms the user may read when not all (the
+    page says so, and its platform search offers only those)."""
     failing = sorted(failing, key=lambda h: (-h.consecutive_failures, h.platform, h.dealer_id))
     overdue = sorted(overdue, key=lambda h: (h.last_success or h.last_run, h.platform, h.dealer_id))
     return _env.get_template("status.html").render(
@@ -229,5 +232,7 @@ def render_page(
         hold_after_failures=hold_after_failures,
         overdue_factor=overdue_factor,
         platforms=PLATFORMS,
+        readable_platforms=readable_platforms,
+        choices=[p for p in PLATFORMS if readable_platforms is None or p in readable_platforms],
         age=age,
     )

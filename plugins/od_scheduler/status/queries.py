@@ -11,13 +11,18 @@ consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` (held
 Dealer names and slugs come from ``dealer_directory`` (what ``list_dealers`` runs last saw in PayloadCMS),
 LEFT JOINed after the job-history rows are selected and paged, so a dealer no run has listed keeps its
 row with a ``null`` name.
+
+Every query reads only what the request's :class:`ReadScope` allows: job-history rows of the DAGs the user
+may read (by each row's ``dag_id``, the DAG run that wrote it), and directory entries of the platforms whose
+DAG the user may read. The filter is part of the SQL, so totals, rates, percentiles and page counts are
+computed over the readable rows only. Who may read which DAG is not decided here (see ``status/access.py``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -126,17 +131,58 @@ def job_history_hook(conn_id: str = conn_ids.JOB_HISTORY) -> JobHistoryHook:
     return JobHistoryHook(postgres_conn_id=conn_id, connection=conn)
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """What one request may read of the job history, as the auth manager decided it for its user.
+
+    ``platforms``: the registry platforms whose DAG the user may read; the dealer directory (which has no
+    DAG of its own) shows only dealers listed for one of them, and only those platforms of each dealer.
+    ``may_read``: which of the given DAG ids the user may read; asked once per request, about the DAG ids
+    present in the job history, whose rows are then filtered by ``dag_id``.
+    """
+
+    platforms: frozenset[str]
+    may_read: Callable[[frozenset[str]], frozenset[str]]
+
+    @property
+    def complete(self) -> bool:
+        """The user may read every platform's DAG: the directory is shown as stored, entries that name no
+        registry platform (nothing to authorize them by) included."""
+        return self.platforms >= PLATFORMS.keys()
+
+    @classmethod
+    def everything(cls) -> ReadScope:
+        """No restriction: for callers acting for the system, not for a user (tools, tests)."""
+        return cls(platforms=frozenset(PLATFORMS), may_read=lambda dag_ids: dag_ids)
+
+
+#: The distinct dag_ids of the job history, by a loose index scan of the (dag_id, run_id, ...) unique index:
+#: one index probe per DAG instead of reading every row.
+_DAG_IDS_SQL = """
+WITH RECURSIVE ids AS (
+    (SELECT dag_id FROM job_executions ORDER BY dag_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.dag_id FROM job_executions j WHERE j.dag_id > ids.dag_id ORDER BY j.dag_id LIMIT 1)
+      FROM ids
+     WHERE ids.dag_id IS NOT NULL
+)
+SELECT dag_id FROM ids WHERE dag_id IS NOT NULL
+"""
+
+
 def _where(
     *,
+    dag_ids: Collection[str],
     dealer_id: str | None = None,
     platform: str | None = None,
     platforms: Sequence[str] | None = None,
     status: str | None = None,
     since: datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A WHERE clause picked from fixed fragments, and its bound parameters."""
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
+    """A WHERE clause picked from fixed fragments, and its bound parameters. ``dag_ids`` (required) are the
+    DAGs whose rows the request may read: an empty collection selects nothing."""
+    clauses: list[str] = ["dag_id = ANY(%(dag_ids)s)"]
+    params: dict[str, Any] = {"dag_ids": sorted(dag_ids)}
     if dealer_id is not None:
         clauses.append("dealer_id = %(dealer_id)s")
         params["dealer_id"] = dealer_id
@@ -152,11 +198,12 @@ def _where(
     if since is not None:
         clauses.append("start_time >= %(since)s")
         params["since"] = since
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return " WHERE " + " AND ".join(clauses), params
 
 
-def _status_filter(query: StatusQuery) -> tuple[str, dict[str, Any]]:
+def _status_filter(query: StatusQuery, dag_ids: Collection[str]) -> tuple[str, dict[str, Any]]:
     return _where(
+        dag_ids=dag_ids,
         dealer_id=query.dealer_id,
         platform=query.platform,
         status=query.status.value if query.status else None,
@@ -204,11 +251,14 @@ class RunSummaryRow:
 
 
 class StatusQueries:
-    """The status reads, on one read-only connection; use as a context manager (one per request)."""
+    """The status reads of one request, on one read-only connection, limited to what ``scope`` may read;
+    use as a context manager."""
 
-    def __init__(self, hook: JobHistoryHook) -> None:
+    def __init__(self, hook: JobHistoryHook, scope: ReadScope) -> None:
         self.hook = hook
+        self.scope = scope
         self._conn: Any = None
+        self._dag_ids: frozenset[str] | None = None
 
     def __enter__(self) -> StatusQueries:
         return self
@@ -244,10 +294,18 @@ class StatusQueries:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def readable_dag_ids(self) -> frozenset[str]:
+        """The DAG ids of the job history this request may read: the ids present in the request's snapshot,
+        asked once (a row written after the snapshot is not read by this request, so none escapes)."""
+        if self._dag_ids is None:
+            present = frozenset(r["dag_id"] for r in self._rows(_DAG_IDS_SQL, {}))
+            self._dag_ids = self.scope.may_read(present) & present
+        return self._dag_ids
+
     # -- /api/jobs/status -------------------------------------------------------------------------
     def executions(self, query: StatusQuery) -> list[Execution]:
         """One page of the filtered executions, newest first."""
-        where, params = _status_filter(query)
+        where, params = _status_filter(query, self.readable_dag_ids())
         rows = self._rows(
             f"SELECT e.*, {_NAMES} FROM ("
             f"SELECT {_EXECUTION_COLUMNS} FROM job_executions{where} "
@@ -259,7 +317,7 @@ class StatusQueries:
 
     def statistics(self, query: StatusQuery) -> Statistics:
         """Totals, rates, durations and vehicles of the whole filtered set, overall and per platform."""
-        where, params = _status_filter(query)
+        where, params = _status_filter(query, self.readable_dag_ids())
         rows = self._rows(
             f"SELECT platform, GROUPING(platform) AS is_total, {_AGGREGATES} FROM job_executions{where} "
             "GROUP BY GROUPING SETS ((), (platform)) ORDER BY is_total DESC, platform",
@@ -300,7 +358,11 @@ class StatusQueries:
     # -- /api/jobs/stats --------------------------------------------------------------------------
     def daily(self, *, first_day: date, platform: str | None) -> list[DayStats]:
         """Per UTC day x platform, from midnight UTC of ``first_day`` on."""
-        where, params = _where(platform=platform, since=datetime.combine(first_day, time.min, UTC))
+        where, params = _where(
+            dag_ids=self.readable_dag_ids(),
+            platform=platform,
+            since=datetime.combine(first_day, time.min, UTC),
+        )
         rows = self._rows(
             "SELECT (start_time AT TIME ZONE 'UTC')::date AS day, platform, "
             f"count(DISTINCT (dag_id, run_id)) AS runs, {_AGGREGATES} FROM job_executions{where} "
@@ -331,8 +393,13 @@ class StatusQueries:
 
     # -- /api/dealers/health ------------------------------------------------------------------------
     def pairs(self, *, dealer_id: str | None, platform: str | None) -> list[dict[str, Any]]:
-        """Per dealer x platform (registry platforms only): executions, first/last run, last failure."""
-        where, params = _where(dealer_id=dealer_id, platform=platform, platforms=sorted(PLATFORMS))
+        """Per dealer x readable registry platform: executions, first/last run, last failure."""
+        where, params = _where(
+            dag_ids=self.readable_dag_ids(),
+            dealer_id=dealer_id,
+            platform=platform,
+            platforms=sorted(self.scope.platforms & PLATFORMS.keys()),
+        )
         failed_where = f"{where} AND status = 'failed'"
         return self._rows(
             f"""
@@ -363,9 +430,16 @@ class StatusQueries:
 
     # -- /api/dealers: the dealer directory ------------------------------------------------------------
     def directory(self, query: DirectoryQuery) -> tuple[list[DirectoryDealer], int]:
-        """(One page of the directory by name then id, the number of dealers matching the filters)."""
+        """(One page of the directory by name then id, the number of dealers matching the filters).
+
+        A user who may not read every platform's DAG sees the dealers listed for a platform they may read,
+        each with those platforms only."""
         clauses: list[str] = []
         params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        readable = sorted(self.scope.platforms)
+        if not self.scope.complete:
+            clauses.append("platforms && %(readable)s::text[]")
+            params["readable"] = readable
         if query.q is not None:
             clauses.append(
                 "(name ILIKE %(pattern)s OR slug ILIKE %(pattern)s OR dealer_id ILIKE %(pattern)s)"
@@ -381,13 +455,17 @@ class StatusQueries:
             f"FROM dealer_directory{where} ORDER BY lower(name), dealer_id LIMIT %(limit)s OFFSET %(offset)s",
             params,
         )
+        if not self.scope.complete:
+            for r in rows:
+                r["platforms"] = [p for p in r["platforms"] if p in self.scope.platforms]
         return [DirectoryDealer.model_validate(r) for r in rows], int(total)
 
     # -- the page's latest runs -----------------------------------------------------------------------
     def latest_runs(self, *, since: datetime, limit: int) -> list[RunSummaryRow]:
         """The newest DAG runs that started since ``since``, one row per run."""
+        where, params = _where(dag_ids=self.readable_dag_ids(), since=since)
         rows = self._rows(
-            """
+            f"""
             SELECT dag_id, run_id, min(platform) AS platform,
                    min(start_time) AS started,
                    CASE WHEN bool_or(end_time IS NULL) THEN NULL ELSE max(end_time) END AS ended,
@@ -399,13 +477,12 @@ class StatusQueries:
                    coalesce(sum(vehicles_found), 0)::bigint AS vehicles_found,
                    coalesce(sum(vehicles_processed), 0)::bigint AS vehicles_processed,
                    coalesce(sum(vehicles_rejected), 0)::bigint AS vehicles_rejected
-              FROM job_executions
-             WHERE start_time >= %(since)s
+              FROM job_executions{where}
              GROUP BY dag_id, run_id
              ORDER BY started DESC, dag_id, run_id
              LIMIT %(limit)s
             """,
-            {"since": since, "limit": limit},
+            {**params, "limit": limit},
         )
         return [RunSummaryRow(**r) for r in rows]
 
