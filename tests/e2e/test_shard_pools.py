@@ -88,7 +88,9 @@ def test_shards_share_the_platform_pool_and_never_exceed_it(airflow, clean) -> N
     # Both runs may pull a dealer (which of them the scheduler starts first is its choice): each pull is one
     # chain of requests 0.5 s apart (2 req/s per site), and a dealer's two pulls are a run apart.
     chains = {dealer: pull_chains(ts, gap_s=QUIET_S) for dealer, ts in times.items()}
-    intervals = [(start, end + LATENCY_S) for dealer_chains in chains.values() for start, end in dealer_chains]
+    intervals = [
+        (start, end + LATENCY_S) for dealer_chains in chains.values() for start, end in dealer_chains
+    ]
     peak = in_flight_peak(intervals)
     assert peak <= SLOTS, f"{peak} dealers in flight against a pool of {SLOTS}"
     assert peak > 4, f"only {peak} dealers in flight at once: the shards did not share the pool"
