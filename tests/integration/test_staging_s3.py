@@ -1,4 +1,5 @@
-"""Staging on an S3-compatible store (moto's server): the object-store half of ``od_scheduler.staging``.
+"""Staging on an S3-compatible store (moto's server): the object-store half of ``od_scheduler.staging``,
+and ``maintenance_cleanup``'s pruning of it.
 
 The staging root comes from ``[od_scheduler] staging_url`` and the credentials from the connection named
 by ``staging_conn_id``; the connection id travels inside every staged file's URL, so a reader on another
@@ -106,3 +107,27 @@ def test_a_write_that_fails_midway_leaves_no_object_and_no_unfinished_upload(
     assert len(aborted) == 1, "the upload was aborted, not completed and then deleted"
     with pytest.raises(PayloadError, match="does not exist"):
         read_staged(path)
+
+
+def test_maintenance_cleanup_prunes_staged_objects_past_the_retention(
+    s3_server: S3Server, s3_root: str
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from od_scheduler.operators.cleanup import PruneStagingOperator
+
+    prefix = s3_root.removeprefix(f"s3://{BUCKET}/")
+    path = staging_path("cobalt", "d-1", RUN_ID, try_number=1)
+    write_vehicles(path, [vehicle(VINS[0])])
+
+    def run(days_later: int, **kwargs: object) -> dict[str, object]:
+        context = {"dag_run": SimpleNamespace(run_after=datetime.now(UTC) + timedelta(days=days_later))}
+        return PruneStagingOperator(task_id="prune_staging", retention_days=1, **kwargs).execute(context)
+
+    assert run(0)["kept"] == 1  # younger than a day
+    assert run(2, dry_run_only=True)["eligible"] == 1
+    assert keys(s3_server, prefix) == [f"{prefix}/cobalt/d-1/{path.name}"]
+    result = run(2)
+    assert (result["deleted"], result["root"]) == (1, f"s3://{CONN_ID}@{BUCKET}/{prefix}")
+    assert keys(s3_server, prefix) == []
