@@ -26,15 +26,16 @@ import pytest
 
 from od_scheduler.staging import safe_component
 from tests.e2e.celery_stack import LOGS, WORKERS, CeleryStack
-from tests.fixtures import job_history_conn
+from tests.fixtures import job_history_conn, platform_dealers
 from tests.s3server import S3Server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.celery]
+# The stack starts inside the first test's setup (about 2 min, several on a busy machine): more than the
+# default per-test timeout must be allowed for it.
+pytestmark = [pytest.mark.e2e, pytest.mark.celery, pytest.mark.timeout(1500)]
 
 DAG_ID = "inventory_cobalt"
 PLATFORM = "cobalt"
 BUCKET = "od-staging-celery"
-CMS_KEY = {"Authorization": "users API-Key sandbox-cms-key"}
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +84,6 @@ def run(stack: tuple[CeleryStack, str], sandbox: str) -> Iterator[dict[str, Any]
     control.close()
 
 
-def dealers(control: httpx.Client) -> dict[str, dict[str, Any]]:
-    body = control.get(
-        "/cms/api/dealers",
-        params={"limit": 100, "where[status][equals]": "active", "where[platforms][contains]": PLATFORM},
-        headers=CMS_KEY,
-    ).json()
-    return {d["id"]: d for d in body["docs"]}
-
-
 def history(run_id: str) -> dict[str, dict[str, Any]]:
     with job_history_conn() as db:
         rows = db.execute(
@@ -138,7 +130,7 @@ def test_both_workers_ran_tasks_and_together_ran_all(run, stack) -> None:
 def test_the_data_api_holds_exactly_each_dealers_vehicles(run) -> None:
     control = run["control"]
     rows = history(run["run"]["dag_run_id"])
-    cobalt = dealers(control)
+    cobalt = {d["id"]: d for d in platform_dealers(control, PLATFORM).values()}
     assert set(rows) == set(cobalt)
     expected: set[tuple[str, str]] = set()
     for dealer_id, dealer in cobalt.items():
