@@ -1,4 +1,5 @@
-"""Shared fixtures: the real sandbox over HTTP, a migrated Airflow DB, the job-history schema, dag.test()."""
+"""Shared fixtures: the real sandbox over HTTP, a migrated Airflow DB, the job-history schema, dag.test(),
+an S3-compatible server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+
+from tests.s3server import S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +69,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.terminate()
     proc.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on a loopback port for the session; its access log is in ``test-output/``."""
+    server = S3Server(ROOT / "test-output" / "moto-s3.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ class Settings:
     """The project's settings; see ``airflow.cfg.example`` for what each means."""
 
     staging_url: str
+    staging_conn_id: str | None
     max_failure_rate: float
     ingest_batch_size: int
     http_timeout_s: float
@@ -114,6 +115,7 @@ def get_settings() -> Settings:
     staging = os.environ.get("OD_STAGING_URL") or conf.get(SECTION, "staging_url", fallback="")
     return Settings(
         staging_url=staging or default_staging_url(),
+        staging_conn_id=conf.get(SECTION, "staging_conn_id", fallback="").strip() or None,
         max_failure_rate=_float("max_failure_rate", 0.0, lo=0.0, hi=1.0),
         ingest_batch_size=_int("ingest_batch_size", 500, lo=1, hi=500),
         http_timeout_s=_float("http_timeout_s", 30.0, lo=0.1),

@@ -1,8 +1,12 @@
 """Staging of normalized vehicles: gzipped JSON lines under an ``ObjectStoragePath``.
 
 ``OD_STAGING_URL`` (or ``[od_scheduler] staging_url``) is the root: a local folder by default,
-``s3://bucket/prefix`` in a cluster (give ``staging_conn_id`` for the credentials). The ingest reads a
-staged file back and checks its SHA-256, so a truncated or swapped file is caught instead of ingested.
+``s3://bucket/prefix`` in a cluster, with ``[od_scheduler] staging_conn_id`` naming the connection that
+holds the store's credentials (an ``aws`` connection for S3; its ``endpoint_url`` extra for an
+S3-compatible server). The connection id travels inside each staged file's URL
+(``s3://<conn_id>@bucket/...``, Airflow's ``ObjectStoragePath`` syntax), so the ingest, on whichever
+worker it runs, opens the file with the same credentials. The ingest reads a staged file back and checks
+its SHA-256, so a truncated or swapped file is caught instead of ingested.
 
 **One file per pull attempt, written once.** A pull stages to
 ``<root>/<platform>/<dealer>/<run>.try<N>.<random>.jsonl.gz``: unique per (run, dealer, try) and, through
@@ -19,7 +23,11 @@ portable:
   sees a half-written final file;
 - object stores (``s3://``, ``gs://``, ...): there is no atomic rename (it is copy + delete), but an object
   appears only once its upload completes, so the final key is written directly, once. Because the key is
-  unique per attempt, "written once" holds without conditional writes.
+  unique per attempt, "written once" holds without conditional writes. On S3 and GCS the upload is opened
+  with ``autocommit=False`` and committed only after the last byte: a write that fails midway is
+  discarded (its multipart upload aborted) instead of closing, and so publishing, a truncated file under
+  the final key. A pull killed outright leaves at most an unfinished multipart upload, which is not an
+  object (give the bucket a lifecycle rule that aborts incomplete uploads after a day).
 
 Abandoned ``_writing.*`` files (a pull killed mid-write) end in ``.jsonl.gz`` too, so
 ``maintenance_cleanup`` prunes them with the staged files once they pass the retention.
@@ -73,6 +81,8 @@ SUFFIX = ".jsonl.gz"
 WRITING_PREFIX = "_writing."
 #: Filesystems where a rename within one directory is atomic.
 RENAMING_PROTOCOLS = ("file", "local")
+#: Object stores whose fsspec files take ``autocommit=False`` and then ``commit()`` or ``discard()``.
+DEFERRED_COMMIT_PROTOCOLS = ("s3", "s3a", "gs", "gcs")
 #: Key of a staged line naming the VIN of a record the pull rejected (not a vehicle).
 REJECTED_VIN = "rejected_vin"
 #: gzip level of staged files (transient: speed matters more than the last 15 % of size).
@@ -87,10 +97,18 @@ def safe_component(value: str) -> str:
 
 
 def staging_root(url: str | None = None) -> ObjectStoragePath:
-    """The staging root as an ObjectStoragePath (a bare local path becomes ``file://``)."""
-    url = url or get_settings().staging_url
+    """The staging root as an ObjectStoragePath (a bare local path becomes ``file://``).
+
+    On object storage the root carries ``[od_scheduler] staging_conn_id`` (when set), and so does every
+    path under it, its string form included.
+    """
+    settings = get_settings()
+    url = url or settings.staging_url
     if "://" not in url:
         url = "file://" + url
+    protocol = url.split("://", 1)[0]
+    if settings.staging_conn_id and protocol not in RENAMING_PROTOCOLS:
+        return ObjectStoragePath(url, conn_id=settings.staging_conn_id)
     return ObjectStoragePath(url)
 
 
@@ -121,11 +139,14 @@ def write_vehicles(
     so the pull may fill it while the vehicles stream; ``count`` counts vehicles only.
 
     On a renaming filesystem the bytes go to ``_writing.<name>`` first and are renamed onto ``path`` once
-    complete; on an object store they go to ``path`` itself (an upload is visible only when complete). A
-    failed write leaves no file under ``path``. ``path`` should be fresh (see :func:`staging_path`).
+    complete; on an object store they go to ``path`` itself (an upload is visible only when complete, and
+    on S3/GCS only once committed after the last byte). A failed write leaves no file under ``path``.
+    ``path`` should be fresh (see :func:`staging_path`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    renaming = str(path.protocol) in RENAMING_PROTOCOLS
+    protocol = str(path.protocol)
+    renaming = protocol in RENAMING_PROTOCOLS
+    deferred = protocol in DEFERRED_COMMIT_PROTOCOLS
     target = path.with_name(WRITING_PREFIX + path.name) if renaming else path
     digest = hashlib.sha256()
     count = 0
@@ -143,9 +164,11 @@ def write_vehicles(
         def flush(self) -> None:
             self.raw.flush()
 
+    opened: Any = None
     try:
+        opened = target.open("wb", autocommit=False) if deferred else target.open("wb")
         with (
-            target.open("wb") as raw,
+            opened as raw,
             gzip.GzipFile(fileobj=_Hashing(raw), mode="wb", mtime=0, compresslevel=COMPRESSLEVEL) as gz,
         ):
             chunk: list[bytes] = []
@@ -163,8 +186,15 @@ def write_vehicles(
                 gz.write(b"\n".join(chunk) + b"\n")
         if renaming:
             target.rename(path)
+        elif deferred:
+            opened.commit()  # the object appears now, whole
     except BaseException:
         # Leave nothing half-written behind under either name (best effort: the error is what matters).
+        if deferred and opened is not None:
+            try:
+                opened.discard()  # abort the upload: what was written never becomes an object
+            except Exception:
+                logger.warning("could not abort the upload of the staged file %s", path, exc_info=True)
         for leftover in (target, path) if renaming else (path,):
             try:
                 if leftover.exists():
