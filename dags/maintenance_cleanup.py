@@ -6,8 +6,12 @@ Keeps a long-lived deployment small. Three independent tasks, each logging and r
 - `prune_job_history`: `job_executions` older than the retention, in bounded batches — always keeping each
   dealer x platform's latest success and last 10 executions, never a `running` row;
 - `prune_staging`: staged vehicle files older than the retention;
-- `prune_airflow_metadata`: `airflow db clean` of XCom and task-instance history older than the retention
-  (the metadata database comes from the `od_airflow_db` connection).
+- `prune_airflow_metadata`: **skipped by default.** Airflow's own metadata (DAG runs, task instances, XCom,
+  logs, jobs, triggers, ...) is pruned outside tasks, where the scheduler runs, by
+  `python -m od_scheduler.metadata_cleanup` (docker-compose's `airflow-db-clean` service runs it daily), so
+  no task holds the metadata database's credentials. With `[od_scheduler] metadata_cleanup_in_task = True`
+  (one-machine setups; `make up` sets it) this task runs that same `airflow db clean` with the
+  `od_airflow_db` connection. The skip's log line says the same.
 
 **Params**: `retention_days` (default 30), `dry_run` (report what would be deleted, delete nothing).
 Running it twice deletes nothing more the second time.

@@ -249,6 +249,10 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         "OD_STAGING_URL": f"file://{local / 'staging'}",
         # The sandbox's CMS gives Dealer.com base URLs on loopback; CMS URLs are refused there otherwise.
         "AIRFLOW__OD_SCHEDULER__URL_ALLOWLIST": "127.0.0.1",
+        # One machine, one user, no separate scheduler host to run `python -m od_scheduler.metadata_cleanup`
+        # from: maintenance_cleanup prunes Airflow's metadata in its task, with the od_airflow_db
+        # connection `make setup` creates while this is on. Off everywhere else (see docker-compose.yaml).
+        "AIRFLOW__OD_SCHEDULER__METADATA_CLEANUP_IN_TASK": "True",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
         # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
         # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a

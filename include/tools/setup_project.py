@@ -5,6 +5,10 @@
    format; default ``$OD_CONNECTIONS_FILE``) that is NOT already defined, create it in the metadata
    database. A connection given as ``AIRFLOW_CONN_<ID>``, in a secrets backend or already in the database
    always wins and is left untouched. Required connections that are defined nowhere are reported.
+   ``od_airflow_db`` (Airflow's metadata database, for ``maintenance_cleanup``'s in-task ``airflow db
+   clean``) is created from ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` only while ``[od_scheduler]
+   metadata_cleanup_in_task`` is on. While it is off (the default) no task may hold those credentials:
+   an ``od_airflow_db`` an earlier setup created is removed, and one defined elsewhere is reported.
 3. Pools from ``include/pools.json`` (created or resized).
 4. The job-history schema (``include/sql/*.sql``, idempotent) on the ``od_job_history`` connection.
 
@@ -65,6 +69,18 @@ def where_defined(conn_id: str) -> str | None:
     return "secrets backend"
 
 
+#: The description setup gives the ``od_airflow_db`` it creates (so it knows which one it may remove).
+METADATA_CONN_DESCRIPTION = "Airflow's metadata database (maintenance_cleanup runs `airflow db clean` on it)"
+
+
+def metadata_cleanup_in_task() -> bool:
+    """``[od_scheduler] metadata_cleanup_in_task``: whether tasks may hold the metadata DB's credentials."""
+    sys.path.insert(0, str(ROOT / "plugins"))
+    from od_scheduler.settings import get_settings
+
+    return get_settings().metadata_cleanup_in_task
+
+
 def metadata_connection() -> dict[str, Any] | None:
     """``od_airflow_db``: Airflow's metadata DB, for maintenance_cleanup's ``airflow db clean``."""
     from airflow.configuration import conf
@@ -77,7 +93,7 @@ def metadata_connection() -> dict[str, Any] | None:
     socket = url.query.get("host")
     return {
         "conn_type": "postgres",
-        "description": "Airflow's metadata database (maintenance_cleanup runs `airflow db clean` on it)",
+        "description": METADATA_CONN_DESCRIPTION,
         "host": socket if isinstance(socket, str) else url.host,
         "port": url.port,
         "login": url.username,
@@ -113,6 +129,31 @@ def ensure_connections(defined: dict[str, dict[str, Any]], *, replace_db: bool =
         with create_session() as session:
             session.add(conn)
         print(f"    {conn_id:<16} {'replaced' if replaced else 'created'}")
+
+
+def retire_metadata_connection() -> None:
+    """With metadata cleanup outside tasks, remove the ``od_airflow_db`` an earlier setup created: every
+    task can read a connection, and this one holds the credentials of Airflow's metadata database."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    conn_id = "od_airflow_db"
+    step("Airflow's metadata is pruned outside tasks ([od_scheduler] metadata_cleanup_in_task is off)")
+    source = where_defined(conn_id)
+    if source is None:
+        print(f"    {conn_id:<16} not defined: no task holds the metadata database's credentials")
+        return
+    if source == "metadata database":
+        with create_session() as session:
+            conn = session.query(Connection).filter(Connection.conn_id == conn_id).one()
+            if conn.description == METADATA_CONN_DESCRIPTION:
+                session.delete(conn)
+                print(f"    {conn_id:<16} removed (an earlier setup created it for the in-task cleanup)")
+                return
+    print(
+        f"    {conn_id:<16} WARNING: still defined ({source}), so every task can read the metadata "
+        "database's credentials; nothing needs it while metadata_cleanup_in_task is off: remove it"
+    )
 
 
 def import_pools(pools_file: Path) -> None:
@@ -175,9 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_migrate:
         migrate()
     defined = json.loads(args.connections.read_text()) if args.connections else {}
-    if "od_airflow_db" not in defined and (metadb := metadata_connection()) is not None:
+    in_task = metadata_cleanup_in_task()
+    if not in_task:
+        defined.pop("od_airflow_db", None)
+    elif "od_airflow_db" not in defined and (metadb := metadata_connection()) is not None:
         defined["od_airflow_db"] = metadb
     ensure_connections(defined, replace_db=args.replace_db_connections)
+    if not in_task:
+        retire_metadata_connection()
     import_pools(args.pools)
     apply_schema(args.sql_dir)
     step("Setup complete")

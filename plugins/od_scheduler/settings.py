@@ -54,6 +54,7 @@ class Settings:
     keep_last_executions: int
     cleanup_batch_size: int
     cleanup_schedule: str
+    metadata_cleanup_in_task: bool
     max_drop_fraction: float
     delist_after_missing_pulls: int
     max_reject_fraction: float
@@ -142,6 +143,7 @@ def get_settings() -> Settings:
         keep_last_executions=_int("keep_last_executions", 10, lo=0),
         cleanup_batch_size=_int("cleanup_batch_size", 5000, lo=1),
         cleanup_schedule=conf.get(SECTION, "cleanup_schedule", fallback="0 2 * * *"),
+        metadata_cleanup_in_task=_bool("metadata_cleanup_in_task", False),
         max_drop_fraction=_float("max_drop_fraction", 0.5, lo=0.0, hi=1.0),
         delist_after_missing_pulls=_int("delist_after_missing_pulls", 2, lo=1),
         max_reject_fraction=_float("max_reject_fraction", 0.2, lo=0.0, hi=1.0),

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures import job_history_conn, run_dag
+from od_scheduler.metadata_cleanup import TABLES
+from tests.fixtures import ROOT, job_history_conn, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -79,10 +84,31 @@ def task_results(run_id: str) -> dict[str, dict]:
 
 
 @pytest.fixture
-def cleanup_dag(dagbag, monkeypatch: pytest.MonkeyPatch):
+def od_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set ``[od_scheduler]`` options for one test (settings are read once per process)."""
+    from od_scheduler.settings import get_settings
+
+    def set_options(**options: str) -> None:
+        for key, value in options.items():
+            monkeypatch.setenv(f"AIRFLOW__OD_SCHEDULER__{key.upper()}", value)
+        get_settings.cache_clear()
+
+    yield set_options
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def in_task_cleanup(od_settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The opt-in path `make up` uses: metadata_cleanup_in_task on, od_airflow_db defined."""
     from include.tools.setup_project import metadata_connection
 
+    od_settings(metadata_cleanup_in_task="True")
     monkeypatch.setenv("AIRFLOW_CONN_OD_AIRFLOW_DB", json.dumps(metadata_connection()))
+
+
+@pytest.fixture
+def cleanup_dag(dagbag, in_task_cleanup: None):
     return dagbag.dags[DAG_ID]
 
 
@@ -167,7 +193,7 @@ def test_airflow_xcom_older_than_the_retention_is_pruned(cleanup_dag) -> None:
         assert session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=first.run_id).count() == 0
 
 
-def test_cleanup_without_the_metadata_connection_fails_clearly(dagbag, monkeypatch) -> None:
+def test_cleanup_without_the_metadata_connection_fails_clearly(dagbag, in_task_cleanup, monkeypatch) -> None:
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
@@ -221,3 +247,131 @@ def test_running_rows_within_the_lease_are_never_pruned_and_rows_left_running_ag
 
     assert run_cleanup(cleanup_dag).state == "success"
     assert running_rows() == {"lease-live-running": "running"}, "closed, the dead run's row aged out"
+
+
+def age_run(run_id: str, days: float) -> int:
+    """Make one maintenance_cleanup run look ``days`` old to `airflow db clean` (the dates it filters on);
+    returns how many XComs the run has."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    then = datetime.now(UTC) - timedelta(days=days)
+    with create_session() as session:
+        session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run_id).update({"start_date": then})
+        session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id).update({"start_date": then})
+        return session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id).update({"timestamp": then})
+
+
+def run_metadata(run_id: str) -> tuple[int, int, int]:
+    """(dag runs, task instances, XComs) Airflow's metadata database still holds for one run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return (
+            session.query(DagRun).filter_by(dag_id=DAG_ID, run_id=run_id).count(),
+            session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id).count(),
+            session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run_id).count(),
+        )
+
+
+def test_by_default_the_metadata_task_skips_saying_why_and_the_metadata_stays(
+    dagbag, od_settings, monkeypatch, capfd
+) -> None:
+    from od_scheduler.operators.cleanup import SKIP_MESSAGE
+
+    od_settings(metadata_cleanup_in_task="False")
+    monkeypatch.delenv("AIRFLOW_CONN_OD_AIRFLOW_DB", raising=False)
+    dag = dagbag.dags[DAG_ID]
+    old = run_cleanup(dag, dry_run=True)
+    n_xcoms = age_run(old.run_id, days=45)
+    assert n_xcoms >= 2
+    capfd.readouterr()
+
+    run = run_cleanup(dag)
+    assert run.state == "success", "a skipped metadata task does not fail the cleanup"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {
+        "prune_job_history": "success",
+        "prune_staging": "success",
+        "prune_airflow_metadata": "skipped",
+    }
+    assert SKIP_MESSAGE in capfd.readouterr().out
+    assert run_metadata(old.run_id) == (1, 3, n_xcoms), "Airflow's metadata is left alone"
+
+
+def test_the_metadata_cleanup_command_prunes_what_is_older_than_the_retention(dagbag, od_settings) -> None:
+    """`python -m od_scheduler.metadata_cleanup` as the compose service, cron or a CronJob runs it: with
+    Airflow's own configuration (here the test metadata database), outside any task."""
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+
+    od_settings(metadata_cleanup_in_task="False")
+    dag = dagbag.dags[DAG_ID]
+    old, recent = run_cleanup(dag, dry_run=True), run_cleanup(dag, dry_run=True)
+    n_old, n_recent = age_run(old.run_id, days=45), age_run(recent.run_id, days=35)
+    marker = f"od-test-{time.time_ns()}"
+    with create_session() as session:
+        for age in (45, 35):
+            entry = Log(event=f"{marker}-{age}", extra="metadata retention test")
+            entry.dttm = datetime.now(UTC) - timedelta(days=age)
+            session.add(entry)
+
+    def audit_events() -> set[str]:
+        with create_session() as session:
+            rows = session.query(Log.event).filter(Log.event.like(f"{marker}-%")).all()
+            return {event for (event,) in rows}
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        "AIRFLOW__OD_SCHEDULER__RETENTION_DAYS": "40",  # between the two runs' ages
+    }
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "od_scheduler.metadata_cleanup", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    dry = command("--dry-run")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "would delete rows older than" in dry.stdout
+    assert run_metadata(old.run_id) == (1, 3, n_old), "a dry run deletes nothing"
+
+    pruned = command()
+    assert pruned.returncode == 0, pruned.stderr[-2000:]
+    assert run_metadata(old.run_id) == (0, 0, 0)
+    assert run_metadata(recent.run_id) == (1, 3, n_recent), "younger than the retention: kept"
+    assert audit_events() == {f"{marker}-35"}
+    report = re.search(r"deleted rows older than \S+: (.*)", pruned.stdout)
+    assert report, pruned.stdout
+    counts = dict(re.findall(r"(\w+) (\d+)", report.group(1)))
+    assert int(counts["dag_run"]) >= 1
+    assert int(counts["xcom"]) >= n_old
+    assert int(counts["log"]) >= 1
+
+    again = command()
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "deleted rows older than" in again.stdout
+    assert again.stdout.rstrip().endswith(": nothing"), "a second run finds nothing more"
+
+
+def test_every_table_the_command_cleans_is_one_airflow_db_clean_knows(airflow_db) -> None:
+    # After an Airflow upgrade a renamed table would only be warned about, and silently never pruned.
+    from airflow import settings
+    from airflow.utils.db_cleanup import config_dict
+    from sqlalchemy import inspect
+
+    assert set(TABLES) <= set(config_dict)
+    existing = set(inspect(settings.engine).get_table_names())
+    # The Celery result tables exist only where Celery keeps its results in the metadata database.
+    assert set(TABLES) - {"celery_taskmeta", "celery_tasksetmeta"} <= existing

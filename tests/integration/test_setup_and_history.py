@@ -77,6 +77,36 @@ def test_setup_reports_required_connections_defined_nowhere(
     assert "od_data_api      MISSING: define AIRFLOW_CONN_OD_DATA_API" in capsys.readouterr().out
 
 
+def test_setup_gives_tasks_the_metadata_connection_only_for_the_in_task_cleanup(
+    airflow_db: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from include.tools import setup_project
+    from od_scheduler.settings import get_settings
+
+    def setup(in_task: bool) -> str:
+        monkeypatch.setenv("AIRFLOW__OD_SCHEDULER__METADATA_CLEANUP_IN_TASK", str(in_task))
+        get_settings.cache_clear()
+        assert setup_project.main(["--skip-migrate"]) == 0
+        return capsys.readouterr().out
+
+    monkeypatch.delenv("AIRFLOW_CONN_OD_AIRFLOW_DB", raising=False)
+    try:
+        # make up: the in-task cleanup needs od_airflow_db, made from Airflow's own database URL.
+        assert "od_airflow_db    created" in setup(True)
+        assert db_connection("od_airflow_db") is not None
+        # The default: the connection an earlier setup made goes, and none is made.
+        assert "od_airflow_db    removed" in setup(False)
+        assert db_connection("od_airflow_db") is None
+        assert "od_airflow_db    not defined" in setup(False)
+        assert db_connection("od_airflow_db") is None
+        # One the deployment defines itself is not setup's to delete: it is reported.
+        monkeypatch.setenv("AIRFLOW_CONN_OD_AIRFLOW_DB", json.dumps({"conn_type": "postgres", "host": "x"}))
+        assert "od_airflow_db    WARNING: still defined (environment)" in setup(False)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
 def test_setup_imports_pools(airflow_db: None) -> None:
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session

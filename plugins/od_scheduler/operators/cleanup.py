@@ -9,26 +9,28 @@ and each idempotent (a second run deletes nothing more):
   ``running`` (no update for longer than ``lease_minutes``) is closed as failed by ``inventory_freshness``
   first, and from then on ages out like any failed execution;
 - ``PruneStagingOperator`` deletes staged files older than the retention;
-- ``PruneAirflowMetadataOperator`` runs ``airflow db clean`` for XCom and task-instance history older than
-  the retention. Airflow 3 forbids tasks from touching the metadata database directly, so the command
-  gets the database from the ``od_airflow_db`` connection (``make setup`` creates it from
-  ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) — a deliberate, documented exception to task isolation.
+- ``PruneAirflowMetadataOperator`` prunes Airflow's own metadata only when ``[od_scheduler]
+  metadata_cleanup_in_task`` is on; by default it skips, saying where that cleanup runs instead. Airflow 3
+  keeps the metadata database's credentials away from tasks, and a task that held them could rewrite any
+  run's state, so the metadata is pruned outside tasks by ``python -m od_scheduler.metadata_cleanup``
+  (the compose file's ``airflow-db-clean`` service, cron, a Kubernetes CronJob). The in-task path, for
+  one-machine setups such as ``make up``, runs that same ``airflow db clean`` with the database from the
+  ``od_airflow_db`` connection (``make setup`` creates it from ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``
+  only while the setting is on).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from od_scheduler import conn_ids
 from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.metadata_cleanup import MetadataCleanupError, run_clean
 from od_scheduler.models.job import as_flag, optional_text
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import staging_root
@@ -157,46 +159,37 @@ def _modified(info: Any) -> datetime | None:
     return None
 
 
-class PruneAirflowMetadataOperator(_CleanupOperator):
-    """``airflow db clean`` for XCom and task-instance history older than the retention."""
+#: Why ``prune_airflow_metadata`` skips by default; the task log and the UI's skip show it.
+SKIP_MESSAGE = (
+    "Airflow's metadata is not pruned in a task: [od_scheduler] metadata_cleanup_in_task is off (the "
+    "default), so no task holds the metadata database's credentials. Prune it where the scheduler runs: "
+    "`python -m od_scheduler.metadata_cleanup` (docker-compose.yaml's airflow-db-clean service runs it "
+    "daily; cron and Kubernetes CronJob examples in docs/metadata-retention.md). To prune from this task "
+    "instead (one-machine setups; `make up` does), set AIRFLOW__OD_SCHEDULER__METADATA_CLEANUP_IN_TASK=True "
+    "and define the od_airflow_db connection."
+)
 
-    TABLES = ("xcom", "task_instance_history")
+
+class PruneAirflowMetadataOperator(_CleanupOperator):
+    """``airflow db clean`` of Airflow's run history older than the retention, only when
+    ``[od_scheduler] metadata_cleanup_in_task`` is on (otherwise the task skips and says why)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if not get_settings().metadata_cleanup_in_task:
+            raise AirflowSkipException(SKIP_MESSAGE)
         cutoff, dry_run = self.retention_cutoff(context), as_flag(self.dry_run_only)
-        url = metadata_db_url()
-        cmd = [
-            sys.executable,
-            "-m",
-            "airflow",
-            "db",
-            "clean",
-            "--clean-before-timestamp",
-            cutoff.isoformat(),
-            "--tables",
-            ",".join(self.TABLES),
-            "--skip-archive",
-            "--error-on-cleanup-failure",
-        ]
-        cmd.append("--dry-run" if dry_run else "--yes")
-        env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=3600)  # noqa: S603
-        if proc.returncode != 0:
-            raise AirflowFailException(
-                f"airflow db clean failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-1500:]}"
-            )
-        counts = {
-            table: int(found)
-            for table, found in re.findall(r"Checking table (\w+)\s+Found (\d+) rows", proc.stdout)
-        }
-        result = {"cutoff": cutoff.isoformat(), "dry_run": dry_run, "rows": counts}
+        env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db_url()}
+        try:
+            result = run_clean(cutoff, dry_run=dry_run, batch_size=get_settings().cleanup_batch_size, env=env)
+        except MetadataCleanupError as err:
+            raise AirflowFailException(str(err)) from err
         self.log.info(
             "Airflow metadata older than %s: %s; %s",
             cutoff.isoformat(),
-            counts or "no rows",
+            {table: n for table, n in result.rows.items() if n} or "no rows",
             "dry run: nothing deleted" if dry_run else "deleted",
         )
-        return result
+        return result.summary()
 
 
 def metadata_db_url() -> str:
@@ -207,8 +200,9 @@ def metadata_db_url() -> str:
         conn = BaseHook.get_connection(conn_ids.AIRFLOW_DB)
     except Exception as err:  # AirflowNotFoundException: say what to do
         raise AirflowFailException(
-            f"connection {conn_ids.AIRFLOW_DB!r} is not defined: it names Airflow's metadata database for "
-            "`airflow db clean` (run `make setup`, or define AIRFLOW_CONN_OD_AIRFLOW_DB)"
+            f"connection {conn_ids.AIRFLOW_DB!r} is not defined: with metadata_cleanup_in_task on, it names "
+            "Airflow's metadata database for `airflow db clean` (run `make setup` with the setting on, or "
+            "define AIRFLOW_CONN_OD_AIRFLOW_DB)"
         ) from err
     extra = conn.extra_dejson or {}
     if extra.get("sqlalchemy_url"):
