@@ -10,9 +10,9 @@ segments), normalizes it to the canonical vehicle, stages it, and ingests it int
 dealer's outcome is its own row in the `job_executions` table and its own folded section of the shard's
 task log; a retry or clear of a shard re-does only the dealers that did not succeed in the run.
 
-Beside `summarize_run`, `announce_changes` emits the asset event `od://inventory/<platform>` (extra: run id, dealers
-changed, vehicles sent and delisted) when the run changed the Data API, and is skipped when it did not:
-DAGs scheduled on that asset (see `example_inventory_updated`) run on real changes only.
+Beside `summarize_run`, `announce_changes` emits the asset event `od://inventory/<platform>` (extra:
+run id, dealers changed, vehicles sent and delisted) when the run changed the Data API, and is skipped
+when it did not: DAGs scheduled on that asset (see `example_inventory_updated`) run on real changes only.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.

@@ -16,9 +16,9 @@ FAILED, TIMED-OUT and ABORTED runs fail the dealer with the run id and status. A
 the dealer's `max_wait_s` (else the `apify_max_wait_s` setting, 1 hour) is aborted and the dealer fails.
 Scraped items without a valid VIN are rejected and counted by reason in `performance_metrics.rejects`.
 
-Beside `summarize_run`, `announce_changes` emits the asset event `od://inventory/<platform>` (extra: run id, dealers
-changed, vehicles sent and delisted) when the run changed the Data API, and is skipped when it did not:
-DAGs scheduled on that asset (see `example_inventory_updated`) run on real changes only.
+Beside `summarize_run`, `announce_changes` emits the asset event `od://inventory/<platform>` (extra:
+run id, dealers changed, vehicles sent and delisted) when the run changed the Data API, and is skipped
+when it did not: DAGs scheduled on that asset (see `example_inventory_updated`) run on real changes only.
 
 **Params**: `dealer_id` (one dealer), `force`, `full_refresh`, `force_delist` (delist even when the drop
 looks like an anomaly), `max_failure_rate`.
