@@ -249,7 +249,7 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         "OD_STAGING_URL": f"file://{local / 'staging'}",
         # The sandbox's CMS gives Dealer.com base URLs on loopback; CMS URLs are refused there otherwise.
         "AIRFLOW__OD_SCHEDULER__URL_ALLOWLIST": "127.0.0.1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        "PYTHONPATH": str(ROOT),  # include/ for the tools; od_scheduler is the installed package
         # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
         # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a
         # pathspec pattern name pathspec deprecated.

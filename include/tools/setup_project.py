@@ -6,7 +6,8 @@
    database. A connection given as ``AIRFLOW_CONN_<ID>``, in a secrets backend or already in the database
    always wins and is left untouched. Required connections that are defined nowhere are reported.
 3. Pools from ``include/pools.json`` (created or resized).
-4. The job-history schema (``include/sql/*.sql``, idempotent) on the ``od_job_history`` connection.
+4. The job-history schema (the package's ``od_scheduler/sql/*.sql``, idempotent) on the ``od_job_history``
+   connection.
 
 Safe to run any number of times.
 """
@@ -26,12 +27,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def required_connections() -> tuple[str, ...]:
     """The CMS, the Data API, the job history, and every registered platform's upstream."""
-    sys.path.insert(0, str(ROOT / "plugins"))
     from od_scheduler import conn_ids
     from od_scheduler.platforms import PLATFORMS
 
     platform_conns = sorted({p.conn_id for p in PLATFORMS.values()})
     return (conn_ids.PAYLOAD_CMS, conn_ids.DATA_API, conn_ids.JOB_HISTORY, *platform_conns)
+
+
+def package_sql_dir() -> Path:
+    """The job-history migrations shipped in the installed od_scheduler package."""
+    from od_scheduler.hooks.job_history import SQL_DIR
+
+    return SQL_DIR
 
 
 def step(message: str) -> None:
@@ -133,7 +140,7 @@ def apply_schema(sql_dir: Path) -> None:
     import psycopg
     from airflow.models.connection import Connection
 
-    step("Job-history schema (include/sql) on connection od_job_history")
+    step(f"Job-history schema ({sql_dir}) on connection od_job_history")
     conn = Connection.get_connection_from_secrets("od_job_history")
     kwargs: dict[str, Any] = {"host": conn.host, "dbname": conn.schema or "postgres", "user": conn.login}
     if conn.port:
@@ -158,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON file of connections to create where not already defined",
     )
     parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
-    parser.add_argument("--sql-dir", type=Path, default=ROOT / "include" / "sql")
+    parser.add_argument(
+        "--sql-dir", type=Path, default=None, help="default: the installed package's od_scheduler/sql"
+    )
     parser.add_argument(
         "--replace-db-connections",
         action="store_true",
@@ -179,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         defined["od_airflow_db"] = metadb
     ensure_connections(defined, replace_db=args.replace_db_connections)
     import_pools(args.pools)
-    apply_schema(args.sql_dir)
+    apply_schema(args.sql_dir or package_sql_dir())
     step("Setup complete")
     return 0
 

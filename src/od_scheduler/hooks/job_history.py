@@ -27,7 +27,8 @@ from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
+#: The job-history migrations, shipped in the package (applied in file-name order, each idempotent).
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 #: Connections a shard task's threads share (see ``JobHistoryHook(reuse_connections=True)``).
 MAX_SHARED_CONNECTIONS = 4
 #: How many of the runs that counted a VIN's misses are remembered (see ``count_missing``).
