@@ -249,6 +249,8 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         "OD_STAGING_URL": f"file://{local / 'staging'}",
         # The sandbox's CMS gives Dealer.com base URLs on loopback; CMS URLs are refused there otherwise.
         "AIRFLOW__OD_SCHEDULER__URL_ALLOWLIST": "127.0.0.1",
+        # The UI's connection Test button (off by default in Airflow: it makes the API server send requests).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "PYTHONPATH": str(ROOT),  # include/ for the tools; od_scheduler is the installed package
         # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
         # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a

@@ -1,21 +1,26 @@
 """CobaltHook: the ``od_cobalt`` connection -> a CobaltClient.
 
-Connection: host = the feed server's base URL, login + password = its HTTP Basic credentials (optional
-extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code`` comes from its CMS config.
+Connection (type ``od_cobalt``, or ``http``): host = the feed server's base URL, login + password = its
+HTTP Basic credentials (optional extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code``
+comes from its CMS config.
+
+Every feed is a dealer's, so the connection test asks for a dealer code no dealer has: refused without the
+credentials, ``404`` (no such feed) with them.
 """
 
 from __future__ import annotations
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.cobalt import CobaltClient
+from od_scheduler.clients.cobalt import CobaltClient, feed_path
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.http_base import PROBE_ID, OdHttpHook
 
 
 class CobaltHook(OdHttpHook):
     """Builds the Cobalt inventory-feed client."""
 
     default_conn_name = conn_ids.COBALT
+    conn_type = "od_cobalt"
     hook_name = "Open Dealer Cobalt feeds"
 
     def get_client(self) -> CobaltClient:
@@ -31,3 +36,16 @@ class CobaltHook(OdHttpHook):
             password=self.secret(what="feed's Basic-auth password"),
             **self.client_kwargs(),
         )
+
+    def probe(self) -> tuple[bool, str]:
+        """The feed of a dealer code no dealer has."""
+        with self.get_client() as client:
+            return self.auth_probe(
+                client,
+                "GET",
+                feed_path(PROBE_ID),
+                name="Cobalt",
+                accepted=(404,),
+                probe=f"the unknown dealer code {PROBE_ID!r}",
+                fix="the Basic-auth user and password (the connection's login and password)",
+            )

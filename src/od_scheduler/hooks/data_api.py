@@ -1,12 +1,16 @@
 """DataApiHook: the ``od_data_api`` connection -> a DataApiClient.
 
-Connection: host = Data API base URL, password = API key (sent as ``X-API-Key``).
+Connection (type ``od_data_api``, or ``http``): host = Data API base URL, password = API key (sent as
+``X-API-Key``).
+
+The Data API has no endpoint to read, so the connection test posts an empty batch, which it must refuse
+as invalid (400/422) once the key is accepted; nothing can be applied.
 """
 
 from __future__ import annotations
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.data_api import DataApiClient
+from od_scheduler.clients.data_api import BATCH_PATH, DataApiClient
 from od_scheduler.hooks.http_base import OdHttpHook
 
 
@@ -14,6 +18,7 @@ class DataApiHook(OdHttpHook):
     """Builds the Open Dealer Data API ingestion client."""
 
     default_conn_name = conn_ids.DATA_API
+    conn_type = "od_data_api"
     hook_name = "Open Dealer Data API"
 
     def get_client(self) -> DataApiClient:
@@ -23,3 +28,17 @@ class DataApiHook(OdHttpHook):
             api_key=self.secret(what="Data API key"),
             **self.client_kwargs(),
         )
+
+    def probe(self) -> tuple[bool, str]:
+        """An empty batch: refused without the key, refused as invalid with it."""
+        with self.get_client() as client:
+            return self.auth_probe(
+                client,
+                "POST",
+                BATCH_PATH,
+                json={},
+                name="the Data API",
+                accepted=(400, 422),
+                probe="an empty batch, which applies nothing",
+                fix="the API key (the connection's password)",
+            )

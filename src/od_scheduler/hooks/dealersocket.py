@@ -1,22 +1,25 @@
 """DealersocketHook: the ``od_dealersocket`` connection -> a DealersocketClient.
 
-Connection (CONTRACTS.md §6): host = the inventory API's base URL, password = the ``X-Api-Key`` value;
-optional extras ``timeout`` and ``max_attempts``. Each dealer's ``dealer_code`` comes from its CMS config.
+Connection (CONTRACTS.md §6; type ``od_dealersocket``, or ``http``): host = the inventory API's base URL,
+password = the ``X-Api-Key`` value; optional extras ``timeout`` and ``max_attempts``. Each dealer's
+``dealer_code`` comes from its CMS config.
+
+Every path is a dealer's, so the connection test asks for a dealer code no dealer has: refused without the
+key, ``404`` (unknown dealer) with it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from od_scheduler import conn_ids
-from od_scheduler.clients.dealersocket import DealersocketClient
-from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.clients.dealersocket import DealersocketClient, vehicles_path
+from od_scheduler.hooks.http_base import PROBE_ID, OdHttpHook
 
 
 class DealersocketHook(OdHttpHook):
     """Builds the DealerSocket inventory client."""
 
     default_conn_name = conn_ids.DEALERSOCKET
+    conn_type = "od_dealersocket"
     hook_name = "Open Dealer DealerSocket"
 
     def get_client(self) -> DealersocketClient:
@@ -27,10 +30,16 @@ class DealersocketHook(OdHttpHook):
             **self.client_kwargs(),
         )
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Label the UI form for this connection type."""
-        return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"host": "Inventory API base URL", "password": "API key (X-Api-Key)"},
-        }
+    def probe(self) -> tuple[bool, str]:
+        """Page 1 of a dealer code no dealer has."""
+        with self.get_client() as client:
+            return self.auth_probe(
+                client,
+                "GET",
+                vehicles_path(PROBE_ID),
+                params={"page": 1},
+                name="DealerSocket",
+                accepted=(404,),
+                probe=f"the unknown dealer code {PROBE_ID!r}",
+                fix="the API key (the connection's password, sent as X-Api-Key)",
+            )
