@@ -34,7 +34,8 @@ from od_scheduler.clients.apify import (
 )
 from od_scheduler.clients.base import excerpt
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.hooks.http_base import ANY_STATUS, PROBE_ID, OdHttpHook, metadata_db_connection
+from od_scheduler.hooks.http_base import OdHttpHook, metadata_db_connection
+from od_scheduler.hooks.probe import ANY_STATUS, PROBE_ID
 
 PAGE_SIZE_EXTRA = "items_page_size"
 

@@ -1,11 +1,7 @@
 """CobaltHook: the ``od_cobalt`` connection -> a CobaltClient.
 
-Connection (type ``od_cobalt``, or ``http``): host = the feed server's base URL, login + password = its
-HTTP Basic credentials (optional extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code``
-comes from its CMS config.
-
-Every feed is a dealer's, so the connection test asks for a dealer code no dealer has: refused without the
-credentials, ``404`` (no such feed) with them.
+Connection: host = the feed server's base URL, login + password = its HTTP Basic credentials (optional
+extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code`` comes from its CMS config.
 """
 
 from __future__ import annotations
@@ -13,7 +9,8 @@ from __future__ import annotations
 from od_scheduler import conn_ids
 from od_scheduler.clients.cobalt import CobaltClient, feed_path
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.hooks.http_base import PROBE_ID, OdHttpHook
+from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import PROBE_ID, auth_probe
 
 
 class CobaltHook(OdHttpHook):
@@ -38,9 +35,10 @@ class CobaltHook(OdHttpHook):
         )
 
     def probe(self) -> tuple[bool, str]:
-        """The feed of a dealer code no dealer has."""
+        """Every feed is a dealer's: that of a code no dealer has (401 without credentials, 404 with)."""
         with self.get_client() as client:
-            return self.auth_probe(
+            return auth_probe(
+                self,
                 client,
                 "GET",
                 feed_path(PROBE_ID),

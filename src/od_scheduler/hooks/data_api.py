@@ -1,10 +1,6 @@
 """DataApiHook: the ``od_data_api`` connection -> a DataApiClient.
 
-Connection (type ``od_data_api``, or ``http``): host = Data API base URL, password = API key (sent as
-``X-API-Key``).
-
-The Data API has no endpoint to read, so the connection test posts an empty batch, which it must refuse
-as invalid (400/422) once the key is accepted; nothing can be applied.
+Connection: host = Data API base URL, password = API key (sent as ``X-API-Key``).
 """
 
 from __future__ import annotations
@@ -12,6 +8,7 @@ from __future__ import annotations
 from od_scheduler import conn_ids
 from od_scheduler.clients.data_api import BATCH_PATH, DataApiClient
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import auth_probe
 
 
 class DataApiHook(OdHttpHook):
@@ -30,9 +27,10 @@ class DataApiHook(OdHttpHook):
         )
 
     def probe(self) -> tuple[bool, str]:
-        """An empty batch: refused without the key, refused as invalid with it."""
+        """Nothing to read: an empty batch, refused without the key (401), as invalid with it (400/422)."""
         with self.get_client() as client:
-            return self.auth_probe(
+            return auth_probe(
+                self,
                 client,
                 "POST",
                 BATCH_PATH,

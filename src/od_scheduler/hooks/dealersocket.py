@@ -1,18 +1,15 @@
 """DealersocketHook: the ``od_dealersocket`` connection -> a DealersocketClient.
 
-Connection (CONTRACTS.md §6; type ``od_dealersocket``, or ``http``): host = the inventory API's base URL,
-password = the ``X-Api-Key`` value; optional extras ``timeout`` and ``max_attempts``. Each dealer's
-``dealer_code`` comes from its CMS config.
-
-Every path is a dealer's, so the connection test asks for a dealer code no dealer has: refused without the
-key, ``404`` (unknown dealer) with it.
+Connection (CONTRACTS.md §6): host = the inventory API's base URL, password = the ``X-Api-Key`` value;
+optional extras ``timeout`` and ``max_attempts``. Each dealer's ``dealer_code`` comes from its CMS config.
 """
 
 from __future__ import annotations
 
 from od_scheduler import conn_ids
 from od_scheduler.clients.dealersocket import DealersocketClient, vehicles_path
-from od_scheduler.hooks.http_base import PROBE_ID, OdHttpHook
+from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import PROBE_ID, auth_probe
 
 
 class DealersocketHook(OdHttpHook):
@@ -31,9 +28,10 @@ class DealersocketHook(OdHttpHook):
         )
 
     def probe(self) -> tuple[bool, str]:
-        """Page 1 of a dealer code no dealer has."""
+        """Every path is a dealer's: page 1 of a dealer code no dealer has (401 without the key, 404 with)."""
         with self.get_client() as client:
-            return self.auth_probe(
+            return auth_probe(
+                self,
                 client,
                 "GET",
                 vehicles_path(PROBE_ID),

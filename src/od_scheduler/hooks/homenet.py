@@ -16,6 +16,7 @@ from od_scheduler.clients.base import BaseClient, BearerAuth
 from od_scheduler.clients.homenet import TRANSFORM_PATH, HomenetClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import auth_probe
 
 #: The connection extra holding the fallback integration token.
 INTEGRATION_TOKEN_EXTRA = "integration_token"  # noqa: S105 - a key name, not a secret
@@ -60,7 +61,8 @@ class HomenetHook(OdHttpHook):
             auth=BearerAuth(self.secret(what="SOAP transformer bearer token")),
             **self.client_kwargs(),
         ) as client:
-            ok, message = self.auth_probe(
+            ok, message = auth_probe(
+                self,
                 client,
                 "GET",
                 TRANSFORM_PATH,

@@ -17,15 +17,16 @@ goes to Airflow's ``mask_secret`` as well, so Airflow masks it in task logs too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
-from od_scheduler.clients.base import BaseClient, RetryPolicy, excerpt, redact_text
+from od_scheduler.clients.base import RetryPolicy, redact_text
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.hooks.probe import TEST_DEADLINE_S, TEST_TIMEOUT_S
 from od_scheduler.settings import get_settings
 
 
@@ -51,14 +52,6 @@ def metadata_db_connection(conn_id: str, not_found: Exception) -> Any:
 CONNECTION_LOOKUP_LOCK = threading.Lock()
 
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
-
-#: The connection test's bounds: one attempt, answered in seconds (the UI waits for it).
-TEST_TIMEOUT_S = 10.0
-TEST_DEADLINE_S = 20.0
-#: Every HTTP status: a probe's answer is judged by the hook, never retried or raised by the client.
-ANY_STATUS = range(100, 600)
-#: The id a probe asks for where the upstream only serves per-dealer paths (no dealer has it).
-PROBE_ID = "od-scheduler-connection-test"
 
 
 def connection_extras(raw: Mapping[str, Any] | None, conn_types: Iterable[str | None]) -> dict[str, Any]:
@@ -193,48 +186,6 @@ class OdHttpHook(BaseHook):
             self._testing = False
 
     def probe(self) -> tuple[bool, str]:
-        """The connection test's check, one cheap request where the upstream's contract allows it."""
+        """The connection test's check: one cheap request where the upstream's contract allows it (see
+        :mod:`od_scheduler.hooks.probe`)."""
         raise NotImplementedError(f"{type(self).__name__} has no connection test")
-
-    def auth_probe(
-        self,
-        client: BaseClient,
-        method: str,
-        path: str,
-        *,
-        name: str,
-        accepted: Collection[int],
-        probe: str,
-        fix: str,
-        **kwargs: Any,
-    ) -> tuple[bool, str]:
-        """Probe an upstream that has no endpoint for a cheap authenticated read.
-
-        One request that the upstream must authenticate but that reads no dealer's data and changes nothing
-        (``probe`` says what it is) goes out twice: without credentials, where it must be refused (401/403:
-        the host is the upstream and it checks this path), then with the connection's, where it must get
-        one of ``accepted``, the contract's answer to such a request. ``fix`` says what to check when the
-        credentials are refused.
-        """
-        url = client.redactor.redact(f"{client.base_url.rstrip('/')}{path}")
-        named = name[:1].upper() + name[1:]
-        wanted = "/".join(str(s) for s in accepted)
-        with BaseClient(
-            base_url=client.base_url, service=client.service, **self.client_kwargs()
-        ) as anonymous:
-            status = anonymous.request(method, path, ok=ANY_STATUS, **kwargs).status_code
-        if status not in (401, 403):
-            return False, (
-                f"{named}: {method} {url} answered HTTP {status} without credentials, where {name} refuses "
-                f"(401 or 403): check that the host of connection {self.conn_id!r} is the {name} base URL."
-            )
-        response = client.request(method, path, ok=ANY_STATUS, **kwargs)
-        answer = f"HTTP {response.status_code}: {excerpt(response.content, client.redactor, 120)}"
-        if response.status_code in (401, 403):
-            return False, f"{named} refused the credentials ({method} {url}: {answer}). Check {fix}."
-        if response.status_code not in accepted:
-            return False, f"{named}: {method} {url} answered {answer}; expected HTTP {wanted} for {probe}."
-        return True, (
-            f"{named} is reachable and accepted the credentials: {method} {url} answered HTTP "
-            f"{response.status_code} as expected for {probe} (without credentials: {status})."
-        )

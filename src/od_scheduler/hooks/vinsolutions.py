@@ -15,6 +15,7 @@ from od_scheduler import conn_ids
 from od_scheduler.clients.vinsolutions import INVENTORY_PATH, VinsolutionsClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import auth_probe
 
 
 class VinsolutionsHook(OdHttpHook):
@@ -50,7 +51,8 @@ class VinsolutionsHook(OdHttpHook):
     def probe(self) -> tuple[bool, str]:
         """A token, then one inventory request without a dealer id."""
         with self.get_client() as client:
-            return self.auth_probe(
+            return auth_probe(
+                self,
                 client,
                 "GET",
                 INVENTORY_PATH,
