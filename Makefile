@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-# Reinstall only when a requirements file changes.
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
+# Reinstall only when a requirements file or pyproject.toml (the package's metadata) changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .PHONY: help install demo setup up down test test-unit test-dags test-integration test-e2e lint format typecheck clean
@@ -17,18 +17,20 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt pyproject.toml
 	@echo "==> Installing pinned requirements into $(VENV) (uv $(UV_VERSION))"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@echo "==> Installing the od-scheduler package (editable: src/ edits apply without reinstalling)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)  ## Create .venv and install the pinned requirements
+install: $(STAMP)  ## Create .venv, install the pinned requirements and the od-scheduler package
 
 demo: install  ## Run every platform DAG once on embedded PostgreSQL + the local sandbox; print a summary
 	$(BIN)/python -m include.tools.demo
 
-setup: install  ## Migrate Airflow's DB, create missing connections, import pools, apply include/sql
+setup: install  ## Migrate Airflow's DB, create missing connections, import pools, apply the job-history schema
 	$(BIN)/python -m include.tools.setup_project
 
 up: install  ## Start the whole local Airflow (UI on http://127.0.0.1:8080, admin/admin)
@@ -45,7 +47,7 @@ format: install  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: install  ## mypy over plugins/
+typecheck: install  ## mypy over src/od_scheduler
 	$(BIN)/mypy
 
 test: install lint typecheck  ## Lint, typecheck, then the whole test suite

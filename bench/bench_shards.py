@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+sys.path.insert(0, str(ROOT))  # include/; od_scheduler is the installed package
 
 DAG_ID = "inventory_dealer_com"
 SITE_RATE = 2  # the Dealer.com connection's default: 2 requests per second per site

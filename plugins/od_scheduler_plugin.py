@@ -6,8 +6,7 @@ an iframe, authenticated by the user's session cookie).
 
 Every Airflow process loads plugins (a task does, for macros), so this module stays light: the FastAPI app
 (about 3 s of imports) is imported only when ``fastapi_apps`` is read, i.e. by the api-server.
-``plugins/.airflowignore`` keeps the plugin manager out of the ``od_scheduler`` package, which is
-imported normally from ``plugins/`` on ``sys.path``.
+The ``od_scheduler`` package itself is the installed ``od-scheduler`` distribution, not part of this folder.
 """
 
 from __future__ import annotations

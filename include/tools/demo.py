@@ -265,7 +265,6 @@ def main() -> int:
         env["AIRFLOW__OD_SCHEDULER__TASK_RETRY_DELAY_S"] = "3"
     os.environ.update(env)  # this process imports the platform registry, which reads Airflow config
     env = dict(os.environ)
-    sys.path.insert(0, str(localenv.ROOT / "plugins"))
     localenv.step("Setting up Airflow: migrate, connections, pools, job-history schema")
     subprocess.run(
         [sys.executable, "-m", "include.tools.setup_project", "--replace-db-connections"], env=env, check=True

@@ -253,7 +253,9 @@ def airflow_env(local: Path, socket_dir: str, *, api_port: int = 8080) -> dict[s
         # from: maintenance_cleanup prunes Airflow's metadata in its task, with the od_airflow_db
         # connection `make setup` creates while this is on. Off everywhere else (see docker-compose.yaml).
         "AIRFLOW__OD_SCHEDULER__METADATA_CLEANUP_IN_TASK": "True",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        # The UI's connection Test button (off by default in Airflow: it makes the API server send requests).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "PYTHONPATH": str(ROOT),  # include/ for the tools; od_scheduler is the installed package
         # Two warnings every Airflow 3.3.2 CLI call prints that say nothing about this project: the optional
         # graphviz renderer (`airflow dags show`) is not installed, and Airflow's .airflowignore code uses a
         # pathspec pattern name pathspec deprecated.

@@ -10,7 +10,8 @@
    metadata_cleanup_in_task`` is on. While it is off (the default) no task may hold those credentials:
    an ``od_airflow_db`` an earlier setup created is removed, and one defined elsewhere is reported.
 3. Pools from ``include/pools.json`` (created or resized).
-4. The job-history schema (``include/sql/*.sql``, idempotent) on the ``od_job_history`` connection.
+4. The job-history schema (the package's ``od_scheduler/sql/*.sql``, idempotent) on the ``od_job_history``
+   connection.
 
 Safe to run any number of times.
 """
@@ -30,12 +31,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def required_connections() -> tuple[str, ...]:
     """The CMS, the Data API, the job history, and every registered platform's upstream."""
-    sys.path.insert(0, str(ROOT / "plugins"))
     from od_scheduler import conn_ids
     from od_scheduler.platforms import PLATFORMS
 
     platform_conns = sorted({p.conn_id for p in PLATFORMS.values()})
     return (conn_ids.PAYLOAD_CMS, conn_ids.DATA_API, conn_ids.JOB_HISTORY, *platform_conns)
+
+
+def package_sql_dir() -> Path:
+    """The job-history migrations shipped in the installed od_scheduler package."""
+    from od_scheduler.hooks.job_history import SQL_DIR
+
+    return SQL_DIR
 
 
 def step(message: str) -> None:
@@ -75,7 +82,6 @@ METADATA_CONN_DESCRIPTION = "Airflow's metadata database (maintenance_cleanup ru
 
 def metadata_cleanup_in_task() -> bool:
     """``[od_scheduler] metadata_cleanup_in_task``: whether tasks may hold the metadata DB's credentials."""
-    sys.path.insert(0, str(ROOT / "plugins"))
     from od_scheduler.settings import get_settings
 
     return get_settings().metadata_cleanup_in_task
@@ -174,7 +180,7 @@ def apply_schema(sql_dir: Path) -> None:
     import psycopg
     from airflow.models.connection import Connection
 
-    step("Job-history schema (include/sql) on connection od_job_history")
+    step(f"Job-history schema ({sql_dir}) on connection od_job_history")
     conn = Connection.get_connection_from_secrets("od_job_history")
     kwargs: dict[str, Any] = {"host": conn.host, "dbname": conn.schema or "postgres", "user": conn.login}
     if conn.port:
@@ -199,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON file of connections to create where not already defined",
     )
     parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
-    parser.add_argument("--sql-dir", type=Path, default=ROOT / "include" / "sql")
+    parser.add_argument(
+        "--sql-dir", type=Path, default=None, help="default: the installed package's od_scheduler/sql"
+    )
     parser.add_argument(
         "--replace-db-connections",
         action="store_true",
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if not in_task:
         retire_metadata_connection()
     import_pools(args.pools)
-    apply_schema(args.sql_dir)
+    apply_schema(args.sql_dir or package_sql_dir())
     step("Setup complete")
     return 0
 

@@ -43,7 +43,7 @@ PARSE_GUARDED = textwrap.dedent(
 def guarded_parse() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql+psycopg2://nobody@127.0.0.1:1/closed"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])
+    env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
         [sys.executable, "-c", PARSE_GUARDED, str(ROOT / "dags")],
         env=env,

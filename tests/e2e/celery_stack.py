@@ -234,7 +234,7 @@ class CeleryStack:
             "AIRFLOW__OD_SCHEDULER__STAGING_CONN_ID": "od_staging",
             "AIRFLOW_CONN_OD_STAGING": json.dumps(self.staging_conn),
             **{f"AIRFLOW__OD_SCHEDULER__{key.upper()}": value for key, value in self.settings.items()},
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+            "PYTHONPATH": str(ROOT),  # include/ and tests/; od_scheduler is the installed package
         }
         env.pop("OD_STAGING_URL", None)  # the suite's local staging folder would override the setting
         return env

@@ -141,7 +141,7 @@ def airflow(airflow_db: None, sandbox: str) -> Iterator[Airflow]:
         # test_shard_pools.py: the sandbox's 19 Dealer.com dealers in five shards of 4 (4 in flight each).
         "AIRFLOW__OD_SCHEDULER__DEALERS_PER_TASK": "4",
         "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key", fallback="") or "",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        "PYTHONPATH": str(ROOT),
     }
     LOGS.mkdir(parents=True, exist_ok=True)
     _end_leftover_runs()

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from od_scheduler.hooks.job_history import SQL_DIR
 from tests.fixtures import ROOT
 
 pytestmark = pytest.mark.integration
@@ -118,8 +119,8 @@ def test_the_job_history_role_owns_its_database_and_applies_the_migrations(
             }
         ),
     )
-    setup_project.apply_schema(ROOT / "include" / "sql")
-    setup_project.apply_schema(ROOT / "include" / "sql")  # idempotent as this role too
+    setup_project.apply_schema(SQL_DIR)
+    setup_project.apply_schema(SQL_DIR)  # idempotent as this role too
     with psycopg.connect(**{**admin, "user": role, "password": "init-script-pw"}, dbname=db) as conn:
         owners = dict(conn.execute("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"))
     assert {"job_executions", "vehicle_fingerprints", "dealer_leases", "source_state"} <= set(owners)

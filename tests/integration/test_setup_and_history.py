@@ -178,7 +178,8 @@ def test_finish_without_start_still_records_the_failure(history) -> None:
 def test_schema_is_idempotent_and_rejects_bad_rows(history) -> None:
     import psycopg
 
-    files = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "include" / "sql").glob("*.sql"))
+    sql_dir = Path(__file__).resolve().parents[2] / "src" / "od_scheduler" / "sql"
+    files = sorted(p.name for p in sql_dir.glob("*.sql"))
     assert history.apply_schema() == files
     assert history.apply_schema() == files
     with job_history_conn() as db, pytest.raises(psycopg.errors.CheckViolation):

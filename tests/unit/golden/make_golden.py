@@ -39,7 +39,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = Path(os.environ.get("OD_GOLDEN_CODE_ROOT") or HERE.parents[2]).resolve()
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+# The code under ROOT wins over the installed package: src/ today, plugins/ in checkouts from before the
+# package moved (b7d9924 and 10c3719 above).
+CODE = ROOT / "src" if (ROOT / "src" / "od_scheduler").is_dir() else ROOT / "plugins"
+sys.path[:0] = [str(CODE), str(ROOT)]
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="od-golden-"))
 
 BASES = (

@@ -6,17 +6,17 @@ optional extras ``timeout`` and ``max_attempts``. Each dealer's ``dealer_code`` 
 
 from __future__ import annotations
 
-from typing import Any
-
 from od_scheduler import conn_ids
-from od_scheduler.clients.dealersocket import DealersocketClient
+from od_scheduler.clients.dealersocket import DealersocketClient, vehicles_path
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import PROBE_ID, auth_probe
 
 
 class DealersocketHook(OdHttpHook):
     """Builds the DealerSocket inventory client."""
 
     default_conn_name = conn_ids.DEALERSOCKET
+    conn_type = "od_dealersocket"
     hook_name = "Open Dealer DealerSocket"
 
     def get_client(self) -> DealersocketClient:
@@ -27,10 +27,17 @@ class DealersocketHook(OdHttpHook):
             **self.client_kwargs(),
         )
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Label the UI form for this connection type."""
-        return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"host": "Inventory API base URL", "password": "API key (X-Api-Key)"},
-        }
+    def probe(self) -> tuple[bool, str]:
+        """Every path is a dealer's: page 1 of a dealer code no dealer has (401 without the key, 404 with)."""
+        with self.get_client() as client:
+            return auth_probe(
+                self,
+                client,
+                "GET",
+                vehicles_path(PROBE_ID),
+                params={"page": 1},
+                name="DealerSocket",
+                accepted=(404,),
+                probe=f"the unknown dealer code {PROBE_ID!r}",
+                fix="the API key (the connection's password, sent as X-Api-Key)",
+            )

@@ -7,15 +7,17 @@ extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code`` comes fr
 from __future__ import annotations
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.cobalt import CobaltClient
+from od_scheduler.clients.cobalt import CobaltClient, feed_path
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import PROBE_ID, auth_probe
 
 
 class CobaltHook(OdHttpHook):
     """Builds the Cobalt inventory-feed client."""
 
     default_conn_name = conn_ids.COBALT
+    conn_type = "od_cobalt"
     hook_name = "Open Dealer Cobalt feeds"
 
     def get_client(self) -> CobaltClient:
@@ -31,3 +33,17 @@ class CobaltHook(OdHttpHook):
             password=self.secret(what="feed's Basic-auth password"),
             **self.client_kwargs(),
         )
+
+    def probe(self) -> tuple[bool, str]:
+        """Every feed is a dealer's: that of a code no dealer has (401 without credentials, 404 with)."""
+        with self.get_client() as client:
+            return auth_probe(
+                self,
+                client,
+                "GET",
+                feed_path(PROBE_ID),
+                name="Cobalt",
+                accepted=(404,),
+                probe=f"the unknown dealer code {PROBE_ID!r}",
+                fix="the Basic-auth user and password (the connection's login and password)",
+            )

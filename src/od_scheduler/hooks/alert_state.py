@@ -3,7 +3,7 @@
 A condition is *claimed* before its alert is sent: the claim succeeds only when the condition is new (no
 row, or a cleared one) or its earlier alert was never delivered, so two checks racing on one condition
 send one message. A failed delivery *releases* the claim (the next check tries again); a check that finds
-the condition gone *clears* it, so a recurrence alerts again. Schema: ``include/sql/005_alerts.sql``.
+the condition gone *clears* it, so a recurrence alerts again. Schema: ``od_scheduler/sql/005_alerts.sql``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 Connection: host = the Apify API base URL (default ``https://api.apify.com``), password = the API token
 (sent only as ``Authorization: Bearer``), optional extras ``items_page_size`` (dataset items per request,
-default 1000), ``timeout`` and ``max_attempts`` as for every HTTP connection.
+default 1000), ``timeout`` and ``max_attempts`` as for every HTTP connection. Connection type ``od_apify``
+(or ``http``).
+
+The connection test reads a run that does not exist: Apify checks the token first (401 for a bad one),
+then answers ``404 record-not-found``.
 
 The watcher is built from async code (the trigger): its connection is read with ``aget_connection`` and
 its extras with ``aextra_dejson``, because the synchronous calls block the triggerer's event loop.
@@ -21,9 +25,17 @@ import httpx
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.apify import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ApifyClient, ApifyRunWatcher
+from od_scheduler.clients.apify import (
+    DEFAULT_BASE_URL,
+    DEFAULT_PAGE_SIZE,
+    RUN_PATH,
+    ApifyClient,
+    ApifyRunWatcher,
+)
+from od_scheduler.clients.base import excerpt
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook, metadata_db_connection
+from od_scheduler.hooks.probe import ANY_STATUS, PROBE_ID
 
 PAGE_SIZE_EXTRA = "items_page_size"
 
@@ -32,6 +44,7 @@ class ApifyHook(OdHttpHook):
     """Builds Apify clients from the ``od_apify`` connection."""
 
     default_conn_name = conn_ids.APIFY
+    conn_type = "od_apify"
     hook_name = "Open Dealer Apify"
 
     def __init__(self, conn_id: str | None = None) -> None:
@@ -42,7 +55,7 @@ class ApifyHook(OdHttpHook):
     def extras(self) -> dict[str, Any]:
         """The connection's extras (read asynchronously first when the hook serves a trigger)."""
         if self._async_extras is not None:
-            return dict(self._async_extras)
+            return self._extras_of(self._async_extras)
         return super().extras
 
     def api_url(self) -> str:
@@ -83,6 +96,24 @@ class ApifyHook(OdHttpHook):
             **self.bounded_client_kwargs(timeout=timeout, max_attempts=max_attempts),
         )
 
+    def probe(self) -> tuple[bool, str]:
+        """Read a run that does not exist: a valid token gets Apify's ``404 record-not-found``."""
+        with self.get_client() as client:
+            url = client.redactor.redact(f"{client.base_url.rstrip('/')}{RUN_PATH.format(run_id=PROBE_ID)}")
+            response = client.request("GET", RUN_PATH.format(run_id=PROBE_ID), ok=ANY_STATUS)
+            answer = f"HTTP {response.status_code}: {excerpt(response.content, client.redactor, 120)}"
+        if response.status_code in (401, 403):
+            return (
+                False,
+                f"Apify refused the API token (GET {url}: {answer}). Check the connection's password.",
+            )
+        if response.status_code == 404 and _error_type(response) == "record-not-found":
+            return True, f"Apify is reachable and accepted the API token (GET {url}: 404 record-not-found)."
+        return False, (
+            f"Apify: GET {url} answered {answer}; expected Apify's 404 record-not-found. "
+            "Check that the host is the Apify API base URL (https://api.apify.com)."
+        )
+
     async def aget_watcher(
         self,
         *,
@@ -109,3 +140,13 @@ class ApifyHook(OdHttpHook):
             transport=transport,
             **kwargs,
         )
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    """``error.type`` of an Apify error body, if the body is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("type")) if isinstance(error, dict) else None

@@ -3,15 +3,20 @@
 Connection: host = the SOAP transformer's base URL, password = its bearer token, extra
 ``integration_token`` = the HomeNet integration token used for dealers whose CMS ``homenet_config`` has
 none of its own (optional; ``timeout`` and ``max_attempts`` as for every HTTP connection). The dealer's own
-token always wins: there is no global feed for everyone.
+token always wins: there is no global feed for everyone. Connection type ``od_homenet`` (or ``http``).
+
+The transformer only serves rooftops, so the connection test asks for none: refused without the bearer
+token, ``400`` (rooftop is required) with it. Integration tokens are per rooftop and are not tested.
 """
 
 from __future__ import annotations
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.homenet import HomenetClient
+from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.clients.homenet import TRANSFORM_PATH, HomenetClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
+from od_scheduler.hooks.probe import auth_probe
 
 #: The connection extra holding the fallback integration token.
 INTEGRATION_TOKEN_EXTRA = "integration_token"  # noqa: S105 - a key name, not a secret
@@ -21,6 +26,7 @@ class HomenetHook(OdHttpHook):
     """Builds a HomeNet (SOAP transformer) client bound to one dealer's integration token."""
 
     default_conn_name = conn_ids.SOAP_TRANSFORMER
+    conn_type = "od_homenet"
     hook_name = "Open Dealer HomeNet (SOAP transformer)"
 
     def integration_token(self, dealer_token: str | None) -> tuple[str, str]:
@@ -45,3 +51,24 @@ class HomenetHook(OdHttpHook):
             credential_source=credential_source,
             **self.client_kwargs(),
         )
+
+    def probe(self) -> tuple[bool, str]:
+        """The transform endpoint without a rooftop, with the bearer token only."""
+        fallback = "set" if str(self.extras.get(INTEGRATION_TOKEN_EXTRA) or "").strip() else "not set"
+        with BaseClient(
+            base_url=str(self.base_url()),
+            service="homenet",
+            auth=BearerAuth(self.secret(what="SOAP transformer bearer token")),
+            **self.client_kwargs(),
+        ) as client:
+            ok, message = auth_probe(
+                self,
+                client,
+                "GET",
+                TRANSFORM_PATH,
+                name="the SOAP transformer",
+                accepted=(400,),
+                probe="a request without a rooftop",
+                fix="the bearer token (the connection's password)",
+            )
+        return ok, f"{message} Fallback integration token (extra {INTEGRATION_TOKEN_EXTRA}): {fallback}."

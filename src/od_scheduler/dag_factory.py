@@ -122,7 +122,7 @@ def platform_schedule(platform_id: str) -> CronDataIntervalTimetable:
 def long_run_deadline(platform_id: str) -> DeadlineAlert:
     """Alert (through the triggerer) when a run is still going ``expected_run_minutes`` after it was queued.
 
-    The callback is named by its dotted path: the triggerer imports it from the plugins folder (a function
+    The callback is named by its dotted path: the triggerer imports it from the installed package (a function
     defined in a DAG file cannot be imported there). The deadline does not stop or fail the run.
     """
     minutes = expected_run_minutes(platform_id)

@@ -1,24 +1,32 @@
 """Shared Connection -> client plumbing for the project's HTTP upstreams.
 
-A Connection of type ``http`` gives the base URL (``host`` as a full URL, or ``schema`` + ``host`` +
-``port``), the secret in ``password``, and optional extras ``timeout`` (seconds), ``max_attempts``,
-``deadline_s`` (overall bound of one request) and ``max_response_mb`` (largest body, raw and decoded).
+A Connection of the upstream's own type (``od_cobalt``, ...; see :mod:`od_scheduler.provider_info`) or of
+type ``http`` -- the hooks read the same fields whatever the type -- gives the base URL (``host`` as a full
+URL, or ``schema`` + ``host`` + ``port``), the secret in ``password``, and optional extras ``timeout``
+(seconds), ``max_attempts``, ``deadline_s`` (overall bound of one request) and ``max_response_mb``
+(largest body, raw and decoded). An extra is read under its plain name (what Airflow 3's connection form
+writes) or as ``extra__<conn type>__<name>`` (older forms); an empty one (``null``, ``""``) is unset.
 Every secret of the connection is handed to the client's redactor, so it never reaches a log line, and
 every secret the client registers (its own and those it derives: OAuth access tokens, Basic credentials)
 goes to Airflow's ``mask_secret`` as well, so Airflow masks it in task logs too.
+
+``test_connection()`` (the UI's Test button, where ``[core] test_connection`` is enabled) runs the hook's
+:meth:`OdHttpHook.probe` with one attempt and short timeouts, and answers ``(ok, message)``; it never raises.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
-from od_scheduler.clients.base import RetryPolicy
+from od_scheduler.clients.base import RetryPolicy, redact_text
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.hooks.probe import TEST_DEADLINE_S, TEST_TIMEOUT_S
 from od_scheduler.settings import get_settings
 
 
@@ -46,18 +54,40 @@ CONNECTION_LOOKUP_LOCK = threading.Lock()
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
 
 
+def connection_extras(raw: Mapping[str, Any] | None, conn_types: Iterable[str | None]) -> dict[str, Any]:
+    """A connection's extras as the hooks read them: plain keys, else ``extra__<type>__<key>`` for one of
+    ``conn_types``; empty values (``None``, ``""``: a form field left blank) are left out."""
+    prefixes = tuple(f"extra__{t}__" for t in dict.fromkeys(conn_types) if t)
+    plain: dict[str, Any] = {}
+    prefixed: dict[str, Any] = {}
+    for key, value in (raw or {}).items():
+        if value is None or value == "":
+            continue
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        if prefix is None:
+            plain[key] = value
+        else:
+            prefixed.setdefault(key[len(prefix) :], value)
+    return {**prefixed, **plain}
+
+
 class OdHttpHook(BaseHook):
     """Base for the project's HTTP hooks: resolves the connection once and builds client kwargs."""
 
     conn_name_attr = "conn_id"
+    #: Each upstream's hook has its own type (declared in provider_info); a connection of type ``http`` works
+    #: as well, the type is never checked.
     conn_type = "http"
     default_conn_name = ""
     hook_name = "Open Dealer HTTP upstream"
+    #: Extras whose names look like secrets' but are not (they stay readable in messages).
+    public_extras: tuple[str, ...] = ()
 
     def __init__(self, conn_id: str | None = None) -> None:
         super().__init__()
         self.conn_id = conn_id or self.default_conn_name
         self._conn: Any = None
+        self._testing = False
 
     @property
     def connection(self) -> Any:
@@ -72,8 +102,11 @@ class OdHttpHook(BaseHook):
 
     @property
     def extras(self) -> dict[str, Any]:
-        """The connection's extra JSON as a dict."""
-        return dict(self.connection.extra_dejson or {})
+        """The connection's extras (see :func:`connection_extras`)."""
+        return self._extras_of(self.connection.extra_dejson)
+
+    def _extras_of(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        return connection_extras(raw, (self.conn_type, getattr(self._conn, "conn_type", None)))
 
     def base_url(self, *, required: bool = True) -> str | None:
         """The upstream's base URL from the connection, without a trailing slash."""
@@ -115,14 +148,44 @@ class OdHttpHook(BaseHook):
             raise ConfigError(
                 f"connection {self.conn_id!r}: extras deadline_s and max_response_mb must be > 0"
             )
-        secrets = [self.connection.password or ""]
-        secrets += [str(v) for k, v in extras.items() if any(s in k.lower() for s in SENSITIVE_EXTRA_KEYS)]
+        if self._testing:
+            timeout, attempts, deadline = min(timeout, TEST_TIMEOUT_S), 1, min(deadline, TEST_DEADLINE_S)
         return {
             "timeout": timeout,
             "retry": RetryPolicy(max_attempts=attempts, max_delay=settings.http_max_backoff_s),
-            "secrets": [s for s in secrets if s],
+            "secrets": self._secrets(),
             "conn_id": self.conn_id,
             "deadline_s": deadline,
             "max_response_bytes": max(1, int(max_mb * 1_000_000)),
             "on_secret": mask_secret,
         }
+
+    def _secrets(self) -> list[str]:
+        """The password and every extra whose name says it is a secret."""
+        secrets = [self.connection.password or ""]
+        secrets += [
+            str(v)
+            for k, v in self.extras.items()
+            if k not in self.public_extras and any(s in k.lower() for s in SENSITIVE_EXTRA_KEYS)
+        ]
+        return [s for s in secrets if s]
+
+    # -- connection test --------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's connection test: ``(True, what was checked)`` or ``(False, what failed, what to fix)``.
+
+        Runs :meth:`probe` with one attempt and short timeouts. Never raises: any failure is the message.
+        """
+        self._testing = True
+        try:
+            return self.probe()
+        except Exception as err:  # the UI shows the message; a test must answer, not raise
+            known = self._secrets() if self._conn is not None else []
+            return False, redact_text(f"{type(err).__name__}: {err}", known)
+        finally:
+            self._testing = False
+
+    def probe(self) -> tuple[bool, str]:
+        """The connection test's check: one cheap request where the upstream's contract allows it (see
+        :mod:`od_scheduler.hooks.probe`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no connection test")

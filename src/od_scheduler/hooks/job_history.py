@@ -27,7 +27,8 @@ from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import ExecutionKey, JobExecution, JobStatus
 from od_scheduler.scheduling import DealerHistory
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "include" / "sql"
+#: The job-history migrations, shipped in the package (applied in file-name order, each idempotent).
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 #: Connections a shard task's threads share (see ``JobHistoryHook(reuse_connections=True)``).
 MAX_SHARED_CONNECTIONS = 4
 #: How many of the runs that counted a VIN's misses are remembered (see ``count_missing``).
@@ -349,6 +350,26 @@ class JobHistoryHook(PostgresHook):
                 conn.close()
 
     # -- schema ---------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]  # DbApiHook's is unannotated
+        """The database answers and holds the job-history schema; never raises (Airflow's connection test).
+
+        The UI's Test button on ``od_job_history`` (a ``postgres`` connection) runs PostgresHook's test; this
+        one also says whether the schema is there.
+        """
+        where = f"connection {self.postgres_conn_id!r}"
+        try:
+            with self._cursor() as cur:
+                cur.execute("SELECT to_regclass('job_executions') IS NOT NULL")
+                has_schema = bool(cur.fetchone()[0])
+        except Exception as err:  # a test must answer, not raise
+            return False, f"{where}: {type(err).__name__}: {err}".strip()
+        if not has_schema:
+            return False, (
+                f"{where} reaches PostgreSQL, but the job-history schema is missing (no job_executions "
+                "table): run `make setup` (or JobHistoryHook().apply_schema())."
+            )
+        return True, f"{where}: PostgreSQL answers and the job-history schema is in place."
+
     def apply_schema(self, sql_dir: Path = SQL_DIR) -> list[str]:
         """Apply every ``*.sql`` file in order; each is idempotent. Returns the file names applied."""
         applied = []

@@ -1,11 +1,10 @@
 """PayloadCmsHook: the ``od_payload_cms`` connection -> a PayloadCmsClient.
 
-Connection: host = CMS base URL, password = API key, extra ``{"auth_collection": "users"}``.
+Connection (type ``od_payload_cms``, or ``http``): host = CMS base URL, password = API key, extra
+``{"auth_collection": "users"}``. The connection test reads one dealer document.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from od_scheduler import conn_ids
 from od_scheduler.clients.payload_cms import PayloadCmsClient
@@ -16,6 +15,7 @@ class PayloadCmsHook(OdHttpHook):
     """Builds the PayloadCMS client for dealer configuration."""
 
     default_conn_name = conn_ids.PAYLOAD_CMS
+    conn_type = "od_payload_cms"
     hook_name = "Open Dealer PayloadCMS"
 
     def get_client(self) -> PayloadCmsClient:
@@ -27,15 +27,7 @@ class PayloadCmsHook(OdHttpHook):
             **self.client_kwargs(),
         )
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Used by the UI's "Test" button: one small authenticated read."""
+    def probe(self) -> tuple[bool, str]:
+        """One small authenticated read: the first dealer document."""
         with self.get_client() as client:
             return client.test_connection()
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Label the UI form for this connection type."""
-        return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"host": "CMS base URL", "password": "API key"},
-        }

@@ -2,7 +2,8 @@
 
 Dealer.com has no credentials: each dealer's ``base_url`` and ``site_id`` come from its CMS config. The
 connection carries the politeness settings: extra ``requests_per_second`` (default from settings, 2),
-``timeout`` and ``max_attempts``. It may have no host at all.
+``timeout`` and ``max_attempts``. It may have no host at all. Connection type ``od_dealer_com`` (or
+``http``). With nothing to call, the connection test checks these settings and says so.
 
 The ``base_url`` comes from the CMS, so it is checked before the client is built
 (:func:`~od_scheduler.clients.url_guard.check_base_url`: https, no user-info/query/fragment, public
@@ -27,6 +28,7 @@ class DealerComHook(OdHttpHook):
     """Builds a Dealer.com widget client for one dealer site."""
 
     default_conn_name = conn_ids.DEALER_COM
+    conn_type = "od_dealer_com"
     hook_name = "Open Dealer Dealer.com"
 
     def requests_per_second(self) -> float:
@@ -39,6 +41,15 @@ class DealerComHook(OdHttpHook):
         if rate <= 0:
             raise ConfigError(f"connection {self.conn_id!r}: requests_per_second must be > 0, got {rate}")
         return rate
+
+    def probe(self) -> tuple[bool, str]:
+        """No request: Dealer.com needs no credentials and each dealer's site comes from the CMS."""
+        rate = self.requests_per_second()
+        self.client_kwargs()  # the shared extras must be valid numbers too
+        return True, (
+            f"Dealer.com needs no credentials and has no fixed host (each dealer's site comes from the CMS), "
+            f"so nothing was sent. The settings are valid: {rate:g} requests per second per site."
+        )
 
     def get_client(
         self, base_url: str, *, dealer: Dealer | str | None = None, resolver: Resolver | None = None
