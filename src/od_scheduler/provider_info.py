@@ -387,9 +387,9 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
     "metadata_cleanup_in_task": _option(
         "boolean",
         "False",
-        "Whether maintenance_cleanup's prune_airflow_metadata task prunes Airflow's metadata itself, with the "
-        "od_airflow_db connection (which hands every task the metadata database's credentials). False: the "
-        "task skips; run python -m od_scheduler.metadata_cleanup where the scheduler runs instead.",
+        "Whether maintenance_cleanup's prune_airflow_metadata task prunes Airflow's metadata itself, with "
+        "the od_airflow_db connection (which hands every task the metadata database's credentials). False: "
+        "the task skips; run python -m od_scheduler.metadata_cleanup where the scheduler runs instead.",
     ),
     "max_drop_fraction": _option(
         "float",
