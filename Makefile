@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: help install demo setup up down test test-unit test-dags test-integration test-e2e lint format typecheck clean
+.PHONY: help lock audit install demo setup up down test test-unit test-dags test-integration test-e2e lint format typecheck clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -17,13 +17,24 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt pyproject.toml
-	@echo "==> Installing pinned requirements into $(VENV) (uv $(UV_VERSION))"
+$(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+
+$(STAMP): $(BIN)/python $(BIN)/uv requirements.txt requirements-dev.txt pyproject.toml
+	@echo "==> Installing exactly the locked requirements into $(VENV) (uv $(UV_VERSION), hashes checked)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.txt
 	@echo "==> Installing the od-scheduler package (editable: src/ edits apply without reinstalling)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+
+lock: $(BIN)/uv  ## Re-pin: requirements.txt (runtime) and requirements-dev.txt (everything), hashed, any Python 3.11+
+	$(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+		requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+		requirements-dev.in -o requirements-dev.txt
+
+audit: install  ## pip-audit the runtime lock against PyPI's vulnerability data
+	$(BIN)/python -m include.tools.audit
 
 install: $(STAMP)  ## Create .venv, install the pinned requirements and the od-scheduler package
 
@@ -50,7 +61,7 @@ format: install  ## Apply ruff's formatting and safe fixes
 typecheck: install  ## mypy over src/od_scheduler
 	$(BIN)/mypy
 
-test: install lint typecheck  ## Lint, typecheck, then the whole test suite
+test: install lint typecheck audit  ## Lint, typecheck, audit the dependencies, then the whole test suite
 	@command -v chromium >/dev/null || { echo "==> Installing chromium (Debian) for the status page browser test"; \
 		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
