@@ -245,6 +245,32 @@ def test_the_apprise_channel_sends_the_plain_text_with_its_urls(
     assert f"Log: {LOG_URL}" in resolved["message"]
 
 
+def test_no_secret_reaches_an_apprise_service(
+    receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.log import mask_secret
+
+    handler, url = receiver
+    dealer_token = "dealer-tok-Apprise-D4e5F6"
+    mask_secret(dealer_token)
+    path = url.replace("http://", "json://") + "/hook-path-secret-8a7b6c"
+    connection(monkeypatch, conn_type="apprise", extra={"config": {"path": path}})
+    leaky = summary(
+        **{
+            "d-broken": f"PermanentUpstreamError: GET https://feeds.test/x?token=qs-secret-77 {dealer_token}",
+            "d-flaky": f"ConfigError: could not post to {path}",
+        }
+    )
+
+    notifier = WebhookAlertNotifier(channel="apprise", state=MemoryState())
+    assert notifier.send(failure_rate_alert(leaky, REFS, 0.2)) == Delivery.SENT
+
+    raw = handler.requests[0][1].decode()
+    for secret in (dealer_token, "qs-secret-77", "hook-path-secret-8a7b6c"):
+        assert secret not in raw
+    assert "***" in raw
+
+
 def test_an_apprise_service_that_is_down_is_logged_and_retried(
     receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
