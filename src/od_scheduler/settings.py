@@ -104,11 +104,12 @@ def _bool(key: str, fallback: bool) -> bool:
     raise ConfigError(f"[{SECTION}] {key} must be true or false, got {raw!r}")
 
 
-def _choice(key: str, fallback: str, choices: tuple[str, ...]) -> str:
-    raw = (conf.get(SECTION, key, fallback=fallback) or fallback).strip().lower()
-    if raw not in choices:
-        raise ConfigError(f"[{SECTION}] {key} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
+def _one_of(key: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """``raw`` (trimmed, lower case) when it is one of ``choices``; empty is the first choice."""
+    value = (raw or "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"[{SECTION}] {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _list(key: str) -> tuple[str, ...]:
@@ -167,5 +168,7 @@ def get_settings() -> Settings:
         missing_after_intervals=_float("missing_after_intervals", 2.0, lo=1.0),
         incremental_overlap_minutes=_int("incremental_overlap_minutes", 60, lo=0, hi=7 * 24 * 60),
         full_pull_hours=_float("full_pull_hours", 24.0, lo=0.0),
-        alert_channel=_choice("alert_channel", "webhook", ALERT_CHANNELS),
+        alert_channel=_one_of(
+            "alert_channel", conf.get(SECTION, "alert_channel", fallback="webhook"), ALERT_CHANNELS
+        ),
     )
