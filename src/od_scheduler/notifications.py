@@ -29,11 +29,12 @@ index and try; built from Airflow's ``[api] base_url`` the way Airflow's ``TaskI
 them. Unset, alerts carry no links (said once in the log) rather than links to a guessed host.
 
 Channels (``[od_scheduler] alert_channel``): ``webhook`` (default) posts the JSON payload (Slack-compatible
-``text`` + structured fields) to the ``od_alerts`` http connection; ``slack`` posts the text through Airflow's
-Slack provider (``SlackWebhookHook``, ``od_alerts`` of type ``slack_webhook``); ``apprise`` through Airflow's
-Apprise provider (``AppriseHook``, ``od_alerts`` of type ``apprise``). The providers are optional: a channel
-whose provider is not installed is a :class:`~od_scheduler.exceptions.ConfigError` naming the pip package,
-logged at ERROR with the alert (which is retried at the next check, as for a webhook that is down).
+``text`` + structured fields) to the ``od_alerts`` webhook (type ``od_alerts`` or ``http``); ``slack`` posts
+the text through Airflow's Slack provider (``SlackWebhookHook``, ``od_alerts`` of type ``slack_webhook``);
+``apprise`` through Airflow's Apprise provider (``AppriseHook``, ``od_alerts`` of type ``apprise``). The
+providers are optional: a channel whose provider is not installed is a
+:class:`~od_scheduler.exceptions.ConfigError` naming the pip package, logged at ERROR with the alert (which
+is retried at the next check, as for a webhook that is down).
 
 A database error in an alert names what failed, never where: libpq's host, address, port, socket and user
 (and the ``od_job_history`` connection's host, login, schema and password) are removed
@@ -235,7 +236,7 @@ class Channel(Protocol):
 
 
 class WebhookChannel:
-    """The JSON payload (Slack-compatible ``text`` + structured fields) to the ``od_alerts`` http webhook."""
+    """The JSON payload (Slack-compatible ``text`` + structured fields) to the ``od_alerts`` webhook."""
 
     name = "webhook"
 
