@@ -18,6 +18,9 @@
 - **long run** (DeadlineAlert) and **system** (``list_dealers`` failed): see ``od_scheduler.notifications``.
 - **database down** (``summarize_run`` cannot reach the job history): a system alert, sent without dedup
   (the dedup state lives in that database).
+- **resolved** (every check that clears conditions): ONE message per check listing the conditions it found
+  over that had been alerted (kind, dealer and platform, since when), never for a condition whose alert
+  was not delivered. A condition is cleared once, so it is reported resolved once.
 
 No I/O here; the notifier deduplicates by key (``od_scheduler.hooks.alert_state``).
 """
@@ -27,13 +30,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from od_scheduler.models.alert import (
+    MAX_DEALERS_IN_TEXT,
     Alert,
     AlertDealer,
     AlertKind,
+    ClearedCondition,
     Condition,
     ConditionKind,
     Severity,
@@ -409,4 +414,106 @@ def freshness_alert(
         else {},
         notes=notes,
         conditions=[c.key for c in new],
+    )
+
+
+# -- resolved --------------------------------------------------------------------------------------------
+#: How a resolved message names each kind of condition.
+RESOLVED_LABELS: dict[ConditionKind, str] = {
+    ConditionKind.FAILURE_RATE: "failure rate",
+    ConditionKind.ANOMALY: "inventory anomaly",
+    ConditionKind.MISSING: "missing executions",
+    ConditionKind.HELD: "held back after repeated failures",
+    ConditionKind.LONG_RUN: "long run",
+    ConditionKind.SYSTEM: "system error",
+}
+#: Kinds whose key names a DAG (``<kind>:<dag_id>``), not a dealer on a platform.
+RUN_KINDS = (ConditionKind.FAILURE_RATE, ConditionKind.LONG_RUN, ConditionKind.SYSTEM)
+
+
+def _since(now: datetime, since: datetime | None) -> str | None:
+    if since is None:
+        return None
+    return f"open since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({_ago(now, since).removesuffix(' ago')})"
+
+
+def _key_parts(cleared: ClearedCondition) -> list[str]:
+    """The parts of the key after its kind: ``[dag_id]`` or ``[platform, dealer_id]``."""
+    return cleared.key.split(":")[1:]
+
+
+def resolved_alert(
+    cleared: Sequence[ClearedCondition],
+    *,
+    dag_id: str,
+    run_id: str,
+    platform: str | None = None,
+    now: datetime,
+) -> Alert:
+    """One message for the conditions a check found over: what each was, for which DAG or dealer, since when.
+
+    The text has one bullet per DAG-level condition and one per (kind, platform) group of dealers (at most
+    ``MAX_DEALERS_IN_TEXT`` named); ``details["resolved"]`` lists every one, ``conditions`` their keys.
+    """
+    ordered = sorted(cleared, key=lambda c: (list(ConditionKind).index(c.kind), c.key))
+    notes: list[str] = []
+    parts: list[str] = []
+    records: list[dict[str, object]] = []
+    groups: dict[tuple[ConditionKind, str], list[ClearedCondition]] = {}
+    for item in ordered:
+        keyed = _key_parts(item)
+        label = RESOLVED_LABELS.get(item.kind, item.kind.value)
+        record: dict[str, object] = {
+            "key": item.key,
+            "kind": item.kind.value,
+            "since": item.since.astimezone(UTC).isoformat(timespec="seconds") if item.since else None,
+            "detail": item.detail,
+        }
+        if item.kind in RUN_KINDS:
+            target = ":".join(keyed) or "?"
+            record["dag_id"] = target
+            parts.append(f"{label} of {target}")
+            facts = [
+                f for f in (_since(now, item.since), item.detail and f"was: {clean_error(item.detail)}") if f
+            ]
+            notes.append(f"{label} of {target}: {'; '.join(facts) or 'over'}")
+        else:
+            item_platform = item.dealer.platform if item.dealer and item.dealer.platform else keyed[0]
+            dealer_id = item.dealer.dealer_id if item.dealer else ":".join(keyed[1:])
+            record.update(
+                platform=item_platform,
+                dealer_id=dealer_id,
+                name=item.dealer.name if item.dealer else None,
+                slug=item.dealer.slug if item.dealer else None,
+            )
+            groups.setdefault((item.kind, item_platform), []).append(item)
+        records.append(record)
+    for (kind, group_platform), items in groups.items():
+        label = RESOLVED_LABELS.get(kind, kind.value)
+        parts.append(
+            f"{len(items)} inventory anomaly(ies)"
+            if kind == ConditionKind.ANOMALY
+            else f"{len(items)} dealer(s) no longer {label}"
+        )
+        named = []
+        for item in items[:MAX_DEALERS_IN_TEXT]:
+            who = item.dealer.label if item.dealer else ":".join(_key_parts(item)[1:])
+            since = f" ({_since(now, item.since)})" if item.since else ""
+            named.append(who + since)
+        more = len(items) - len(named)
+        notes.append(
+            f"{label} on {group_platform} ({len(items)}): {', '.join(named)}"
+            + (f" and {more} more (see details.resolved)" if more > 0 else "")
+        )
+    return Alert(
+        kind=AlertKind.RESOLVED,
+        severity=Severity.INFO,
+        title="Resolved: " + ", ".join(parts),
+        dag_id=dag_id,
+        run_id=run_id,
+        platform=platform,
+        counts={"resolved": len(ordered)},
+        details={"resolved": records},
+        conditions=[c.key for c in ordered],
+        notes=notes,
     )

@@ -1,4 +1,4 @@
-"""Alerts to the ``od_alerts`` webhook through one Airflow notifier, deduplicated in the job-history database.
+"""Alerts through one Airflow notifier, deduplicated in the job-history database, delivered to ``od_alerts``.
 
 :class:`WebhookAlertNotifier` is used three ways:
 
@@ -18,33 +18,56 @@ the next check tries again; callers *clear* a condition when a check finds it go
 again. When the alert state itself is unreachable (the database is down: a system alert) the alert is sent
 without dedup: better twice than never. Nothing on the delivery path (``send``) needs that database.
 
+Resolved: ``clear``/``clear_open`` remember the conditions they closed; ``send_resolved`` (once per check,
+after its clears) sends ONE ``resolved`` message naming those whose alert had gone out: kind, DAG or dealer
+and platform, since when. A condition never alerted (its delivery failed) or already cleared sends nothing;
+a resolved message that cannot be delivered is only logged (its conditions are closed: nothing retries it).
+
+Links: every alert carries the URL of its DAG run in the Airflow UI and, where a task is known (a task
+callback's task instance, or the operator's own ``task=task_ref(context)``), its log's URL, with the map
+index and try; built from Airflow's ``[api] base_url`` the way Airflow's ``TaskInstance.log_url`` builds
+them. Unset, alerts carry no links (said once in the log) rather than links to a guessed host.
+
+Channels (``[od_scheduler] alert_channel``): ``webhook`` (default) posts the JSON payload (Slack-compatible
+``text`` + structured fields) to the ``od_alerts`` webhook (type ``od_alerts`` or ``http``); ``slack`` posts
+the text through Airflow's Slack provider (``SlackWebhookHook``, ``od_alerts`` of type ``slack_webhook``);
+``apprise`` through Airflow's Apprise provider (``AppriseHook``, ``od_alerts`` of type ``apprise``). The
+providers are optional: a channel whose provider is not installed is a
+:class:`~od_scheduler.exceptions.ConfigError` naming the pip package, logged at ERROR with the alert (which
+is retried at the next check, as for a webhook that is down).
+
 A database error in an alert names what failed, never where: libpq's host, address, port, socket and user
 (and the ``od_job_history`` connection's host, login, schema and password) are removed
 (:func:`describe_database_error`).
 
-Delivery never fails the caller: no ``od_alerts`` connection → the alert is logged at WARNING; a webhook
-that is down or refuses → logged at ERROR. Payloads are scrubbed before they leave: Airflow's secrets masker
-(connection passwords and every ``mask_secret`` value of this process) and the client's redaction patterns
-(``token=``-style parameters, URL user-info) are applied to every string in them.
+Delivery never fails the caller: no ``od_alerts`` connection → the alert is logged at WARNING; a receiver
+that is down or refuses → logged at ERROR. Every channel's message is scrubbed before it leaves: Airflow's
+secrets masker (connection passwords and every ``mask_secret`` value of this process), the channel's own
+credentials, and the client's redaction patterns (``token=``-style parameters, URL user-info) are applied
+to every string in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+from airflow.configuration import conf
 from airflow.sdk import BaseHook, BaseNotifier, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
-from airflow.sdk.log import redact
+from airflow.sdk.log import mask_secret, redact
 
 from od_scheduler import conn_ids
+from od_scheduler.alert_rules import resolved_alert
 from od_scheduler.clients.base import Redactor
-from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
+from od_scheduler.exceptions import ConfigError, PayloadError, TransientUpstreamError, UpstreamError
 from od_scheduler.hooks.alert_state import AlertStateHook
 from od_scheduler.hooks.alerts import AlertWebhookHook
 from od_scheduler.hooks.job_history import JobHistoryHook
@@ -52,14 +75,20 @@ from od_scheduler.models.alert import (
     Alert,
     AlertDealer,
     AlertKind,
+    ClearedCondition,
     Condition,
     ConditionKind,
     Severity,
+    TaskRef,
     clean_db_error,
     clean_error,
     condition_key,
+    ui_links,
 )
 from od_scheduler.models.job import JobStatus
+from od_scheduler.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 #: DAG run states after which a missed deadline is no longer news.
 FINISHED_STATES = ("success", "failed")
@@ -119,9 +148,235 @@ class AlertState(Protocol):
 
     def release(self, keys: Sequence[str]) -> None: ...
 
-    def clear(self, keys: Collection[str]) -> list[str]: ...
+    def clear(self, keys: Collection[str]) -> list[ClearedCondition]: ...
 
-    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]: ...
+    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[ClearedCondition]: ...
+
+
+# -- links to the Airflow UI -------------------------------------------------------------------------------
+#: What this process already said about ``[api] base_url`` (it is said once, not in every alert).
+_BASE_URL_WARNED: set[str] = set()
+
+
+def _warn_once(message: str, *args: Any) -> None:
+    if message not in _BASE_URL_WARNED:
+        _BASE_URL_WARNED.add(message)
+        log.warning(message, *args)
+
+
+def ui_base_url() -> str | None:
+    """Airflow's ``[api] base_url`` (what Airflow builds its own UI links from), or None when it is unset or
+    not an absolute http(s) URL: alerts then carry no links rather than links to a guessed host."""
+    raw = (conf.get("api", "base_url", fallback=None) or "").strip()
+    if not raw:
+        _warn_once(
+            "[api] base_url is not set, so alerts carry no links to their DAG run and log in the Airflow UI: "
+            "set it (AIRFLOW__API__BASE_URL) to the address people open Airflow at"
+        )
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        _warn_once(
+            "[api] base_url %r is not an absolute http(s) URL, so alerts carry no links to the Airflow UI",
+            raw,
+        )
+        return None
+    return raw.rstrip("/")
+
+
+def task_ref(context: Mapping[str, Any]) -> TaskRef | None:
+    """The task instance of a task context (or a task callback's), for the alert's log link."""
+    ti = context.get("ti")
+    dag_id, run_id = _ids(context)
+    task_id = getattr(ti, "task_id", None)
+    if ti is None or not (dag_id and run_id and task_id):
+        return None
+    map_index = getattr(ti, "map_index", None)
+    try_number = getattr(ti, "try_number", None)
+    return TaskRef(
+        dag_id=getattr(ti, "dag_id", None) or dag_id,
+        run_id=getattr(ti, "run_id", None) or run_id,
+        task_id=task_id,
+        map_index=map_index if isinstance(map_index, int) else -1,
+        try_number=try_number if isinstance(try_number, int) else None,
+    )
+
+
+# -- channels ---------------------------------------------------------------------------------------------
+class AlertChannel(StrEnum):
+    """Where alerts go (``[od_scheduler] alert_channel``)."""
+
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    APPRISE = "apprise"
+
+
+#: The pip package each optional channel needs.
+CHANNEL_PACKAGES = {
+    AlertChannel.SLACK: "apache-airflow-providers-slack",
+    AlertChannel.APPRISE: "apache-airflow-providers-apprise",
+}
+
+
+class Channel(Protocol):
+    """One way to deliver an alert, configured from the ``od_alerts`` connection."""
+
+    #: How the log names the receiver (``webhook``, ``Slack webhook``, ``Apprise``).
+    name: str
+
+    def secrets(self) -> list[str]:
+        """Read the connection (raising ``AirflowNotFoundException`` when there is none) and return every
+        credential in it, to be kept out of what is sent and logged."""
+        ...
+
+    def deliver(self, alert: Alert, secrets: Sequence[str]) -> str:
+        """Send ``alert`` (scrubbed of ``secrets``); returns what the receiver answered, for the log. Raises
+        ``UpstreamError`` (or ``ConfigError``) when it was not delivered."""
+        ...
+
+
+class WebhookChannel:
+    """The JSON payload (Slack-compatible ``text`` + structured fields) to the ``od_alerts`` webhook."""
+
+    name = "webhook"
+
+    def __init__(self, conn_id: str, transport: httpx.BaseTransport | None = None) -> None:
+        self.hook = AlertWebhookHook(conn_id)
+        self.transport = transport
+
+    def secrets(self) -> list[str]:
+        return [str(self.hook.connection.password or "")]
+
+    def deliver(self, alert: Alert, secrets: Sequence[str]) -> str:
+        with self.hook.get_client(transport=self.transport) as client:
+            return f"HTTP {client.post_alert(scrub(alert.payload(), secrets))}"
+
+
+class SlackChannel:
+    """The Slack text (links as ``<url|label>``) through the Slack provider's ``SlackWebhookHook`` — what its
+    ``SlackWebhookNotifier`` sends with. ``od_alerts`` of type ``slack_webhook``: password = the webhook
+    token (``T000/B000/XXXX``) or the whole webhook URL; host = the endpoint (default
+    ``https://hooks.slack.com/services``)."""
+
+    name = "Slack webhook"
+
+    def __init__(self, conn_id: str) -> None:
+        try:
+            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+        except ImportError as err:
+            raise _missing_provider(AlertChannel.SLACK) from err
+        self.conn_id = conn_id
+        self.hook = SlackWebhookHook(slack_webhook_conn_id=conn_id)
+
+    def secrets(self) -> list[str]:
+        conn = AlertWebhookHook(self.conn_id).connection
+        token = (conn.password or "").strip()
+        if not token:
+            raise ConfigError(
+                f"the {self.conn_id!r} connection (type slack_webhook) has no password: put the Slack "
+                "webhook token (T000/B000/XXXX) or the whole webhook URL there"
+            )
+        # The token, and the secret at its end alone (the part a URL-encoded or truncated echo would show).
+        last = urlsplit(token).path.rstrip("/").rsplit("/", 1)[-1]
+        secrets = [token, *([last] if len(last) >= 8 and last != token else [])]
+        for secret in secrets:
+            mask_secret(secret)  # slack_sdk logs the full webhook URL when it retries
+        return secrets
+
+    def deliver(self, alert: Alert, secrets: Sequence[str]) -> str:
+        text = scrub({"text": alert.slack_text()}, secrets)["text"]
+        try:
+            response = self.hook.send(text=text, unfurl_links=False, unfurl_media=False)
+        except Exception as err:  # AirflowException for a refusal, urllib/OSError and slack_sdk errors else
+            raise TransientUpstreamError(
+                f"Slack webhook: {type(err).__name__}: {scrub({'e': str(err)}, secrets)['e']}"
+            ) from err
+        return f"HTTP {response.status_code}"
+
+
+class AppriseChannel:
+    """The plain text (URLs spelled out) through the Apprise provider: ``AppriseHook`` reads the services
+    from ``od_alerts`` (type apprise, extra ``config``: ``{"path": "<apprise URL>", "tag": ...}`` or a list
+    of them) and Apprise sends it to each."""
+
+    name = "Apprise"
+
+    def __init__(self, conn_id: str) -> None:
+        try:
+            import apprise
+            from airflow.providers.apprise.hooks.apprise import AppriseHook
+        except ImportError as err:
+            raise _missing_provider(AlertChannel.APPRISE) from err
+        self.apprise = apprise
+        self.conn_id = conn_id
+        self.hook = AppriseHook(apprise_conn_id=conn_id)
+        self._conn: Any = None
+
+    def secrets(self) -> list[str]:
+        self._conn = AlertWebhookHook(self.conn_id).connection
+        try:
+            config = self.hook.get_config_from_conn(self._conn)
+        except (KeyError, ValueError) as err:
+            raise ConfigError(
+                f'the {self.conn_id!r} connection (type apprise) needs the extra "config": '
+                '{"path": "<apprise URL>"} or a list of them'
+            ) from err
+        paths = [
+            c.get("path") for c in (config if isinstance(config, list) else [config]) if isinstance(c, dict)
+        ]
+        secrets = [str(p) for p in paths if p]
+        for secret in secrets:
+            mask_secret(secret)  # an Apprise URL holds its service's credentials
+        return secrets
+
+    def deliver(self, alert: Alert, secrets: Sequence[str]) -> str:
+        notify_type = {
+            Severity.INFO: self.apprise.NotifyType.SUCCESS,
+            Severity.WARNING: self.apprise.NotifyType.WARNING,
+        }.get(alert.severity, self.apprise.NotifyType.FAILURE)
+        lines = alert.text().splitlines()
+        message = scrub({"title": alert.headline, "body": "\n".join(lines[1:]) or lines[0]}, secrets)
+        sender = self.apprise.Apprise()
+        try:
+            self.hook.set_config_from_conn(conn=self._conn, apprise_obj=sender)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(
+                f"the {self.conn_id!r} connection's Apprise config is not usable: {err}"
+            ) from err
+        if len(sender) == 0:
+            raise ConfigError(f"the {self.conn_id!r} connection's Apprise config names no usable service")
+        sent = sender.notify(
+            body=message["body"],
+            title=message["title"],
+            notify_type=notify_type,
+            body_format=self.apprise.NotifyFormat.TEXT,
+        )
+        if not sent:
+            raise TransientUpstreamError(
+                f"Apprise could not deliver to every service of {self.conn_id!r} (see Apprise's log lines)"
+            )
+        return f"{len(sender)} service(s)"
+
+
+def _missing_provider(channel: AlertChannel) -> ConfigError:
+    package = CHANNEL_PACKAGES[channel]
+    return ConfigError(
+        f"[od_scheduler] alert_channel = {channel.value} needs Airflow's {channel.value.title()} provider, "
+        f"which is not installed: pip install {package} (or set alert_channel = webhook)"
+    )
+
+
+def alert_channel(
+    channel: AlertChannel | str, conn_id: str = conn_ids.ALERTS, transport: httpx.BaseTransport | None = None
+) -> Channel:
+    """The channel ``[od_scheduler] alert_channel`` names; ``ConfigError`` when its provider is missing."""
+    match AlertChannel(channel):
+        case AlertChannel.SLACK:
+            return SlackChannel(conn_id)
+        case AlertChannel.APPRISE:
+            return AppriseChannel(conn_id)
+        case _:
+            return WebhookChannel(conn_id, transport)
 
 
 def is_refusal(exc: BaseException | None) -> bool:
@@ -154,11 +409,13 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 class WebhookAlertNotifier(BaseNotifier):
-    """Posts alerts (Slack-compatible ``text`` + structured fields) to the ``od_alerts`` webhook.
+    """Sends alerts to ``od_alerts`` through the configured channel (the JSON webhook by default).
 
     As a callback, ``kind`` says which alert the context becomes: ``system`` (a task failure callback) or
-    ``long_run`` (the deadline callback; ``details`` carries ``expected_minutes``). ``state`` and
-    ``transport`` replace the job-history dedup store and the HTTP transport in tests.
+    ``long_run`` (the deadline callback; ``details`` carries ``expected_minutes``). ``task`` is the task
+    instance an operator alerts from (:func:`task_ref`): alerts of its run without a task of their own get
+    its log link. ``channel`` overrides ``[od_scheduler] alert_channel``; ``state`` and ``transport`` replace
+    the job-history dedup store and the webhook's HTTP transport in tests.
     """
 
     template_fields = ()
@@ -170,6 +427,8 @@ class WebhookAlertNotifier(BaseNotifier):
         platform: str | None = None,
         details: Mapping[str, Any] | None = None,
         conn_id: str = conn_ids.ALERTS,
+        task: TaskRef | None = None,
+        channel: AlertChannel | str | None = None,
         state: AlertState | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -178,8 +437,12 @@ class WebhookAlertNotifier(BaseNotifier):
         self.platform = platform
         self.details = dict(details or {})
         self.conn_id = conn_id
+        self.task = task
+        self.channel = AlertChannel(channel) if channel is not None else None
         self._state = state
         self._transport = transport
+        #: Conditions this notifier's clears closed since the last ``send_resolved``.
+        self._cleared: list[ClearedCondition] = []
 
     @property
     def state(self) -> AlertState:
@@ -218,6 +481,7 @@ class WebhookAlertNotifier(BaseNotifier):
         if is_refusal(exc if isinstance(exc, BaseException) else None):
             self.log.info("%s refused the run on purpose (%s): not a system error, no alert", task_id, exc)
             return None
+        ref = task_ref(context)
         db_error = database_error(exc if isinstance(exc, BaseException) else None)
         if db_error is not None:
             error = describe_database_error(db_error)
@@ -236,6 +500,8 @@ class WebhookAlertNotifier(BaseNotifier):
             run_id=run_id,
             platform=self.platform,
             task_id=task_id,
+            map_index=ref.map_index if ref else None,
+            try_number=ref.try_number if ref else None,
             details={"error": error, **self.details},
             conditions=[condition_key(ConditionKind.SYSTEM, dag_id or "unknown")],
         )
@@ -340,25 +606,81 @@ class WebhookAlertNotifier(BaseNotifier):
         return alert
 
     def clear(self, keys: Collection[str]) -> list[str]:
-        """Close conditions a check found gone (they alert again if they come back)."""
-        cleared = self.state.clear(keys)
-        for key in cleared:
-            self.log.info("Alert condition cleared: %s", key)
-        return cleared
+        """Close conditions a check found gone (they alert again if they come back); returns their keys.
+
+        Those that were alerted go into the check's resolved message (:meth:`send_resolved`).
+        """
+        return self._closed(self.state.clear(keys))
 
     def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]:
-        """Close every open condition of ``kinds`` not in ``keep``."""
-        cleared = self.state.clear_open(kinds, keep)
-        for key in cleared:
-            self.log.info("Alert condition cleared: %s", key)
-        return cleared
+        """Close every open condition of ``kinds`` not in ``keep``; returns their keys (see :meth:`clear`)."""
+        return self._closed(self.state.clear_open(kinds, keep))
+
+    def _closed(self, cleared: list[ClearedCondition]) -> list[str]:
+        for item in cleared:
+            self.log.info(
+                "Alert condition cleared: %s%s",
+                item.key,
+                "" if item.alerted else " (its alert was never delivered: no resolved message for it)",
+            )
+        self._cleared += cleared
+        return [item.key for item in cleared]
+
+    def send_resolved(self, *, dag_id: str, run_id: str, platform: str | None = None) -> Alert | None:
+        """Send ONE ``resolved`` message for the alerted conditions this check's clears closed (None: none).
+
+        Call once per check, after its clears. A delivery that fails is only logged: the conditions are
+        closed, so nothing sends it again.
+        """
+        resolved = [c for c in self._cleared if c.alerted]
+        self._cleared = []
+        if not resolved:
+            return None
+        alert = resolved_alert(
+            resolved, dag_id=dag_id, run_id=run_id, platform=platform, now=datetime.now(UTC)
+        )
+        self.send(alert)  # a failure is logged there, and not retried: the conditions are closed
+        return alert
 
     # -- delivery -------------------------------------------------------------------------------------
+    def linked(self, alert: Alert) -> Alert:
+        """``alert`` with the notifier's task filled in where it has none of its own (same run), and the
+        links to its DAG run and the task's log in the Airflow UI (none when ``[api] base_url`` is unset)."""
+        update: dict[str, Any] = {}
+        task = self.task
+        if (
+            task is not None
+            and alert.dag_id in (None, task.dag_id)
+            and alert.run_id in (None, task.run_id)
+            and alert.task_id in (None, task.task_id)
+        ):
+            update = {"dag_id": task.dag_id, "run_id": task.run_id, "task_id": task.task_id}
+            if alert.map_index is None:
+                update["map_index"] = task.map_index
+            if alert.try_number is None:
+                update["try_number"] = task.try_number
+        alert = alert.model_copy(update=update)
+        run_url, log_url = ui_links(
+            ui_base_url(),
+            dag_id=alert.dag_id,
+            run_id=alert.run_id,
+            task_id=alert.task_id,
+            map_index=alert.map_index,
+            try_number=alert.try_number,
+        )
+        return alert.model_copy(
+            update={"dag_run_url": alert.dag_run_url or run_url, "log_url": alert.log_url or log_url}
+        )
+
     def send(self, alert: Alert) -> Delivery:
-        """Post one alert (no dedup). Never raises for a missing connection or a failing webhook."""
+        """Deliver one alert (no dedup) with its links. Never raises for a missing connection, a missing
+        provider or a failing receiver."""
+        alert = self.linked(alert)
+        name = self.channel or AlertChannel(get_settings().alert_channel)
+        secrets: Sequence[str] = ()
         try:
-            hook = AlertWebhookHook(self.conn_id)
-            secrets = [str(hook.connection.password or "")]
+            channel = alert_channel(name, self.conn_id, self._transport)
+            secrets = channel.secrets()
         except AirflowNotFoundException:
             self.log.warning(
                 "No %r connection, so this %s alert is only logged:\n%s",
@@ -367,24 +689,35 @@ class WebhookAlertNotifier(BaseNotifier):
                 scrub({"text": alert.text()}, ())["text"],  # the plain text: no Slack escapes in logs
             )
             return Delivery.LOGGED
-        payload = scrub(alert.payload(), secrets)
+        except ConfigError as err:
+            return self._failed(alert, name, err, secrets)
         try:
-            with hook.get_client(transport=self._transport) as client:
-                status = client.post_alert(payload)
+            answer = channel.deliver(alert, secrets)
         except (UpstreamError, ConfigError) as err:
-            self.log.error(
-                "The %s alert could not be delivered to the %r webhook (%s); it is retried at the next "
-                "check. The alert:\n%s",
-                alert.kind.value,
-                self.conn_id,
-                err,
-                scrub({"text": alert.text()}, secrets)["text"],
-            )
-            return Delivery.FAILED
+            return self._failed(alert, channel.name, err, secrets)
         self.log.info(
-            "Sent the %s alert to %r (HTTP %d): %s", alert.kind.value, self.conn_id, status, alert.title
+            "Sent the %s alert to %r (%s, %s): %s",
+            alert.kind.value,
+            self.conn_id,
+            channel.name,
+            answer,
+            scrub({"title": alert.title}, secrets)["title"],
         )
         return Delivery.SENT
+
+    def _failed(self, alert: Alert, channel: str, err: Exception, secrets: Sequence[str]) -> Delivery:
+        self.log.error(
+            "The %s alert could not be delivered to %r (%s): %s. %s The alert:\n%s",
+            alert.kind.value,
+            self.conn_id,
+            channel,
+            scrub({"e": str(err)}, secrets)["e"],
+            "It is not retried: its conditions are closed."
+            if alert.kind == AlertKind.RESOLVED
+            else "It is retried at the next check.",
+            scrub({"text": alert.text()}, secrets)["text"],
+        )
+        return Delivery.FAILED
 
 
 def scrub(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:

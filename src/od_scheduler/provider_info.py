@@ -416,6 +416,15 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "summarize_run alerts (od_alerts) when the share of a run's dealers that failed is greater than this "
         "(independent of max_failure_rate).",
     ),
+    "alert_channel": _option(
+        "string",
+        "webhook",
+        "How alerts reach the od_alerts connection: webhook (the JSON payload to an od_alerts/http "
+        "connection), slack (Airflow's Slack provider; od_alerts of type slack_webhook; pip install "
+        "apache-airflow-providers-slack) or apprise (Airflow's Apprise provider; od_alerts of type apprise; "
+        "pip install apache-airflow-providers-apprise). Links in alerts come from [api] base_url.",
+        "slack",
+    ),
     "long_run_alerts": _option(
         "boolean",
         "True",

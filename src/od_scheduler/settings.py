@@ -21,6 +21,10 @@ SECTION = "od_scheduler"
 #: Dealers per mapped task instance (see bench/README.md for how it was chosen).
 DEFAULT_DEALERS_PER_TASK = 100
 
+#: Where alerts go (``alert_channel``): the ``od_alerts`` connection as a JSON webhook (the default), as a
+#: Slack incoming webhook through Airflow's Slack provider, or through Airflow's Apprise provider.
+ALERT_CHANNELS = ("webhook", "slack", "apprise")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -66,6 +70,7 @@ class Settings:
     missing_after_intervals: float
     incremental_overlap_minutes: int
     full_pull_hours: float
+    alert_channel: str = "webhook"
 
 
 def _float(key: str, fallback: float, *, lo: float | None = None, hi: float | None = None) -> float:
@@ -97,6 +102,14 @@ def _bool(key: str, fallback: bool) -> bool:
     if raw in ("false", "0", "no", "off"):
         return False
     raise ConfigError(f"[{SECTION}] {key} must be true or false, got {raw!r}")
+
+
+def _one_of(key: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """``raw`` (trimmed, lower case) when it is one of ``choices``; empty is the first choice."""
+    value = (raw or "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"[{SECTION}] {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _list(key: str) -> tuple[str, ...]:
@@ -155,4 +168,7 @@ def get_settings() -> Settings:
         missing_after_intervals=_float("missing_after_intervals", 2.0, lo=1.0),
         incremental_overlap_minutes=_int("incremental_overlap_minutes", 60, lo=0, hi=7 * 24 * 60),
         full_pull_hours=_float("full_pull_hours", 24.0, lo=0.0),
+        alert_channel=_one_of(
+            "alert_channel", conf.get(SECTION, "alert_channel", fallback="webhook"), ALERT_CHANNELS
+        ),
     )

@@ -1,6 +1,8 @@
 """Alerts end to end: dag.test() runs, real PostgreSQL, and the sandbox webhook receiving exactly the expected
 messages (and none twice): failure rate, inventory anomaly, freshness digest, long run, system error, webhook
-down. Every message names its dealers as the CMS does, beside their ids."""
+down, and one resolved message when a check finds alerted conditions over. Every message names its dealers
+as the CMS does, beside their ids, and links to its run and log in the Airflow UI when [api] base_url is
+set."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 import httpx
@@ -86,8 +89,24 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def kinds(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["kind"] for m in messages]
+
+
+#: What the UI's links start with in the tests that set ``[api] base_url``.
+AIRFLOW_UI = "http://airflow.example.test:8080"
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    """A run's page in the Airflow UI (Airflow 3's path, the run id percent-encoded)."""
+    return f"{AIRFLOW_UI}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+
+
 # -- summarize_run: failure rate ---------------------------------------------------------------------------
-def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, control: httpx.Client) -> None:
+def test_a_high_failure_rate_alerts_once_until_a_clean_run_resolves_it(
+    dagbag, control: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", AIRFLOW_UI)
     broken = dealer_id(control, "broken-arrow-chevrolet")
     harbor = dealer_id(control, "harbor-volkswagen")
 
@@ -95,6 +114,15 @@ def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, con
     assert run.state == "failed", "alerting does not change the verdict"
     [message] = received(control)
     print("failure_rate alert:", json.dumps(message, indent=2))
+    # It links to the run and to summarize_run's log, the task that found the failure rate.
+    failing_run = run_url(DAG_ID, run.run_id)
+    assert message["dag_run_url"] == failing_run
+    assert message["log_url"] == f"{failing_run}/tasks/summarize_run?try_number=1"
+    assert (message["task_id"], message["try_number"]) == ("summarize_run", 1)
+    assert message["text"].splitlines()[1] == (
+        f"DAG {DAG_ID}, run <{failing_run}|{run.run_id}>, task summarize_run "
+        f"(<{failing_run}/tasks/summarize_run?try_number=1|log, try 1>)"
+    )
     assert message["kind"] == "failure_rate"
     assert message["severity"] == "error"
     assert (message["dag_id"], message["run_id"], message["platform"]) == (DAG_ID, run.run_id, "dealer.com")
@@ -117,14 +145,33 @@ def test_a_high_failure_rate_alerts_once_until_a_clean_run_clears_it(dagbag, con
     assert len(received(control)) == 1, "the same condition does not alert twice"
     assert alert_state()[f"failure_rate:{DAG_ID}"] == (True, True)
 
-    assert pull(dagbag, harbor).state == "success"
-    assert len(received(control)) == 1
+    clean = pull(dagbag, harbor)
+    assert clean.state == "success"
     assert alert_state()[f"failure_rate:{DAG_ID}"][0] is False, "a clean run clears the condition"
+    messages = received(control)
+    assert kinds(messages) == ["failure_rate", "resolved"], "the clean run says so, once"
+    resolved = messages[1]
+    print("resolved:", json.dumps(resolved, indent=2))
+    assert resolved["severity"] == "info"
+    assert resolved["conditions"] == [f"failure_rate:{DAG_ID}"]
+    assert resolved["title"] == f"Resolved: failure rate of {DAG_ID}"
+    assert (resolved["run_id"], resolved["platform"]) == (clean.run_id, "dealer.com")
+    assert resolved["dag_run_url"] == run_url(DAG_ID, clean.run_id)
+    assert resolved["log_url"] == f"{run_url(DAG_ID, clean.run_id)}/tasks/summarize_run?try_number=1"
+    assert resolved["text"].startswith(f"[RESOLVED] Resolved: failure rate of {DAG_ID}\n")
+    assert f"• failure rate of {DAG_ID}: open since " in resolved["text"]
+    assert "was: 1 of 1 dealer(s) failed" in resolved["text"]
+    [record] = resolved["details"]["resolved"]
+    assert (record["kind"], record["dag_id"]) == ("failure_rate", DAG_ID)
+    assert record["since"] <= resolved["sent_at"]
+
+    assert pull(dagbag, harbor).state == "success"
+    assert len(received(control)) == 2, "cleared once: the next clean run sends nothing"
 
     third = pull(dagbag, broken)
     messages = received(control)
-    assert [m["kind"] for m in messages] == ["failure_rate", "failure_rate"], "it came back: it alerts again"
-    assert messages[1]["run_id"] == third.run_id
+    assert kinds(messages) == ["failure_rate", "resolved", "failure_rate"], "it came back: it alerts again"
+    assert messages[2]["run_id"] == third.run_id
 
 
 # -- summarize_run: inventory anomaly ----------------------------------------------------------------------
@@ -151,10 +198,19 @@ def test_an_inventory_anomaly_alerts_once_and_clears_on_success(dagbag, control:
     assert len(received(control)) == 2, "still anomalous: no second message"
 
     assert pull(dagbag, harbor, force_delist=True).state == "success"
-    assert len(received(control)) == 2
+    messages = received(control)
+    assert len(messages) == 3
     state = alert_state()
     assert state[f"anomaly:dealer.com:{harbor}"][0] is False
     assert state[f"failure_rate:{DAG_ID}"][0] is False
+    # Both conditions cleared in one run: one resolved message for both.
+    assert messages[2]["kind"] == "resolved"
+    assert messages[2]["conditions"] == [f"failure_rate:{DAG_ID}", f"anomaly:dealer.com:{harbor}"]
+    assert (
+        f"inventory anomaly on dealer.com (1): Harbor Volkswagen (harbor-volkswagen, id {harbor})"
+        in (messages[2]["text"])
+    )
+    assert messages[2]["dag_run_url"] is None, "[api] base_url is not set here: no links"
 
 
 # -- inventory_freshness ----------------------------------------------------------------------------------
@@ -269,11 +325,21 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
     check(dagbag)
     assert len(received(control)) == 1, "nothing new: no second digest"
 
-    # Summit Ford is pulled again: its condition clears; with the fresh success gone it alerts again.
+    # Summit Ford is pulled again: its condition clears (one resolved message); with the fresh success gone
+    # it alerts again.
     seed([(ids["summit-ford"], "dealer.com", "success", minutes(1), None)])
     check(dagbag)
-    assert len(received(control)) == 1
     assert alert_state()[f"missing:dealer.com:{ids['summit-ford']}"][0] is False
+    [_, resolved] = received(control)
+    assert resolved["kind"] == "resolved"
+    assert resolved["conditions"] == [f"missing:dealer.com:{ids['summit-ford']}"]
+    assert resolved["title"] == "Resolved: 1 dealer(s) no longer missing executions"
+    assert (
+        f"missing executions on dealer.com (1): Summit Ford (summit-ford, id {ids['summit-ford']})"
+        in (resolved["text"])
+    )
+    check(dagbag)
+    assert len(received(control)) == 2, "resolved once"
     with job_history_conn() as db:
         db.execute(
             "DELETE FROM job_executions WHERE dealer_id = %s AND start_time > now() - interval '1 hour'",
@@ -281,8 +347,8 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
         )
     check(dagbag)
     messages = received(control)
-    assert len(messages) == 2
-    assert [(d["slug"], d["condition"]) for d in messages[1]["dealers"]] == [("summit-ford", "missing")]
+    assert len(messages) == 3
+    assert [(d["slug"], d["condition"]) for d in messages[2]["dealers"]] == [("summit-ford", "missing")]
 
 
 # -- DeadlineAlert: a long run -------------------------------------------------------------------------
@@ -352,7 +418,9 @@ def test_an_unreachable_cms_fails_the_run_and_sends_one_system_alert(
     monkeypatch.setenv("AIRFLOW_CONN_OD_PAYLOAD_CMS", json.dumps(cms))
     assert pull(dagbag, harbor).state == "success"
     assert alert_state()[f"system:{DAG_ID}"][0] is False, "the next run that lists its dealers clears it"
-    assert len(received(control)) == 1
+    messages = received(control)
+    assert kinds(messages) == ["system", "resolved"]
+    assert messages[1]["conditions"] == [f"system:{DAG_ID}"]
 
 
 def test_an_unreachable_job_history_fails_the_run_and_alerts_without_dedup(
@@ -468,4 +536,9 @@ def test_a_platform_that_had_dealers_and_lists_none_fails_and_alerts_until_force
     accepted = run_dag(cobalt, conf={"force": True})
     assert accepted.state == "success", "force=true accepts an empty listing"
     assert run_dag(cobalt).state == "success", "and from then on an empty listing is the norm"
-    assert len(received(control)) == 1
+    messages = received(control)
+    assert kinds(messages) == ["system", "resolved"], "the accepted listing resolved the system alert"
+    assert (messages[1]["run_id"], messages[1]["conditions"]) == (
+        accepted.run_id,
+        ["system:inventory_cobalt"],
+    )

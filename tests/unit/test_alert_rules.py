@@ -416,3 +416,74 @@ def test_the_connection_s_own_values_are_masked_too() -> None:
         clean_db_error(raw, ["pg-primary.example.internal", "od_app", ""])
         == "timeout expired talking to *** as ***"
     )
+
+
+# -- resolved ----------------------------------------------------------------------------------------------
+def test_a_resolved_message_names_each_condition_its_dealer_and_since_when() -> None:
+    from od_scheduler.alert_rules import resolved_alert
+    from od_scheduler.models.alert import MAX_DEALERS_IN_TEXT, ClearedCondition
+
+    def gone(
+        kind: ConditionKind, platform: str, dealer_id: str, name: str | None, hours: int
+    ) -> ClearedCondition:
+        dealer = AlertDealer(dealer_id=dealer_id, platform=platform, name=name, slug=name and name.lower())
+        return ClearedCondition(
+            key=f"{kind.value}:{platform}:{dealer_id}",
+            kind=kind,
+            since=NOW - timedelta(hours=hours),
+            alerted=True,
+            dealer=dealer if name else None,
+        )
+
+    stale = [gone(ConditionKind.MISSING, "dealer.com", f"d{i:02d}", f"Dealer{i:02d}", 3) for i in range(17)]
+    cleared = [
+        *stale,
+        gone(ConditionKind.ANOMALY, "homenet", "d-unnamed", None, 26),
+        ClearedCondition(
+            key="failure_rate:inventory_homenet",
+            kind=ConditionKind.FAILURE_RATE,
+            since=NOW - timedelta(minutes=75),
+            alerted=True,
+            detail="3 of 4 dealer(s) failed",
+        ),
+        ClearedCondition(key="long_run:inventory_cobalt", kind=ConditionKind.LONG_RUN, alerted=True),
+    ]
+
+    alert = resolved_alert(cleared, dag_id="inventory_freshness", run_id="r1", now=NOW)
+
+    assert (alert.kind, alert.severity) == (AlertKind.RESOLVED, Severity.INFO)
+    assert alert.title == (
+        "Resolved: failure rate of inventory_homenet, long run of inventory_cobalt, "
+        "1 inventory anomaly(ies), 17 dealer(s) no longer missing executions"
+    )
+    assert alert.conditions[0] == "failure_rate:inventory_homenet"
+    assert len(alert.conditions) == 20
+    assert alert.counts == {"resolved": 20}
+    text = alert.text()
+    assert text.splitlines()[0] == f"[RESOLVED] {alert.title}"
+    assert (
+        "• failure rate of inventory_homenet: open since 2026-11-29 10:15 UTC (1 h 15 min); "
+        "was: 3 of 4 dealer(s) failed"
+    ) in text
+    assert "• long run of inventory_cobalt: over" in text, "since when is not known: not made up"
+    assert (
+        "• inventory anomaly on homenet (1): d-unnamed (open since 2026-11-28 09:30 UTC (26 h 00 min))"
+        in text
+    )
+    assert "• missing executions on dealer.com (17): Dealer00 (dealer00, id d00) (open since " in text
+    assert f"Dealer{MAX_DEALERS_IN_TEXT - 1:02d} (" in text
+    assert f"Dealer{MAX_DEALERS_IN_TEXT:02d} (" not in text, "the text names at most 15 per group"
+    assert "and 2 more (see details.resolved)" in text
+    records = {r["key"]: r for r in alert.details["resolved"]}
+    assert len(records) == 20, "the structured list has every one"
+    assert records["missing:dealer.com:d16"] == {
+        "key": "missing:dealer.com:d16",
+        "kind": "missing",
+        "since": "2026-11-29T08:30:00+00:00",
+        "detail": None,
+        "platform": "dealer.com",
+        "dealer_id": "d16",
+        "name": "Dealer16",
+        "slug": "dealer16",
+    }
+    assert records["failure_rate:inventory_homenet"]["dag_id"] == "inventory_homenet"

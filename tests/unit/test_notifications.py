@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,16 @@ from structlog.testing import capture_logs
 
 from od_scheduler.alert_rules import failure_rate_alert
 from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
-from od_scheduler.models.alert import Alert, AlertKind, Condition, ConditionKind, Severity, slack_escape
+from od_scheduler.models.alert import (
+    Alert,
+    AlertKind,
+    ClearedCondition,
+    Condition,
+    ConditionKind,
+    Severity,
+    TaskRef,
+    slack_escape,
+)
 from od_scheduler.models.job import DealerRef, RunSummary
 from od_scheduler.notifications import (
     Delivery,
@@ -57,14 +67,18 @@ class Receiver:
 
 
 class MemoryState:
-    """The alert_state semantics in memory: claim once while open, release, clear."""
+    """The alert_state semantics in memory: claim once while open, release, clear (returning what was open:
+    since when, whether its alert went out, its dealer)."""
 
     def __init__(self) -> None:
         self.open: dict[str, bool] = {}  # key -> sent
+        self.opened: dict[str, tuple[datetime, Condition]] = {}
 
     def claim(self, conditions: Sequence[Condition]) -> list[str]:
         claimed = []
         for c in conditions:
+            if c.key not in self.open:
+                self.opened[c.key] = (datetime.now(UTC), c)
             if not self.open.get(c.key, False):
                 self.open[c.key] = True
                 claimed.append(c.key)
@@ -74,10 +88,23 @@ class MemoryState:
         for key in keys:
             self.open[key] = False
 
-    def clear(self, keys: Collection[str]) -> list[str]:
-        return [k for k in keys if self.open.pop(k, None) is not None]
+    def clear(self, keys: Collection[str]) -> list[ClearedCondition]:
+        cleared = []
+        for key in sorted(k for k in keys if k in self.open):
+            since, condition = self.opened.pop(key)
+            cleared.append(
+                ClearedCondition(
+                    key=key,
+                    kind=condition.kind,
+                    since=since,
+                    alerted=self.open.pop(key),
+                    dealer=condition.dealer,
+                    detail=condition.detail,
+                )
+            )
+        return cleared
 
-    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]:
+    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[ClearedCondition]:
         gone = [k for k in self.open if k.split(":")[0] in kinds and k not in keep]
         return self.clear(gone)
 
@@ -547,3 +574,202 @@ def test_a_system_alert_for_an_unreachable_database_says_what_failed_not_where(
     raw = json.dumps(body)
     for where in ("10.20.30.40", "6543", "od_history", "pg.history.internal", "history-db-pw-1234"):
         assert where not in raw, where
+
+
+# -- links to the Airflow UI -----------------------------------------------------------------------------
+AIRFLOW_UI = "https://airflow.example.test"
+
+
+@pytest.fixture
+def base_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", AIRFLOW_UI + "/")
+    return AIRFLOW_UI
+
+
+@pytest.fixture
+def no_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from od_scheduler import notifications
+
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    monkeypatch.setattr(notifications, "_BASE_URL_WARNED", set())
+
+
+SUMMARIZE = TaskRef(dag_id=DAG_ID, run_id=RUN_ID, task_id="summarize_run", try_number=2)
+RUN_URL = f"{AIRFLOW_UI}/dags/{DAG_ID}/runs/manual__2026-11-01T10%3A00%3A00%2B00%3A00"
+
+
+def test_an_operators_alert_links_its_run_and_the_operators_log(alerts_conn: None, base_url: str) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport, task=SUMMARIZE)
+
+    notifier.send(failure_rate_alert(three_failed(), REFS, threshold=0.2))
+
+    [body] = receiver.bodies
+    assert body["dag_run_url"] == RUN_URL
+    assert body["log_url"] == f"{RUN_URL}/tasks/summarize_run?try_number=2"
+    assert (body["task_id"], body["map_index"], body["try_number"]) == ("summarize_run", -1, 2)
+    assert f"run <{RUN_URL}|{RUN_ID}>" in body["text"]
+    assert f"(<{RUN_URL}/tasks/summarize_run?try_number=2|log, try 2>)" in body["text"]
+
+
+def test_a_task_callback_links_the_failed_task_instance(alerts_conn: None, base_url: str) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(kind="system", state=MemoryState(), transport=receiver.transport)
+    context = task_context(DAG_ID, TransientUpstreamError("payload_cms unreachable"))
+    context["ti"] = SimpleNamespace(
+        dag_id=DAG_ID, run_id=RUN_ID, task_id="shard.pull_inventory", map_index=7, try_number=3
+    )
+
+    notifier(context)
+
+    [body] = receiver.bodies
+    assert body["log_url"] == f"{RUN_URL}/tasks/shard.pull_inventory/mapped/7?try_number=3"
+    assert (
+        body["text"]
+        .splitlines()[1]
+        .startswith(f"DAG {DAG_ID}, run <{RUN_URL}|{RUN_ID}>, task shard.pull_inventory[7] (<")
+    )
+
+
+def test_a_deadline_alert_links_its_run_only(alerts_conn: None, base_url: str, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_OD_JOB_HISTORY", raising=False)
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(kind="long_run", state=MemoryState(), transport=receiver.transport)
+
+    notifier(deadline_context("running"))
+
+    [body] = receiver.bodies
+    assert (
+        body["dag_run_url"]
+        == f"{AIRFLOW_UI}/dags/inventory_cobalt/runs/manual__2026-11-01T10%3A00%3A00%2B00%3A00"
+    )
+    assert body["log_url"] is None, "a deadline has no task"
+
+
+def test_without_a_base_url_there_are_no_links_and_the_log_says_so_once(
+    alerts_conn: None, no_base_url: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport, task=SUMMARIZE)
+
+    with caplog.at_level("WARNING", logger="od_scheduler.notifications"):
+        notifier.send(failure_rate_alert(three_failed(), REFS, threshold=0.2))
+        notifier.send(failure_rate_alert(three_failed(), REFS, threshold=0.2))
+
+    for body in receiver.bodies:
+        assert (body["dag_run_url"], body["log_url"]) == (None, None)
+        assert "http://localhost" not in json.dumps(body), "no link to a guessed host"
+        assert body["task_id"] == "summarize_run", "the task is still named"
+    said = [r.getMessage() for r in caplog.records if "base_url" in r.getMessage()]
+    assert len(said) == 1
+    assert "[api] base_url is not set" in said[0]
+
+
+# -- resolved ----------------------------------------------------------------------------------------------
+def missing(dealer_id: str, name: str) -> Condition:
+    from od_scheduler.models.alert import AlertDealer
+
+    dealer = AlertDealer(
+        dealer_id=dealer_id, platform="dealer.com", name=name, slug=name.lower().replace(" ", "-")
+    )
+    return Condition(key=f"missing:dealer.com:{dealer_id}", kind=ConditionKind.MISSING, dealer=dealer)
+
+
+def digest(new: list[Condition]) -> Alert:
+    return Alert(
+        kind=AlertKind.FRESHNESS,
+        severity=Severity.WARNING,
+        title="freshness",
+        dag_id="inventory_freshness",
+        run_id=RUN_ID,
+        conditions=[c.key for c in new],
+    )
+
+
+def test_a_check_that_clears_alerted_conditions_sends_one_resolved_message(
+    alerts_conn: None, base_url: str
+) -> None:
+    receiver = Receiver()
+    state = MemoryState()
+    check = TaskRef(dag_id="inventory_freshness", run_id=RUN_ID, task_id="check_freshness", try_number=1)
+    notifier = WebhookAlertNotifier(state=state, transport=receiver.transport, task=check)
+    summit, mesa = missing("d-summit", "Summit Ford"), missing("d-mesa", "Mesa Honda")
+    notifier.send_new([summit, mesa], digest)
+    system = Condition(key="system:inventory_freshness", kind=ConditionKind.SYSTEM, detail="CMS down")
+    notifier.send_new([system], lambda _new: digest([system]))
+    assert len(receiver.requests) == 2
+
+    # One check: three clears (as inventory_freshness does), one message.
+    assert notifier.clear(["system:inventory_freshness"]) == ["system:inventory_freshness"]
+    assert notifier.clear_open(["missing", "held"], keep=[mesa.key]) == [summit.key]
+    assert notifier.clear(["anomaly:dealer.com:d-never-open"]) == []
+    resolved = notifier.send_resolved(dag_id="inventory_freshness", run_id=RUN_ID)
+
+    assert resolved is not None
+    assert len(receiver.requests) == 3
+    body = receiver.bodies[-1]
+    print("resolved:", json.dumps(body, indent=2))
+    assert (body["kind"], body["severity"]) == ("resolved", "info")
+    assert body["conditions"] == ["missing:dealer.com:d-summit", "system:inventory_freshness"]
+    assert body["title"] == (
+        "Resolved: system error of inventory_freshness, 1 dealer(s) no longer missing executions"
+    )
+    text = body["text"]
+    assert text.startswith("[RESOLVED] Resolved: ")
+    assert "• system error of inventory_freshness: open since " in text
+    assert "was: CMS down" in text
+    assert (
+        "• missing executions on dealer.com (1): Summit Ford (summit-ford, id d-summit) (open since " in text
+    )
+    assert "Mesa Honda" not in text, "still missing: not resolved"
+    check_run = f"{AIRFLOW_UI}/dags/inventory_freshness/runs/manual__2026-11-01T10%3A00%3A00%2B00%3A00"
+    assert body["dag_run_url"] == check_run
+    assert body["log_url"] == f"{check_run}/tasks/check_freshness?try_number=1"
+    [record] = [r for r in body["details"]["resolved"] if r["kind"] == "missing"]
+    assert (record["dealer_id"], record["platform"], record["name"]) == (
+        "d-summit",
+        "dealer.com",
+        "Summit Ford",
+    )
+    assert record["since"] is not None
+
+    # Cleared once: the next check's clear finds nothing open, and sends nothing.
+    notifier.clear([summit.key, "system:inventory_freshness"])
+    notifier.clear_open(["missing", "held"], keep=[mesa.key])
+    assert notifier.send_resolved(dag_id="inventory_freshness", run_id=RUN_ID) is None
+    assert len(receiver.requests) == 3
+
+
+def test_a_condition_whose_alert_was_never_delivered_clears_quietly(alerts_conn: None) -> None:
+    receiver = Receiver(status=503)
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    condition = Condition(key=f"failure_rate:{DAG_ID}", kind=ConditionKind.FAILURE_RATE)
+    notifier.send_new([condition], lambda _new: failure_rate_alert(three_failed(), REFS, 0.2))
+    tried = len(receiver.requests)
+
+    receiver.status = 200
+    assert notifier.clear([condition.key]) == [condition.key], "closed all the same"
+    assert notifier.send_resolved(dag_id=DAG_ID, run_id=RUN_ID) is None
+    assert len(receiver.requests) == tried, "nobody was told it began: nobody is told it ended"
+
+
+def test_a_resolved_message_that_cannot_be_delivered_is_only_logged(alerts_conn: None) -> None:
+    receiver = Receiver()
+    notifier = WebhookAlertNotifier(state=MemoryState(), transport=receiver.transport)
+    condition = Condition(key=f"failure_rate:{DAG_ID}", kind=ConditionKind.FAILURE_RATE)
+    notifier.send_new([condition], lambda _new: failure_rate_alert(three_failed(), REFS, 0.2))
+    receiver.error = httpx.ConnectError
+
+    notifier.clear([condition.key])
+    with capture_logs() as logs:
+        resolved = notifier.send_resolved(dag_id=DAG_ID, run_id=RUN_ID)
+
+    assert resolved is not None
+    errors = [e["event"] for e in logs if e["log_level"] == "error"]
+    assert len(errors) == 1
+    assert "The resolved alert could not be delivered" in errors[0]
+    assert "It is not retried: its conditions are closed." in errors[0]
+    receiver.error = None
+    attempts = len(receiver.requests)
+    assert notifier.send_resolved(dag_id=DAG_ID, run_id=RUN_ID) is None, "not sent again"
+    assert len(receiver.requests) == attempts

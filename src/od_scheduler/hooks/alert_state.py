@@ -3,7 +3,10 @@
 A condition is *claimed* before its alert is sent: the claim succeeds only when the condition is new (no
 row, or a cleared one) or its earlier alert was never delivered, so two checks racing on one condition
 send one message. A failed delivery *releases* the claim (the next check tries again); a check that finds
-the condition gone *clears* it, so a recurrence alerts again. Schema: ``od_scheduler/sql/005_alerts.sql``.
+the condition gone *clears* it, so a recurrence alerts again. Clearing returns what was open (since when,
+whether its alert went out, its dealer): the notifier reports those that were alerted as resolved, and
+``cleared_at IS NULL`` in the update makes each condition cleared, so reported, once.
+Schema: ``od_scheduler/sql/005_alerts.sql``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from od_scheduler.alert_rules import FreshnessHistory
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.alert import Condition
+from od_scheduler.models.alert import AlertDealer, ClearedCondition, Condition, ConditionKind
 
 #: Inserts or re-opens the condition and takes the right to send it. ``now()`` is the transaction's start
 #: time, so ``last_sent = now()`` in RETURNING is true exactly when this statement set it (the row was new,
@@ -30,6 +33,10 @@ ON CONFLICT (key) DO UPDATE
        cleared_at = NULL
 RETURNING last_sent = now()
 """
+
+#: What a cleared condition was: RETURNING sees the row as updated (``last_sent`` untouched: NULL while its
+#: alert was never delivered).
+_CLEARED_COLUMNS = "key, kind, first_seen, last_sent IS NOT NULL, details"
 
 #: Per dealer x platform over finished executions: latest success, failures since it, first execution, and
 #: the status and last error of the latest one.
@@ -79,27 +86,28 @@ class AlertStateHook(JobHistoryHook):
         with self._cursor() as cur:
             cur.execute("UPDATE alert_state SET last_sent = NULL WHERE key = ANY(%s)", (list(keys),))
 
-    def clear(self, keys: Collection[str]) -> list[str]:
-        """Close these conditions (a check found them gone); returns the keys that were open."""
+    def clear(self, keys: Collection[str]) -> list[ClearedCondition]:
+        """Close these conditions (a check found them gone); returns those that were open, by key."""
         if not keys:
             return []
         with self._cursor() as cur:
             cur.execute(
                 "UPDATE alert_state SET cleared_at = now() WHERE key = ANY(%s) AND cleared_at IS NULL "
-                "RETURNING key",
+                f"RETURNING {_CLEARED_COLUMNS}",
                 (list(keys),),
             )
-            return sorted(str(row[0]) for row in cur.fetchall())
+            return _cleared(cur.fetchall())
 
-    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[str]:
-        """Close every open condition of ``kinds`` whose key is not in ``keep``; returns their keys."""
+    def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[ClearedCondition]:
+        """Close every open condition of ``kinds`` whose key is not in ``keep``; returns them, by key."""
         with self._cursor() as cur:
             cur.execute(
                 "UPDATE alert_state SET cleared_at = now() "
-                "WHERE kind = ANY(%s) AND cleared_at IS NULL AND NOT (key = ANY(%s)) RETURNING key",
+                "WHERE kind = ANY(%s) AND cleared_at IS NULL AND NOT (key = ANY(%s)) "
+                f"RETURNING {_CLEARED_COLUMNS}",
                 (list(kinds), list(keep)),
             )
-            return sorted(str(row[0]) for row in cur.fetchall())
+            return _cleared(cur.fetchall())
 
     def open_keys(self) -> list[str]:
         """Keys of the conditions currently open."""
@@ -123,3 +131,22 @@ class AlertStateHook(JobHistoryHook):
                 )
                 for platform, dealer_id, last_success, failures, first, status, error in cur.fetchall()
             }
+
+
+def _cleared(rows: Sequence[Sequence[Any]]) -> list[ClearedCondition]:
+    """RETURNING rows (``_CLEARED_COLUMNS``) as cleared conditions, by key."""
+    cleared = []
+    for key, kind, first_seen, alerted, details in sorted(rows, key=lambda row: str(row[0])):
+        details = details if isinstance(details, dict) else json.loads(details or "{}")
+        dealer = details.get("dealer")
+        cleared.append(
+            ClearedCondition(
+                key=str(key),
+                kind=ConditionKind(kind),
+                since=first_seen,
+                alerted=bool(alerted),
+                dealer=AlertDealer.model_validate(dealer) if isinstance(dealer, dict) else None,
+                detail=details.get("detail"),
+            )
+        )
+    return cleared

@@ -10,8 +10,10 @@ the log, the return value and the digest (which goes out for closed jobs even wh
 Every active dealer on every platform it uses is judged by ``od_scheduler.alert_rules.check_freshness``:
 missing executions (last success older than ``missing_after_intervals`` x its interval), held back after
 repeated failures, or an inventory anomaly in its latest execution. New conditions go out as ONE digest;
-conditions already alerted stay quiet until they clear; conditions no longer found are cleared. Returns
-the counts. The listing also refreshes the dealer directory (names beside ids on the status page).
+conditions already alerted stay quiet until they clear; conditions no longer found are cleared, and those
+that had alerted go out as ONE ``resolved`` message. Both link to this run and this task's log in the
+Airflow UI. Returns the counts. The listing also refreshes the dealer directory (names beside ids on the
+status page).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from od_scheduler.hooks.alert_state import AlertStateHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
 from od_scheduler.models.alert import ConditionKind, condition_key
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.notifications import WebhookAlertNotifier
+from od_scheduler.notifications import WebhookAlertNotifier, task_ref
 from od_scheduler.settings import get_settings
 
 
@@ -55,7 +57,7 @@ class CheckFreshnessOperator(BaseOperator):
             hold_after_failures=settings.hold_after_failures,
             missing_after_intervals=settings.missing_after_intervals,
         )
-        notifier = WebhookAlertNotifier(state=state)
+        notifier = WebhookAlertNotifier(state=state, task=task_ref(context))
         # The check ran: whatever made an earlier one fail (CMS or database down) is over.
         notifier.clear([condition_key(ConditionKind.SYSTEM, dag_id)])
         alert = notifier.send_new(
@@ -73,11 +75,12 @@ class CheckFreshnessOperator(BaseOperator):
         present = {c.key for c in report.conditions}
         notifier.clear_open([k.value for k in SWEPT_KINDS], keep=present)
         notifier.clear(report.cleared_anomalies)
+        resolved = notifier.send_resolved(dag_id=dag_id, run_id=run_id)
         counts = {kind.value: len(report.of_kind(kind)) for kind in ConditionKind if report.of_kind(kind)}
         closed = sum(r.jobs for r in stuck)
         self.log.info(
             "%d dealer x platform pair(s) checked (%d never run, %d paused): open problems %s; "
-            "%d job(s) left running closed; %s",
+            "%d job(s) left running closed; %s; %d condition(s) resolved",
             report.checked,
             report.never_run,
             report.paused,
@@ -88,6 +91,7 @@ class CheckFreshnessOperator(BaseOperator):
                 if alert
                 else "nothing new to alert"
             ),
+            len(resolved.conditions) if resolved else 0,
         )
         for condition in report.conditions:
             self.log.warning("%s: %s", condition.key, condition.detail)
@@ -97,6 +101,7 @@ class CheckFreshnessOperator(BaseOperator):
             "alerted": alert.conditions if alert else [],
             "stuck_closed": closed,
             "leases_released": sum(r.leases_released for r in stuck),
+            "resolved": resolved.conditions if resolved else [],
         }
 
     def _close_abandoned(self, history: AlertStateHook, *, closed_by: str) -> list[StuckRun]:

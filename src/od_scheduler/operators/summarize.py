@@ -8,7 +8,9 @@ did not produce a dealer list, because then nothing was pulled at all.
 Before that verdict it alerts (``od_scheduler.alert_rules``): a failure rate above ``alert_failure_rate``
 → one alert listing the failed dealers grouped by error; inventory anomalies of this run → one alert. It
 also clears the conditions this run shows are over (failure rate, the anomalies of dealers that succeeded,
-a long run, a system error). Alerting never changes the verdict: its own problems are only logged.
+a long run, a system error) and sends one ``resolved`` message for those that had alerted. Every message
+links to this run and to this task's log in the Airflow UI. Alerting never changes the verdict: its own
+problems are only logged.
 
 When the job-history database cannot be reached (after ``list_dealers`` listed the dealers, so the pulls
 could not record anything either), the run cannot be judged: it sends a system alert naming the platform,
@@ -43,6 +45,7 @@ from od_scheduler.notifications import (
     Delivery,
     WebhookAlertNotifier,
     describe_database_error,
+    task_ref,
 )
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
@@ -130,7 +133,7 @@ class SummarizeRunOperator(BaseOperator):
             rows, refs = self._read_history(history, dag_id, run_id, platform.id, dealers)
         except DATABASE_UNREACHABLE as err:
             error = describe_database_error(err)
-            self._alert_database_down(dag_id, run_id, platform.id, len(dealers), error)
+            self._alert_database_down(context, platform.id, len(dealers), error)
             raise AirflowFailException(
                 f"the job-history database ({conn_ids.JOB_HISTORY!r}) is unreachable, so run {run_id} cannot "
                 f"be summarized: its {len(dealers)} listed dealer(s) are not judged and their pulls most "
@@ -198,8 +201,9 @@ class SummarizeRunOperator(BaseOperator):
         rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform]
         return rows, self._named(history, dealers, rows)
 
-    def _alert_database_down(self, dag_id: str, run_id: str, platform: str, dealers: int, error: str) -> None:
+    def _alert_database_down(self, context: Context, platform: str, dealers: int, error: str) -> None:
         """The system alert for an unreachable job history; sent without dedup (its state is in that DB)."""
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
         self.log.error("The job-history database is unreachable: %s", error)
         self.log.warning(
             "The alert state lives in the job-history database too: this system alert is sent without "
@@ -214,7 +218,7 @@ class SummarizeRunOperator(BaseOperator):
             dealers=dealers,
         )
         try:
-            delivery = WebhookAlertNotifier(platform=platform).send(alert)
+            delivery = WebhookAlertNotifier(platform=platform, task=task_ref(context)).send(alert)
         except Exception:  # the run fails below whatever happened to its alert
             self.log.exception("The system alert for run %s could not be sent", run_id)
             return
@@ -254,7 +258,7 @@ class SummarizeRunOperator(BaseOperator):
         self, context: Context, summary: RunSummary, rows: list[JobExecution], refs: Mapping[str, DealerRef]
     ) -> None:
         threshold = get_settings().alert_failure_rate
-        notifier = WebhookAlertNotifier()
+        notifier = WebhookAlertNotifier(task=task_ref(context))
         # list_dealers produced a list, so a system error of an earlier run is over.
         cleared = [condition_key(ConditionKind.SYSTEM, summary.dag_id)]
         condition, key = failure_rate_condition(summary, threshold)
@@ -276,3 +280,4 @@ class SummarizeRunOperator(BaseOperator):
             if elapsed <= expected_run_minutes(summary.platform):
                 cleared.append(condition_key(ConditionKind.LONG_RUN, summary.dag_id))
         notifier.clear(cleared)
+        notifier.send_resolved(dag_id=summary.dag_id, run_id=summary.run_id, platform=summary.platform)
