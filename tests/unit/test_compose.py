@@ -858,8 +858,8 @@ def _compose_plugin() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"`docker compose version` did not run: {err}"
     if proc.returncode != 0:
-        output = (proc.stderr or proc.stdout).strip()[:200]
-        return f"`docker compose version` failed (no compose plugin): {output}"
+        output = (proc.stderr or proc.stdout).strip().splitlines()[:1]
+        return f"`docker compose version` failed (no compose plugin): {' '.join(output)[:200]}"
     return None
 
 
