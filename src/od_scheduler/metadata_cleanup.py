@@ -32,8 +32,9 @@ from datetime import UTC, datetime, timedelta
 #: continuity is never lost. Left out on purpose: ``dag`` and ``dag_version`` (DAG definitions, not
 #: history: Airflow manages them from the DAG files), ``_xcom_archive`` (a one-off table of the Airflow 2
 #: to 3 migration; ``airflow db drop-archived`` removes it) and ``session`` (FAB's web sessions, absent
-#: with the default auth manager). The Celery result tables are included: the compose file keeps Celery's
-#: results in the metadata database, and a table that does not exist is skipped with a warning.
+#: with the default auth manager). The Celery result tables are included for deployments that keep Celery's
+#: results in the metadata database (the default result backend); a table that does not exist is skipped
+#: with a warning. The compose file keeps them in a database of their own, pruned by its airflow-db-clean.
 TABLES: tuple[str, ...] = (
     "asset_event",
     "callback",

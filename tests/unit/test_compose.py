@@ -775,7 +775,7 @@ def test_the_image_is_airflow_332_with_its_published_constraints() -> None:
     assert tag
     version, python = tag.groups()
     assert f"constraints-{version}/constraints-{python}.txt" in CONSTRAINTS_URL
-    pins = re.findall(r"^apache-airflow==([\d.]+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    pins = re.findall(r"^apache-airflow==([\d.]+)(?: \\)?$", (ROOT / "requirements.txt").read_text(), re.M)
     assert pins == [version], "requirements.txt pins the image's Airflow (it keeps pip from moving it)"
     # The wheel is built from the repository without its dependencies ...
     assert re.search(r"^RUN pip wheel [^\n]*--no-deps[^\n]*/opt/airflow/od-scheduler-src$", text, re.M)
