@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def example_inventory_updated() -> None:
     @task
     def report_changes(**context: Any) -> list[dict[str, Any]]:
-        """One line per triggering event: which platform run changed how many dealers and vehicles."""
+        """Per triggering event: which platform run changed how many dealers and vehicles, and when."""
         changes = []
         for asset, events in context["triggering_asset_events"].items():
             for event in events:
@@ -51,7 +51,7 @@ def example_inventory_updated() -> None:
                     change.vehicles_sent,
                     change.vehicles_delisted,
                 )
-                changes.append(change.model_dump(mode="json"))
+                changes.append({**change.model_dump(mode="json"), "event_time": event.timestamp.isoformat()})
         return changes
 
     report_changes()

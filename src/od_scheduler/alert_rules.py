@@ -62,11 +62,21 @@ def expected_run_minutes(platform_id: str) -> float:
     return settings.default_expected_run_minutes
 
 
+#: The shortest time a task may run before Airflow stops it, whatever the expected duration says.
+MIN_TASK_TIMEOUT_MINUTES = 10.0
+
+
+def task_timeout_minutes(platform_id: str) -> float:
+    """How long one try of a shard task may run: twice the platform's expected run duration (the long-run
+    alert fires at once the duration; a try still going at twice is stuck), never less than 10 minutes."""
+    return max(2 * expected_run_minutes(platform_id), MIN_TASK_TIMEOUT_MINUTES)
+
+
 def dealer_deadline_s(platform_id: str) -> float:
-    """How long one dealer's pull or ingest may take: the setting, never more than a whole run of the platform
-    is expected to take (one stuck dealer must not outlast the run, nor hold its pool slot that long)."""
+    """How long one dealer's pull or ingest may take: the setting, never more than the try of the task it runs
+    in may take (past that Airflow kills the whole shard; the dealer's own deadline must come first)."""
     settings = get_settings()
-    return 60 * min(settings.dealer_deadline_minutes, expected_run_minutes(platform_id))
+    return 60 * min(settings.dealer_deadline_minutes, task_timeout_minutes(platform_id))
 
 
 def is_anomaly(error: str | None) -> bool:

@@ -33,7 +33,7 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # the deadline names ar
     task_group,
 )
 
-from od_scheduler.alert_rules import expected_run_minutes
+from od_scheduler.alert_rules import expected_run_minutes, task_timeout_minutes
 from od_scheduler.models.alert import AlertKind
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.announce import AnnounceChangesOperator
@@ -137,16 +137,13 @@ def long_run_deadline(platform_id: str) -> DeadlineAlert:
 
 
 OWNER = "open-dealer-data"
-#: The shortest time a task may run before Airflow stops it, whatever the expected duration says.
-MIN_TASK_TIMEOUT = timedelta(minutes=10)
 #: A task of the run (listing, summarizing) that does little and must never hang.
 SMALL_TASK_TIMEOUT = timedelta(minutes=15)
 
 
 def task_timeout(platform_id: str) -> timedelta:
-    """How long one try of a shard task may run: twice the platform's expected run duration (the long-run
-    alert fires at once the duration; a try still going at twice is stuck), never less than 10 minutes."""
-    return max(timedelta(minutes=2 * expected_run_minutes(platform_id)), MIN_TASK_TIMEOUT)
+    """How long one try of a shard task may run (``alert_rules.task_timeout_minutes``)."""
+    return timedelta(minutes=task_timeout_minutes(platform_id))
 
 
 def default_args(*, execution_timeout: timedelta) -> dict[str, Any]:

@@ -293,7 +293,7 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "float",
         "20",
         "The most one dealer's pull (or ingest) may take, all its requests together, in minutes (never more "
-        "than the platform's expected run duration). Past it the dealer fails as retryable and its shard "
+        "than its task's execution_timeout). Past it the dealer fails as retryable and its shard "
         "goes on.",
     ),
     "max_response_mb": _option(

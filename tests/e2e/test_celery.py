@@ -110,7 +110,7 @@ def test_the_run_succeeds_on_the_celery_executor(run) -> None:
     assert all(state == "success" for state in states.values()), states
     pulls = [key for key in states if key[0] == "shard.pull_inventory"]
     assert len(pulls) == 3, "three dealers, one per shard"
-    assert len(states) == 1 + 3 + 3 + 1  # list_dealers, pulls, ingests, summarize_run
+    assert len(states) == 1 + 3 + 3 + 2  # list_dealers, pulls, ingests, summarize_run, announce_changes
     scheduler_log = (LOGS / "scheduler.log").read_text(errors="replace")
     assert "CeleryExecutor" in scheduler_log
 

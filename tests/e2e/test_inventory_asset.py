@@ -10,6 +10,7 @@ sent the vehicles emitted the event, so the test adds the events up rather than 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "inventory_cobalt"
 CONSUMER = "example_inventory_updated"
 ASSET = "od://inventory/cobalt"
+
+
+def when(text: str) -> datetime:
+    """An ISO timestamp from the API or the example's report (``Z`` or ``+00:00``)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def reported_changes(api: httpx.Client) -> list[dict]:
@@ -39,6 +45,9 @@ def reported_changes(api: httpx.Client) -> list[dict]:
 def test_a_run_that_changed_inventory_triggers_the_dag_scheduled_on_its_asset(airflow, clean) -> None:
     airflow.delete_runs(DAG_ID)
     airflow.delete_runs(CONSUMER)
+    # Run ids repeat across tests (the latest scheduled run's id) and asset events outlive deleted runs: only
+    # events from now on are this test's.
+    started = datetime.now(UTC)
     airflow.cli("dags", "unpause", CONSUMER)
     try:
         airflow.cli("dags", "trigger", DAG_ID, "--conf", '{"force": true}')
@@ -55,20 +64,20 @@ def test_a_run_that_changed_inventory_triggers_the_dag_scheduled_on_its_asset(ai
             ).fetchone()
         assert sent > 0
         with airflow.client() as api:
-            events = api.get("/api/v2/assets/events", params={"source_dag_id": DAG_ID}).json()["asset_events"]
-            # (earlier dag.test() suites left events of runs since deleted: only this test's runs count)
-            emitted = {
-                e["source_run_id"] for e in events if e["uri"] == ASSET and e["source_run_id"] in run_ids
-            }
-            assert emitted, events
+            newest = {"source_dag_id": DAG_ID, "order_by": "-timestamp", "limit": 100}
+            events = api.get("/api/v2/assets/events", params=newest).json()["asset_events"]
+            new = [e for e in events if e["uri"] == ASSET and when(e["timestamp"]) >= started]
+            assert new, events
+            assert {e["source_run_id"] for e in new} <= run_ids, (new, run_ids)
+            emitted = {when(e["timestamp"]) for e in new}
             deadline = time.monotonic() + 300
             changes = reported_changes(api)
-            while not emitted <= {c["run_id"] for c in changes} and time.monotonic() < deadline:
+            while not emitted <= {when(c["event_time"]) for c in changes} and time.monotonic() < deadline:
                 time.sleep(3)
                 changes = reported_changes(api)
     finally:
         airflow.cli("dags", "pause", CONSUMER)
-    ours = [c for c in changes if c["run_id"] in run_ids]
-    assert {c["run_id"] for c in ours} == emitted, "the example ran on every event the platform emitted"
-    assert all(c["platform"] == "cobalt" and c["dag_id"] == DAG_ID for c in ours)
+    ours = [c for c in changes if when(c["event_time"]) >= started]
+    assert {when(c["event_time"]) for c in ours} == emitted, "the example ran on every event emitted"
+    assert all(c["platform"] == "cobalt" and c["dag_id"] == DAG_ID and c["run_id"] in run_ids for c in ours)
     assert sum(c["vehicles_sent"] for c in ours) == sent, "the events add up to what the runs sent"

@@ -67,7 +67,8 @@ def test_dags_test_of_a_platform_dag_exits_0_with_long_run_alerts_on(
     output_file.write_text(output)
     written = publish_task_logs(output_file, "inventory_cobalt", run_id, tmp_path / "logs")
     run_dir = tmp_path / "logs" / "dag_id=inventory_cobalt" / f"run_id={run_id}"
-    assert written == 2 + 2  # list_dealers, summarize_run, and a pull and an ingest of the one shard
+    # list_dealers, summarize_run, announce_changes, and a pull and an ingest of the one shard
+    assert written == 3 + 2
     assert "PayloadCMS" in (run_dir / "task_id=list_dealers" / "attempt=1.log").read_text()
     pull_log = (run_dir / "task_id=shard.pull_inventory" / "map_index=0" / "attempt=1.log").read_text()
     assert "Pulling Cobalt inventory for" in pull_log

@@ -273,7 +273,12 @@ def test_a_dealers_deadline_is_the_setting_never_longer_than_a_run(monkeypatch: 
     get_settings.cache_clear()
     try:
         assert dealer_deadline_s("homenet") == 90 * 60
-        assert dealer_deadline_s("dealer.com") == 45 * 60, "capped by Dealer.com's expected run of 45 minutes"
+        monkeypatch.setenv("AIRFLOW__OD_SCHEDULER__DEALER_DEADLINE_MINUTES", "120")
+        get_settings.cache_clear()
+        assert dealer_deadline_s("dealer.com") == 90 * 60, "capped by its task's timeout: 2 x 45 minutes"
+        monkeypatch.setenv("AIRFLOW__OD_SCHEDULER__DEFAULT_EXPECTED_RUN_MINUTES", "0.1")
+        get_settings.cache_clear()
+        assert dealer_deadline_s("homenet") == 10 * 60, "a task has at least 10 minutes, so has its dealer"
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
