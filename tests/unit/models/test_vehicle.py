@@ -313,3 +313,32 @@ def test_content_hash_matches_the_old_computation_on_random_text() -> None:
     assert (
         Vehicle(**FIELDS).content_hash() == _content_hash_before_issue_12(Vehicle(**FIELDS)) == EXPECTED_HASH
     )
+
+
+def test_content_hash_matches_the_old_computation_on_arbitrary_values() -> None:
+    """Any text hypothesis makes (Unicode, controls, quotes), any amount, date, mileage and condition."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    text = st.one_of(st.none(), st.text(max_size=40))
+    amount = st.one_of(st.none(), st.decimals(min_value=100, max_value=5_000_000, places=2))
+
+    @settings(max_examples=500)
+    @given(
+        description=text,
+        make=text,
+        stock_number=text,
+        price=amount,
+        msrp=amount,
+        mileage=st.one_of(st.none(), st.integers(0, 1_500_000)),
+        in_stock_since=st.one_of(st.none(), st.dates()),
+        condition=st.sampled_from([None, *Condition]),
+        year=st.one_of(st.none(), st.integers(1981, 2026)),
+    )
+    def check(**over: Any) -> None:
+        vehicle = Vehicle(**{**FIELDS, **over})
+        assert vehicle.content_hash() == _content_hash_before_issue_12(vehicle)
+        staged = Vehicle.from_verified_staging(json.loads(vehicle.to_api_json()))
+        assert staged.content_hash() == _content_hash_before_issue_12(staged)
+
+    check()
