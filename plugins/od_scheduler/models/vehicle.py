@@ -294,9 +294,10 @@ class Vehicle(BaseModel):
         that survives a second validation unchanged, so the vehicle is built without running the
         validators again (the JSON types are turned back into enum, ``Decimal``, ``date`` and
         ``datetime`` by the same functions the validators use). A dict without exactly the model's fields
-        (a file staged by a release with other fields) is validated in full.
+        (a file staged by a release with other fields), or any other mapping than a ``dict``, is validated
+        in full.
         """
-        if not isinstance(d, Mapping) or d.keys() != _FIELD_NAMES_SET:
+        if type(d) is not dict or d.keys() != _FIELD_NAMES_SET:
             return cls.from_api(d)
         values = {name: d[name] for name in _FIELD_NAMES}
         try:
