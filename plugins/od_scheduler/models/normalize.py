@@ -147,7 +147,7 @@ def parse_us_date(v: object) -> date | None:
     m = _US_DATE.match(v.strip())
     if m is None:
         return None
-    month, day, year = (int(g) for g in m.groups())
+    month, day, year = map(int, m.groups())
     try:
         return date(year, month, day)
     except ValueError:

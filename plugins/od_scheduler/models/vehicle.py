@@ -115,7 +115,7 @@ def _unique_images(v: Any) -> Any:
         return []
     if not isinstance(v, list | tuple):
         return v
-    if all(type(url) is str for url in v):
+    if set(map(type, v)) <= {str}:  # exact strs only (hashable, equal as text)
         return list(dict.fromkeys(v))  # first occurrence wins, like the loop below
     unique: list[Any] = []
     for url in v:
