@@ -34,11 +34,18 @@ class _Raw(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class DealerComAttribute(_Raw):
-    """One ``trackingAttributes`` entry: ``{name, value}``."""
+def attribute_map(v: object) -> dict[str, str]:
+    """``trackingAttributes`` (a list of ``{name, value}`` objects) as ``{name: value}``.
 
-    name: LooseStr = None
-    value: LooseStr = None
+    Names and values are cleaned text; the first occurrence of a name wins and entries without a name or a
+    value are skipped. A dict rather than a model per entry: a vehicle has a dozen of them.
+    """
+    out: dict[str, str] = {}
+    for attr in dicts_only(v):
+        name, value = clean_str(attr.get("name")), clean_str(attr.get("value"))
+        if name and value is not None and name not in out:
+            out[name] = value
+    return out
 
 
 class DealerComPrice(_Raw):
@@ -63,11 +70,14 @@ class DealerComTrackingPricing(_Raw):
     msrp: LooseStr = None
 
 
-class DealerComImage(_Raw):
-    """One ``images`` entry: ``{uri, alt}``."""
+def image_uris(v: object) -> list[str]:
+    """``images`` (a list of ``{uri, alt}`` objects) as the list of their non-blank ``uri`` texts.
 
-    uri: LooseStr = None
-    alt: LooseStr = None
+    A plain list rather than a model per image: a lot has a dozen images or more per vehicle, and only the
+    links are used.
+    """
+    uris = (clean_str(image.get("uri")) for image in dicts_only(v))
+    return [uri for uri in uris if uri is not None]
 
 
 class DealerComVehicle(_Raw):
@@ -90,22 +100,18 @@ class DealerComVehicle(_Raw):
     body_style: LooseStr = Field(default=None, alias="bodyStyle")
     fuel_type: LooseStr = Field(default=None, alias="fuelType")
     inventory_date: LooseStr = Field(default=None, alias="inventoryDate")
-    tracking_attributes: Annotated[list[DealerComAttribute], BeforeValidator(dicts_only)] = Field(
-        default_factory=list, alias="trackingAttributes"
+    tracking_attributes: Annotated[dict[str, str], BeforeValidator(attribute_map)] = Field(
+        default_factory=dict, alias="trackingAttributes"
     )
     pricing: Annotated[DealerComPricing | None, BeforeValidator(dict_or_none)] = None
     tracking_pricing: Annotated[DealerComTrackingPricing | None, BeforeValidator(dict_or_none)] = Field(
         default=None, alias="trackingPricing"
     )
-    images: Annotated[list[DealerComImage], BeforeValidator(dicts_only)] = Field(default_factory=list)
+    images: Annotated[list[str], BeforeValidator(image_uris)] = Field(default_factory=list)
 
     def attributes(self) -> dict[str, str]:
         """``trackingAttributes`` as ``{name: value}`` (first occurrence wins, blanks skipped)."""
-        out: dict[str, str] = {}
-        for attr in self.tracking_attributes:
-            if attr.name and attr.value is not None and attr.name not in out:
-                out[attr.name] = attr.value
-        return out
+        return dict(self.tracking_attributes)
 
     def _dprice(self, type_class: str) -> Decimal | None:
         if self.pricing is None:
@@ -140,7 +146,7 @@ class DealerComVehicle(_Raw):
     def to_vehicle(self, *, dealer_id: str, base_url: str) -> Vehicle:
         """The canonical vehicle; raises ``RecordRejected`` (reason code) when the record is unusable."""
         attrs = self.attributes()
-        images = absolute_urls(base_url, (image.uri for image in self.images))
+        images = absolute_urls(base_url, self.images)
         return make_vehicle(
             vin=self.vin,
             dealer_id=dealer_id,

@@ -26,6 +26,8 @@ MIN_PLAUSIBLE_PRICE = Decimal("100")
 MAX_PLAUSIBLE_PRICE = Decimal("5000000")
 MAX_PLAUSIBLE_MILEAGE = 1_500_000
 _USED = ("used", "certified", "pre-owned", "preowned", "cpo")
+#: The canonical condition values (equal to the ``Condition`` members): known without reading any words.
+_CONDITIONS = ("new", "used", "certified")
 
 
 def next_model_year(now: datetime | None = None) -> int:
@@ -75,7 +77,7 @@ def screen_fields(fields: dict[str, Any], *, now: datetime | None = None) -> tup
     condition_raw = (
         clean_str(out.get("condition")) if isinstance(out.get("condition"), str) else out.get("condition")
     )
-    if condition_raw is not None:
+    if condition_raw is not None and condition_raw not in _CONDITIONS:
         from od_scheduler.models.vehicle import parse_condition
 
         if parse_condition(condition_raw) is None:

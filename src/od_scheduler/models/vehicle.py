@@ -13,9 +13,8 @@ model later does not change existing hashes (which would re-send every vehicle o
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Self
@@ -30,10 +29,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.models.normalize import (
+    MAX_INT_DIGITS,
+    MAX_MODEL_YEAR,
+    MIN_MODEL_YEAR,
     absolute_url,
     all_plain_absolute,
     clean_str,
@@ -91,8 +93,6 @@ HASH_FIELDS: tuple[str, ...] = (
 )
 #: Bump when the hashing scheme (not the model) changes: every fingerprint then differs once.
 HASH_VERSION = 1
-#: What ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call, built once.
-_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _OPTIONAL_TEXT = (
     "stock_number",
@@ -115,7 +115,7 @@ def _unique_images(v: Any) -> Any:
         return []
     if not isinstance(v, list | tuple):
         return v
-    if all(type(url) is str for url in v):
+    if set(map(type, v)) <= {str}:  # exact strs only (hashable, equal as text)
         return list(dict.fromkeys(v))  # first occurrence wins, like the loop below
     unique: list[Any] = []
     for url in v:
@@ -140,6 +140,40 @@ def parse_condition(v: object) -> Condition | None:
         if condition in found:
             return condition
     return None
+
+
+def _normalized(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its VIN checked and what never fails a field done, in one pass over the present keys.
+
+    Raises pydantic's error for a VIN problem (its type is the reason code). The rest is what per-field
+    "before" validators did, one call from pydantic-core each: text stripped, ids stripped, condition words
+    read, amounts to cents or unknown, duplicate image URLs dropped. A value of the wrong type is left as it
+    is, for the field's validation to report.
+    """
+    vin = normalize_vin(data.get("vin"))
+    problem = vin_problem(vin, model_year=parse_year(data.get("year")))
+    if problem is not None:
+        raise PydanticCustomError(problem, "VIN {vin} rejected: {problem}", {"vin": vin, "problem": problem})
+    data = {**data, "vin": vin}
+    for name in _OPTIONAL_TEXT:
+        if name in data:
+            v = data[name]
+            if v is None or isinstance(v, str):
+                data[name] = clean_str(v)
+    for name in ("dealer_id", "source"):
+        v = data.get(name)
+        if isinstance(v, str):
+            data[name] = v.strip()
+    if "condition" in data:
+        # Unrecognized text ("Demo", "Loaner") is unknown, not a reason to drop the vehicle.
+        data["condition"] = parse_condition(data["condition"])
+    for name in ("price", "msrp"):
+        if name in data:
+            # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
+            data[name] = parse_money(data[name])
+    if "images" in data:
+        data["images"] = _unique_images(data["images"])
+    return data
 
 
 class Vehicle(BaseModel):
@@ -184,38 +218,7 @@ class Vehicle(BaseModel):
     @classmethod
     def _check_vin(cls, data: Any) -> Any:
         # Runs before field validation so a bad VIN is the reported reason even if other fields are bad.
-        # It also does, in one pass over the present keys, what never fails a field (what per-field
-        # "before" validators did, one call from pydantic-core each): text stripped, ids stripped,
-        # condition words read, amounts to cents or unknown, duplicate image URLs dropped. A value of the
-        # wrong type is left as it is, for the field's validation to report.
-        if not isinstance(data, dict):
-            return data
-        vin = normalize_vin(data.get("vin"))
-        problem = vin_problem(vin, model_year=parse_year(data.get("year")))
-        if problem is not None:
-            raise PydanticCustomError(
-                problem, "VIN {vin} rejected: {problem}", {"vin": vin, "problem": problem}
-            )
-        data = {**data, "vin": vin}
-        for name in _OPTIONAL_TEXT:
-            if name in data:
-                v = data[name]
-                if v is None or isinstance(v, str):
-                    data[name] = clean_str(v)
-        for name in ("dealer_id", "source"):
-            v = data.get(name)
-            if isinstance(v, str):
-                data[name] = v.strip()
-        if "condition" in data:
-            # Unrecognized text ("Demo", "Loaner") is unknown, not a reason to drop the vehicle.
-            data["condition"] = parse_condition(data["condition"])
-        for name in ("price", "msrp"):
-            if name in data:
-                # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
-                data[name] = parse_money(data[name])
-        if "images" in data:
-            data["images"] = _unique_images(data["images"])
-        return data
+        return _normalized(data) if isinstance(data, dict) else data
 
     @field_validator("year", mode="before")
     @classmethod
@@ -291,9 +294,10 @@ class Vehicle(BaseModel):
         that survives a second validation unchanged, so the vehicle is built without running the
         validators again (the JSON types are turned back into enum, ``Decimal``, ``date`` and
         ``datetime`` by the same functions the validators use). A dict without exactly the model's fields
-        (a file staged by a release with other fields) is validated in full.
+        (a file staged by a release with other fields), or any other mapping than a ``dict``, is validated
+        in full.
         """
-        if not isinstance(d, Mapping) or d.keys() != _FIELD_NAMES_SET:
+        if type(d) is not dict or d.keys() != _FIELD_NAMES_SET:
             return cls.from_api(d)
         values = {name: d[name] for name in _FIELD_NAMES}
         try:
@@ -308,34 +312,37 @@ class Vehicle(BaseModel):
                 values["source_updated_at"] = parse_datetime(values["source_updated_at"])
         except (TypeError, ValueError):  # not what to_api() writes after all: let validation say why
             return cls.from_api(d)
-        # What ``model_construct`` does for a model without aliases or extras, minus its per-field loop
-        # (about 14 µs a vehicle on the bench machine); test_vehicle.py checks the result equals
-        # ``from_api``'s, attribute for attribute.
+        return cls._assemble(values, set(_FIELD_NAMES))
+
+    @classmethod
+    def _assemble(cls, values: dict[str, Any], fields_set: set[str], warnings: tuple[str, ...] = ()) -> Self:
+        """The vehicle holding ``values`` (every field, in model order, each as validation makes it).
+
+        What ``model_construct`` does for a model without aliases or extras, minus its per-field loop (about
+        14 µs a vehicle on the bench machine); test_vehicle.py checks its callers build what validation
+        builds, attribute for attribute.
+        """
         vehicle = cls.__new__(cls)
         object.__setattr__(vehicle, "__dict__", values)
-        object.__setattr__(vehicle, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        object.__setattr__(vehicle, "__pydantic_fields_set__", fields_set)
         object.__setattr__(vehicle, "__pydantic_extra__", None)
-        object.__setattr__(vehicle, "__pydantic_private__", None)
-        vehicle.model_post_init(None)  # private attributes at their defaults (no warnings)
+        object.__setattr__(vehicle, "__pydantic_private__", {"_warnings": warnings})
         return vehicle
 
     def content_hash(self) -> str:
         """sha256 hex over :data:`HASH_FIELDS` (stable across model changes, see the module docstring).
 
         The hashed text is compact JSON ``[HASH_VERSION, [[field, value], ...]]`` in ``HASH_FIELDS`` order,
-        amounts as strings with cents (``"5999.50"``), dates as ISO strings, enums as their values.
+        amounts as strings with cents (``"5999.50"``), dates as ISO strings, enums as their values, text as
+        UTF-8 with only ``"``, ``\\`` and control characters escaped: the bytes of
+        ``json.dumps(..., ensure_ascii=False, separators=(",", ":")).encode()`` with amounts and dates as
+        ``str(amount)`` and ``date.isoformat()``, which is what the fingerprints stored so far were made of.
+        pydantic-core's ``to_json`` writes those very bytes (``str()`` of a ``Decimal``, ISO dates, the same
+        escapes) at a third of the json module's cost; test_vehicle.py checks both agree on arbitrary values.
         """
         fields = self.__dict__
-        values = []
-        for name in HASH_FIELDS:
-            value = fields[name]
-            if isinstance(value, Decimal):
-                value = str(value)
-            elif isinstance(value, date):
-                value = value.isoformat()
-            values.append([name, value])
-        payload = _HASH_ENCODER.encode([HASH_VERSION, values])
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        payload = to_json([HASH_VERSION, [[name, fields[name]] for name in HASH_FIELDS]])
+        return hashlib.sha256(payload).hexdigest()
 
 
 def _summarize(err: ValidationError, limit: int = 300) -> str:
@@ -353,6 +360,51 @@ _FIELD_NAMES_SET = frozenset(_FIELD_NAMES)
 
 #: Fields a record can lose (set to unknown, with a warning) without being rejected: all but its identity.
 _NULLABLE = frozenset(Vehicle.model_fields) - {"vin", "dealer_id", "source"}
+#: The fields whose default is ``None`` (all but ``images``), in model order.
+_EMPTY = dict.fromkeys(_FIELD_NAMES)
+
+
+def _canonical_vehicle(fields: dict[str, Any], warnings: tuple[str, ...]) -> Vehicle | None:
+    """The vehicle ``Vehicle(**fields)`` builds, built without pydantic-core, or ``None``: then validate.
+
+    After :func:`_normalized` (the model validator's own code), every value a platform's ``to_vehicle()``
+    passes is normally already of the field's exact type and acceptable to its validator, and pydantic-core
+    then gives it back unchanged: checking that in Python costs a fraction of a validation (the bench's
+    ``to_vehicle`` step). Exact types only (``type(v) is int``, not a ``bool``; ``str``, not a subclass):
+    anything else, and any value a validator would change or refuse, returns ``None`` so that validation
+    runs and decides, with its own errors. test_vehicle.py checks this against validation on arbitrary input.
+    """
+    if not fields.keys() <= _FIELD_NAMES_SET:
+        return None
+    try:
+        data = _normalized(fields)
+    except PydanticCustomError:  # a VIN problem: validation reports it
+        return None
+    values = {**_EMPTY, "images": [], **data}
+    for name in ("vin", "dealer_id", "source"):
+        if type(values[name]) is not str or not values[name]:
+            return None
+    for name in _OPTIONAL_TEXT:
+        if values[name] is not None and type(values[name]) is not str:
+            return None
+    year, mileage = values["year"], values["mileage"]
+    if year is not None and not (type(year) is int and MIN_MODEL_YEAR <= year <= MAX_MODEL_YEAR):
+        return None
+    if mileage is not None and not (type(mileage) is int and 0 <= mileage < 10**MAX_INT_DIGITS):
+        return None
+    images = values["images"]
+    if type(images) is not list or (images and not all_plain_absolute(images)):
+        return None
+    detail = values["detail_url"]
+    if detail is not None and (type(detail) is not str or absolute_url(None, detail) != detail):
+        return None
+    in_stock, updated = values["in_stock_since"], values["source_updated_at"]
+    if in_stock is not None and type(in_stock) is not date:
+        return None
+    if updated is not None and not (type(updated) is datetime and updated.tzinfo is UTC):
+        return None
+    # condition, price and msrp: _normalized made them a Condition, Decimal or None, which validation keeps.
+    return Vehicle._assemble(values, set(fields), warnings)
 
 
 def make_vehicle(**fields: Any) -> Vehicle:
@@ -361,12 +413,17 @@ def make_vehicle(**fields: Any) -> Vehicle:
     Without a valid VIN the record is rejected with the VIN problem code (``missing_vin``,
     ``invalid_vin_check_digit``, ...). An implausible or malformed optional field is set to ``None`` and
     recorded in ``vehicle.warnings`` (see :mod:`od_scheduler.models.quality`); only a record whose
-    identity (``dealer_id``, ``source``) is unusable is rejected as ``invalid_record``.
+    identity (``dealer_id``, ``source``) is unusable is rejected as ``invalid_record``. When the screened
+    values are already canonical (the usual case) the vehicle is built without pydantic-core
+    (:func:`_canonical_vehicle`), as validation would build it.
     """
     from od_scheduler.models.quality import screen_fields
 
     ref = normalize_vin(fields.get("vin")) or clean_str(fields.get("stock_number"))
     fields, warnings = screen_fields(fields)
+    canonical = _canonical_vehicle(fields, tuple(warnings))
+    if canonical is not None:
+        return canonical
     for _ in range(2):
         try:
             vehicle = Vehicle(**fields)

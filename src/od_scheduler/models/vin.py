@@ -12,6 +12,7 @@ present.
 from __future__ import annotations
 
 import re
+from operator import mul
 
 MISSING_VIN = "missing_vin"
 INVALID_VIN_LENGTH = "invalid_vin_length"
@@ -53,7 +54,7 @@ def check_digit(vin: str) -> str:
     vin = vin.upper()
     if not _VIN_CHARS.match(vin):
         raise ValueError(f"not a 17-character VIN: {vin!r}")
-    total = sum(_TRANSLITERATION[c] * w for c, w in zip(vin, _WEIGHTS, strict=True))
+    total = sum(map(mul, map(_TRANSLITERATION.__getitem__, vin), _WEIGHTS))  # 17 of each: checked above
     remainder = total % 11
     return "X" if remainder == 10 else str(remainder)
 

@@ -313,3 +313,101 @@ def test_content_hash_matches_the_old_computation_on_random_text() -> None:
     assert (
         Vehicle(**FIELDS).content_hash() == _content_hash_before_issue_12(Vehicle(**FIELDS)) == EXPECTED_HASH
     )
+
+
+def test_content_hash_matches_the_old_computation_on_arbitrary_values() -> None:
+    """Any text hypothesis makes (Unicode, controls, quotes), any amount, date, mileage and condition."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    text = st.one_of(st.none(), st.text(max_size=40))
+    amount = st.one_of(st.none(), st.decimals(min_value=100, max_value=5_000_000, places=2))
+
+    @settings(max_examples=500)
+    @given(
+        description=text,
+        make=text,
+        stock_number=text,
+        price=amount,
+        msrp=amount,
+        mileage=st.one_of(st.none(), st.integers(0, 1_500_000)),
+        in_stock_since=st.one_of(st.none(), st.dates()),
+        condition=st.sampled_from([None, *Condition]),
+        year=st.one_of(st.none(), st.integers(1981, 2026)),
+    )
+    def check(**over: Any) -> None:
+        vehicle = Vehicle(**{**FIELDS, **over})
+        assert vehicle.content_hash() == _content_hash_before_issue_12(vehicle)
+        staged = Vehicle.from_verified_staging(json.loads(vehicle.to_api_json()))
+        assert staged.content_hash() == _content_hash_before_issue_12(staged)
+
+    check()
+
+
+def test_canonical_fields_build_the_vehicle_validation_builds() -> None:
+    """make_vehicle's shortcut (no pydantic-core when every value is already canonical) on arbitrary input:
+    whenever it builds a vehicle, validation builds the same one, field for field, type for type."""
+    from datetime import timedelta, timezone
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from od_scheduler.models.vehicle import _canonical_vehicle
+
+    odd = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(), st.text(max_size=6))
+    text = st.one_of(odd, st.text(max_size=12), st.sampled_from(["Honda", " Honda ", "", "  ", "é\x1f"]))
+    urls = st.sampled_from(
+        [
+            "https://img.test/1.jpg",
+            "https://img.test/2.jpg?w=1",
+            "http://img.test/a b.jpg",
+            "/relative.jpg",
+            "javascript:alert(1)",
+            "https://img.test/x.jpg#",
+            " https://img.test/3.jpg",
+            "https://img.test:99999/p.jpg",
+            "https://[::1/x",
+        ]
+    )
+    instants = st.datetimes(
+        timezones=st.sampled_from([None, UTC, timezone.utc, timezone(timedelta(hours=-5))])  # noqa: UP017
+    )
+    strategies = {
+        "vin": st.one_of(
+            st.sampled_from(["1HGCM82633A004352", " 1hgcm82633a004352 ", "1HGCM82633A004353"]), odd
+        ),
+        "dealer_id": st.one_of(st.sampled_from(["d1", " d1 ", ""]), odd),
+        "source": st.one_of(st.just("dealer.com"), odd),
+        "stock_number": text,
+        "make": text,
+        "description": text,
+        "condition": st.one_of(st.sampled_from([*Condition, "Used", "CPO", "demo"]), odd),
+        "year": st.one_of(st.integers(1800, 2200), st.sampled_from(["2003", "0", 0, 1975]), odd),
+        "mileage": st.one_of(st.integers(-5, 10**19), st.sampled_from(["12,000", "1.5"]), odd),
+        "price": st.one_of(st.decimals(allow_nan=True), st.sampled_from(["$5,999", "0", 12.345]), odd),
+        "msrp": st.one_of(st.decimals(places=2, min_value=-1, max_value=10**7), odd),
+        "images": st.one_of(st.lists(urls, max_size=4), st.lists(urls).map(tuple), odd),
+        "detail_url": st.one_of(urls, odd),
+        "in_stock_since": st.one_of(st.dates(), st.datetimes(), st.just("2025-02-03"), odd),
+        "source_updated_at": st.one_of(instants, st.just("2025-02-04T05:06:07Z"), odd),
+        "colour": st.just("red"),
+    }
+    built = 0
+
+    @settings(max_examples=1_500, deadline=None)
+    @given(st.data())
+    def check(draw: Any) -> None:
+        nonlocal built
+        names = draw.draw(st.lists(st.sampled_from(sorted(strategies)), max_size=4, unique=True))
+        data = {**FIELDS, **{name: draw.draw(strategies[name], label=name) for name in names}}
+        for name in draw.draw(st.lists(st.sampled_from(sorted(FIELDS)), max_size=3, unique=True)):
+            del data[name]  # absent: the field's default
+        fast = _canonical_vehicle(data, ())
+        if fast is None:
+            return
+        built += 1
+        _same_vehicle(fast, Vehicle(**data))
+
+    check()
+    assert built > 100  # the shortcut is taken, not only ever refused
+    assert _canonical_vehicle(FIELDS, ("w",)) is not None
