@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # od_scheduler is the installed package
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="od-bench-"))
 
 STEPS = ("parse", "to_vehicle", "stage", "read", "hash")
