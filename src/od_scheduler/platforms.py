@@ -34,7 +34,7 @@ class Platform:
 
     @property
     def dag_id(self) -> str:
-        """``inventory_<id>`` with ``.`` replaced by ``_`` (CONTRACTS.md §1)."""
+        """``inventory_<id>`` with ``.`` replaced by ``_`` (docs/contracts.md §1)."""
         return "inventory_" + self.id.replace(".", "_")
 
     def operator_class(self) -> type[PullInventoryOperator]:

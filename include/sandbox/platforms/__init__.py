@@ -2,7 +2,7 @@
 
 A platform module subclasses ``Platform``: it names its platform id, fills in the per-request
 parts of its CMS config, renders a ``SourceVehicle`` into its wire format, optionally lists its
-segments, and returns a router serving its HTTP contract (CONTRACTS.md). Adding a platform =
+segments, and returns a router serving its HTTP contract (docs/contracts.md). Adding a platform =
 one module here + one line in ``PLATFORMS`` + dealer rows in ``dealers.py``. Platforms with
 dealers in the table but no module would appear in the CMS with their static config only
 (every platform has one now).

@@ -1,4 +1,4 @@
-"""Apify API client (CONTRACTS.md §4): start an actor run, watch it, abort it, page through its dataset.
+"""Apify API client (docs/contracts.md §4): start an actor run, watch it, abort it, page through its dataset.
 
 Two clients share the contract:
 
@@ -118,7 +118,7 @@ def run_input(
     max_items: int | None,
     allowlist: Collection[str] | str = (),
 ) -> dict[str, Any]:
-    """The actor input of CONTRACTS.md §4: ``{startUrls: [{url}], dealerId, maxItems}``.
+    """The actor input of docs/contracts.md §4: ``{startUrls: [{url}], dealerId, maxItems}``.
 
     The start URLs come from the CMS and are only handed to Apify, so their shape is checked (https, a
     host, no user-info; http only for ``allowlist`` hosts), not where they resolve: ``ConfigError``

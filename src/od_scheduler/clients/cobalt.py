@@ -1,4 +1,4 @@
-"""Cobalt inventory-feed client (CONTRACTS.md §7): one CSV per dealer, with conditional GET.
+"""Cobalt inventory-feed client (docs/contracts.md §7): one CSV per dealer, with conditional GET.
 
 ``GET /feeds/<dealer_code>/inventory.csv`` with HTTP Basic auth. Given the ETag of the last successful
 pull, the client sends ``If-None-Match`` and a ``304 Not Modified`` means the feed is unchanged: nothing is

@@ -1,4 +1,4 @@
-"""Open Dealer Data API client: batch upsert and delist (CONTRACTS.md §8).
+"""Open Dealer Data API client: batch upsert and delist (docs/contracts.md §8).
 
 Every POST carries ``X-Dealer-ID``; batches carry an ``Idempotency-Key``, which is what makes the base
 client's retry of a POST safe. Statuses the caller must act on get their own errors: 413 ->

@@ -1,4 +1,4 @@
-"""Dealer.com site-widget inventory client (CONTRACTS.md §3).
+"""Dealer.com site-widget inventory client (docs/contracts.md §3).
 
 One dealer site per client (``base_url``); no auth; a token bucket keeps the request rate polite.
 Inventory comes in segments (``auto-new``, ``auto-certified``, ``auto-used``) paged by offset. The quirks
@@ -69,7 +69,7 @@ class DealerComClient(BaseClient):
         self.segment_counts: dict[str, int] = {}
 
     def inventory_body(self, site_id: str, segment: str, page_start: int) -> dict[str, Any]:
-        """The widget request body of CONTRACTS.md §3 (the server wants the numbers as strings)."""
+        """The widget request body of docs/contracts.md §3 (the server wants the numbers as strings)."""
         return {
             "siteId": site_id,
             "locale": "en_US",

@@ -1,4 +1,4 @@
-"""DealerSocket inventory client (CONTRACTS.md §6): paged XML behind an ``X-Api-Key`` header.
+"""DealerSocket inventory client (docs/contracts.md §6): paged XML behind an ``X-Api-Key`` header.
 
 ``GET /inventory/v2/<dealer_code>/vehicles?page=N`` answers ``<InventoryResponse>`` with a ``<Paging page
 totalPages totalCount/>`` element and ``<Vehicles><Vehicle>...``. Pages are followed by number until the

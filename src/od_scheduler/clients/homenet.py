@@ -1,4 +1,4 @@
-"""HomeNet inventory client, through the Open Dealer SOAP transformer (CONTRACTS.md §2).
+"""HomeNet inventory client, through the Open Dealer SOAP transformer (docs/contracts.md §2).
 
 One request per rooftop: ``GET /v1/transform/homenet?rooftop=<id>[&updatedSince=<ISO-8601>]`` with the
 transformer's bearer token (the connection's) and the dealer's own HomeNet integration token in

@@ -1,4 +1,4 @@
-"""PayloadCMS client for dealer configuration (CONTRACTS.md §1).
+"""PayloadCMS client for dealer configuration (docs/contracts.md §1).
 
 Payload's default ``limit`` is 10, so ``limit`` is always sent and pages are followed while
 ``hasNextPage`` is true. A dealer document that fails validation is yielded as an ``InvalidDealer``

@@ -1,4 +1,4 @@
-"""VinSolutions inventory client (CONTRACTS.md §5): OAuth2 client credentials, then paged JSON.
+"""VinSolutions inventory client (docs/contracts.md §5): OAuth2 client credentials, then paged JSON.
 
 Auth is the base's :class:`~od_scheduler.clients.base.OAuth2ClientCredentials` (scope ``PublicAPI``): one
 token, fetched on the first request and shared by every page of the client until shortly before it

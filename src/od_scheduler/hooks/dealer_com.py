@@ -32,7 +32,7 @@ class DealerComHook(OdHttpHook):
     hook_name = "Open Dealer Dealer.com"
 
     def requests_per_second(self) -> float:
-        """Per-site request rate cap (CONTRACTS.md §3: be polite)."""
+        """Per-site request rate cap (docs/contracts.md §3: be polite)."""
         raw = self.extras.get("requests_per_second", get_settings().dealer_com_requests_per_second)
         try:
             rate = float(raw)

@@ -1,6 +1,6 @@
 """DealersocketHook: the ``od_dealersocket`` connection -> a DealersocketClient.
 
-Connection (CONTRACTS.md §6): host = the inventory API's base URL, password = the ``X-Api-Key`` value;
+Connection (docs/contracts.md §6): host = the inventory API's base URL, password = the ``X-Api-Key`` value;
 optional extras ``timeout`` and ``max_attempts``. Each dealer's ``dealer_code`` comes from its CMS config.
 """
 

@@ -1,6 +1,6 @@
 """VinsolutionsHook: the ``od_vinsolutions`` connection -> a VinsolutionsClient.
 
-Connection (CONTRACTS.md §5): host = the gateway's base URL, login = OAuth2 client id, password = client
+Connection (docs/contracts.md §5): host = the gateway's base URL, login = OAuth2 client id, password = client
 secret, extra ``token_url`` (the token endpoint) and ``api_key`` (sent on every inventory request);
 optional extras ``timeout`` and ``max_attempts``. Each dealer's VinSolutions ``dealer_id`` comes from its CMS
 config. Connection type ``od_vinsolutions`` (or ``http``).

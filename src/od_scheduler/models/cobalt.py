@@ -1,4 +1,4 @@
-"""Raw model of one Cobalt inventory-feed CSV row (CONTRACTS.md §7) and its mapping to ``Vehicle``.
+"""Raw model of one Cobalt inventory-feed CSV row (docs/contracts.md §7) and its mapping to ``Vehicle``.
 
 The CSV client hands over each row as ``{column: text}`` with the header names of the contract (``VIN,
 Stock, Type, Year, Make, Model, Trim, Body, ExtColor, IntColor, Miles, SellingPrice, MSRP, Transmission,

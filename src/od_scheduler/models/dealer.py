@@ -1,4 +1,4 @@
-"""Dealer configuration as stored in PayloadCMS (CONTRACTS.md §1).
+"""Dealer configuration as stored in PayloadCMS (docs/contracts.md §1).
 
 A dealer document is validated in two layers so one bad platform config cannot hide a dealer from the
 other platforms: the dealer itself (id, name, slug, status, platforms, schedule) must be valid, else the

@@ -1,4 +1,4 @@
-"""Raw model of a Dealer.com site-widget vehicle (CONTRACTS.md §3) and its mapping to ``Vehicle``.
+"""Raw model of a Dealer.com site-widget vehicle (docs/contracts.md §3) and its mapping to ``Vehicle``.
 
 Every field is optional and tolerant (see ``normalize.Loose*``): the widget's JSON varies between sites
 and releases, and one odd field must not fail a record. Only ``to_vehicle()`` decides that a record is

@@ -1,4 +1,4 @@
-"""Raw model of a DealerSocket ``<Vehicle>`` (CONTRACTS.md §6) and its mapping to ``Vehicle``.
+"""Raw model of a DealerSocket ``<Vehicle>`` (docs/contracts.md §6) and its mapping to ``Vehicle``.
 
 The client turns each ``<Vehicle>`` element into a dict keyed by element name (the XML's own spelling:
 ``VIN``, ``NewUsed``, ...), with ``Price`` as a list of ``{type, value}`` and ``Photos`` as the list of

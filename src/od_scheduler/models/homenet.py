@@ -1,4 +1,4 @@
-"""Raw model of a HomeNet vehicle from the SOAP transformer (CONTRACTS.md §2) and its mapping to ``Vehicle``.
+"""Raw model of a HomeNet vehicle from the SOAP transformer (docs/contracts.md §2), mapped to ``Vehicle``.
 
 Every HomeNet field arrives as a string, and ``"0"`` or ``""`` means unknown, for every field: a ``"0"``
 odometer or a ``"0"`` price is null in the canonical vehicle, never zero. ``certified`` is the text

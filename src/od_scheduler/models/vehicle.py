@@ -169,7 +169,7 @@ def _normalized(data: dict[str, Any]) -> dict[str, Any]:
         data["condition"] = parse_condition(data["condition"])
     for name in ("price", "msrp"):
         if name in data:
-            # 0, "$0", "" and negative amounts mean "unknown" (DESIGN.md): canonicalize to None, cents.
+            # 0, "$0", "" and negative amounts mean "unknown" (docs/design.md): canonicalize to None, cents.
             data[name] = parse_money(data[name])
     if "images" in data:
         data["images"] = _unique_images(data["images"])
@@ -177,7 +177,7 @@ def _normalized(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class Vehicle(BaseModel):
-    """One vehicle in the canonical shape of DESIGN.md ("Canonical vehicle")."""
+    """One vehicle in the canonical shape of docs/design.md ("Canonical vehicle")."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

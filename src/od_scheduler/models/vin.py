@@ -3,7 +3,7 @@
 A modern VIN has 17 characters from ``[A-HJ-NPR-Z0-9]`` (no I, O, Q). Position 9 is a check digit that
 49 CFR 565 makes mandatory for every vehicle made for sale in the US, whatever its country of manufacture:
 it is enforced for every WMI (``JT...``, ``WBA...`` as much as ``1HG...``), as the Data API does
-(CONTRACTS.md section 8). Vehicles before model year 1981 predate the standard: their VINs only need to be
+(docs/contracts.md §8). Vehicles before model year 1981 predate the standard: their VINs only need to be
 present.
 
 :func:`vin_problem` returns a reason code that doubles as the rejects-by-reason key in job history.

@@ -1,4 +1,4 @@
-"""Raw model of a VinSolutions inventory item (CONTRACTS.md §5) and its mapping to ``Vehicle``.
+"""Raw model of a VinSolutions inventory item (docs/contracts.md §5) and its mapping to ``Vehicle``.
 
 Fields are camelCase on the wire and every one is optional and tolerant (see ``normalize.Loose*``): prices
 and mileage arrive as numbers or strings, ``0`` or ``null`` for unknown. Only ``to_vehicle()`` decides that a

@@ -1,4 +1,4 @@
-"""Raw models of web scraping through Apify (CONTRACTS.md §4): the actor run and one scraped item.
+"""Raw models of web scraping through Apify (docs/contracts.md §4): the actor run and one scraped item.
 
 A scraped item is whatever the dealer-inventory actor managed to read off a dealer's web page, so every
 field is optional and tolerant (see ``normalize.Loose*``): ``price`` comes as a number, as ``"$25,995"`` or
@@ -29,7 +29,7 @@ from od_scheduler.models.vehicle import Vehicle, make_vehicle, parse_condition
 
 SOURCE = "web_scraping"
 
-#: Apify run statuses (CONTRACTS.md §4). Only SUCCEEDED is a success.
+#: Apify run statuses (docs/contracts.md §4). Only SUCCEEDED is a success.
 SUCCEEDED: Final = "SUCCEEDED"
 FAILED: Final = "FAILED"
 TIMED_OUT: Final = "TIMED-OUT"
@@ -72,7 +72,7 @@ class ApifyRun(BaseModel):
 
 
 class ScrapedVehicle(BaseModel):
-    """One dataset item of the dealer-inventory actor (CONTRACTS.md §4 "Item fields")."""
+    """One dataset item of the dealer-inventory actor (docs/contracts.md §4 "Item fields")."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

@@ -1,4 +1,4 @@
-"""ApifyClient and ApifyRunWatcher against scripted HTTP (CONTRACTS.md §4): start, poll, abort, items, 429.
+"""ApifyClient and ApifyRunWatcher on scripted HTTP (docs/contracts.md §4): start, poll, abort, items, 429.
 
 Starting a run is not idempotent: the scripted fault sequences prove a start that may have reached Apify is
 sent exactly once, and that the run it may have started is found again by its input.

@@ -272,7 +272,7 @@ def test_secret_never_in_logs_or_errors(clock: FakeClock, caplog: pytest.LogCapt
     assert len(caplog.records) >= 3
     for record in caplog.records:
         if record.name.startswith("httpx"):
-            continue  # httpx logs the raw URL; our clients never put secrets in URLs (CONTRACTS.md)
+            continue  # httpx logs the raw URL; our clients never put secrets in URLs (docs/contracts.md)
         assert SECRET not in record.getMessage()
     assert SECRET not in str(info.value)
     assert "token=***" in str(info.value)

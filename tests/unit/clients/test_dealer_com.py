@@ -1,4 +1,4 @@
-"""DealerComClient against a fake widget endpoint with the quirks of CONTRACTS.md §3."""
+"""DealerComClient against a fake widget endpoint with the quirks of docs/contracts.md §3."""
 
 from __future__ import annotations
 

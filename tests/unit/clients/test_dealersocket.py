@@ -1,4 +1,4 @@
-"""DealersocketClient against a fake XML API (CONTRACTS.md §6): paging, hardened parsing, hostile XML."""
+"""DealersocketClient against a fake XML API (docs/contracts.md §6): paging, hardened parsing, hostile XML."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HomenetClient against a fake SOAP transformer with the quirks and failures of CONTRACTS.md §2."""
+"""HomenetClient against a fake SOAP transformer with the quirks and failures of docs/contracts.md §2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""VinsolutionsClient against a fake token endpoint and gateway (CONTRACTS.md §5), via httpx.MockTransport."""
+"""VinsolutionsClient against a fake token endpoint and gateway (docs/contracts.md §5), in-process."""
 
 from __future__ import annotations
 

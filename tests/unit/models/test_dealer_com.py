@@ -18,7 +18,7 @@ BASE = "https://www.acmemotors.test"
 
 
 def widget_item(**over: Any) -> dict[str, Any]:
-    """A vehicle shaped like the real widget's (CONTRACTS.md §3), including noise fields."""
+    """A vehicle shaped like the real widget's (docs/contracts.md §3), including noise fields."""
     data: dict[str, Any] = {
         "vin": "1HGCM82633A004352",
         "uuid": "a1b2c3",

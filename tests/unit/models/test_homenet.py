@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 
 def transformer_vehicle(**over: Any) -> dict[str, Any]:
-    """A vehicle as the SOAP transformer sends it (CONTRACTS.md §2): every value a string."""
+    """A vehicle as the SOAP transformer sends it (docs/contracts.md §2): every value a string."""
     data: dict[str, Any] = {
         "vin": "5FNYF6H58NB012345",
         "stock_number": "U28833C",

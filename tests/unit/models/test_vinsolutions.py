@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 def gateway_item(**over: Any) -> dict[str, Any]:
-    """An item shaped like the gateway's (CONTRACTS.md §5), with fields the contract does not name."""
+    """An item shaped like the gateway's (docs/contracts.md §5), with fields the contract does not name."""
     data: dict[str, Any] = {
         "vin": "5TDYZ3DCXLS031157",
         "stockNumber": "T31157",

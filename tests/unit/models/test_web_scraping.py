@@ -20,7 +20,7 @@ VIN = "1HGCM82633A004352"
 
 
 def scraped(**over: Any) -> dict[str, Any]:
-    """An item shaped like the dealer-inventory actor's output (CONTRACTS.md §4), hidden field included."""
+    """An item shaped like the dealer-inventory actor's output (docs/contracts.md §4), hidden field too."""
     data: dict[str, Any] = {
         "vin": VIN,
         "stockNumber": "U4352A",
