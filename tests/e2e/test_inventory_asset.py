@@ -4,7 +4,8 @@
 ``inventory_cobalt`` run (on an empty job history, so it sends every vehicle) emits the event from its
 ``announce_changes`` task; the scheduler then runs the example, whose ``report_changes`` returns what each
 triggering event said. Unpausing the platform DAG also starts its latest scheduled run: whichever of the two
-sent the vehicles emitted the event, so the test adds the events up rather than naming one run.
+sent the vehicles emitted the event, so the test adds the events up rather than naming one run. Clearing
+that run's `announce_changes` then re-runs it: the same change is not announced twice.
 """
 
 from __future__ import annotations
@@ -81,3 +82,38 @@ def test_a_run_that_changed_inventory_triggers_the_dag_scheduled_on_its_asset(ai
     assert {when(c["event_time"]) for c in ours} == emitted, "the example ran on every event emitted"
     assert all(c["platform"] == "cobalt" and c["dag_id"] == DAG_ID and c["run_id"] in run_ids for c in ours)
     assert sum(c["vehicles_sent"] for c in ours) == sent, "the events add up to what the runs sent"
+
+    # Clearing announce_changes of a run that announced re-runs it: the run's change is the same, so the task
+    # skips and no second event reaches the consumer.
+    emitter = sorted({e["source_run_id"] for e in new})[0]
+    ti_url = f"/api/v2/dags/{DAG_ID}/dagRuns/{emitter}/taskInstances/announce_changes"
+    with airflow.client() as api:
+        tries = api.get(ti_url).json()["try_number"]
+        cleared = api.post(
+            f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "task_ids": ["announce_changes"],
+                "dag_run_id": emitter,
+                "only_failed": False,
+            },
+        )
+        assert cleared.status_code == 200, cleared.text
+        airflow.cli("dags", "unpause", DAG_ID)
+        try:
+            deadline = time.monotonic() + 300
+            ti = api.get(ti_url).json()
+            while not (ti["try_number"] > tries and ti["state"] in ("success", "skipped", "failed")):
+                assert time.monotonic() < deadline, f"announce_changes was not re-run: {ti}"
+                time.sleep(3)
+                ti = api.get(ti_url).json()
+        finally:
+            airflow.cli("dags", "pause", DAG_ID)
+        assert ti["state"] == "skipped", ti
+        events = api.get("/api/v2/assets/events", params=newest).json()["asset_events"]
+        again = [
+            e
+            for e in events
+            if e["uri"] == ASSET and e["source_run_id"] == emitter and when(e["timestamp"]) >= started
+        ]
+        assert len(again) == len([e for e in new if e["source_run_id"] == emitter]), "no second event"

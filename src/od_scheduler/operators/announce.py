@@ -4,7 +4,10 @@ It runs when every shard is done (``trigger_rule=all_done``, beside ``summarize_
 run's verdict), sums the run's job rows and, when any dealer's vehicles were sent or delisted — by a
 dealer that failed later in the run too, since what was sent is at the Data API — emits the event on
 ``od://inventory/<platform>`` with an ``InventoryChange`` as its extra. A run that changed nothing skips
-the task: no event, so nothing downstream runs for nothing.
+the task: no event, so nothing downstream runs for nothing. A cleared or retried task whose run already
+announced this same change skips too (the asset is also its inlet, to read the run's earlier events), so
+a downstream DAG does not run twice on one change; a run that changed more since (its shards cleared and
+re-run) announces again, with the run's new totals.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class AnnounceChangesOperator(BaseOperator):
 
     def __init__(self, *, platform: str, **kwargs: Any) -> None:
         self.asset = inventory_asset(platform)
-        super().__init__(outlets=[self.asset], **kwargs)
+        super().__init__(outlets=[self.asset], inlets=[self.asset], **kwargs)
         self.platform = platform
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -51,6 +54,19 @@ class AnnounceChangesOperator(BaseOperator):
                 f"run {run_id} sent and delisted nothing at the Data API: no event on {self.asset.uri}"
             )
         extra = change.model_dump(mode="json")
+        earlier = self.announced(context, dag_id, run_id)
+        if extra in earlier:
+            raise AirflowSkipException(
+                f"run {run_id} already announced this change on {self.asset.uri} "
+                f"({change.dealers_changed} dealer(s), {change.vehicles_sent} vehicle(s) sent, "
+                f"{change.vehicles_delisted} delisted): no second event"
+            )
+        if earlier:
+            self.log.info(
+                "%s changed more since its last event on %s: announcing the new totals",
+                run_id,
+                self.asset.uri,
+            )
         context["outlet_events"][self.asset].extra = extra
         self.log.info(
             "%s: %d dealer(s) changed, %d vehicle(s) sent, %d delisted; event on %s",
@@ -61,3 +77,9 @@ class AnnounceChangesOperator(BaseOperator):
             self.asset.uri,
         )
         return extra
+
+    def announced(self, context: Context, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The extras of the events this run already emitted on the asset (newest first)."""
+        since = context["dag_run"].run_after.isoformat()
+        events = context["inlet_events"][self.asset].after(since).ascending(False).limit(100)
+        return [dict(e.extra or {}) for e in events if e.source_dag_id == dag_id and e.source_run_id == run_id]
