@@ -82,4 +82,6 @@ class AnnounceChangesOperator(BaseOperator):
         """The extras of the events this run already emitted on the asset (newest first)."""
         since = context["dag_run"].run_after.isoformat()
         events = context["inlet_events"][self.asset].after(since).ascending(False).limit(100)
-        return [dict(e.extra or {}) for e in events if e.source_dag_id == dag_id and e.source_run_id == run_id]
+        return [
+            dict(e.extra or {}) for e in events if e.source_dag_id == dag_id and e.source_run_id == run_id
+        ]
