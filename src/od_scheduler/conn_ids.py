@@ -13,17 +13,3 @@ DATA_API = "od_data_api"
 JOB_HISTORY = "od_job_history"
 ALERTS = "od_alerts"
 AIRFLOW_DB = "od_airflow_db"
-
-ALL = (
-    PAYLOAD_CMS,
-    SOAP_TRANSFORMER,
-    DEALER_COM,
-    APIFY,
-    VINSOLUTIONS,
-    DEALERSOCKET,
-    COBALT,
-    DATA_API,
-    JOB_HISTORY,
-    ALERTS,
-    AIRFLOW_DB,
-)

@@ -2,36 +2,9 @@
 counts as rejected, and when rejections are too many.
 
 No Airflow, no I/O: the ingest operator reads the staged vehicles and the job history, asks these
-functions, and does what they say. That keeps every rule unit-tested and the same whether a dealer is
-ingested alone or within a shard of dealers.
-
-- **Delta** (:func:`plan_delta`). Each staged vehicle is compared with what the job history knows of its
-  VIN (:class:`Fingerprint`): the content the Data API last accepted (and whether it is still live), and
-  the content it last *rejected*, with the reason. A vehicle is sent when it is new, changed or delisted;
-  a vehicle whose exact content was rejected before is not re-sent until it changes (it is counted as
-  rejected again). ``full_refresh`` sends everything.
-- **Idempotency keys** (:func:`idempotency_key`) cover the run, the batch position, each vehicle's body
-  *and its stored state when the delta was computed* (:attr:`Fingerprint.token`). A retry against the
-  same state re-sends byte-identical batches under the same keys, so the Data API applies each once; a
-  batch computed against other stored state (an old run cleared after later runs changed the vehicle)
-  gets another key, so the Data API applies it instead of replaying a stale answer.
-- **Reconciliation** (:func:`reconcile`). ``success: false`` means nothing was applied: the batch failed.
-  An error without a VIN (or naming a VIN that was not sent) concerns the whole batch, and a
-  ``processed`` count short of the vehicles not rejected means some were not applied: the batch is
-  *unconfirmed*, nothing of it is recorded, and its vehicles are sent again next run. Otherwise every
-  vehicle not named in an error was accepted. VINs in errors are matched after normalization.
-- **Rejections are measured against the whole lot** (:func:`reject_problem`): pull-side rejects plus the
-  Data API's (new and standing) over the vehicles the pull found, so one bad vehicle never fails a dealer.
-- **Delisting waits for consecutive misses** (:func:`plan_delisting`). A VIN is *present* in a pull when
-  the pull staged it or rejected its record (a readable VIN whose record failed validation is still on
-  the lot). Any pull that sees a VIN resets its miss count. A complete pull that misses a live VIN counts
-  one miss for it — once per DAG run, however often that run is retried or re-run — and the VIN is
-  delisted when its misses reach ``delist_after_missing_pulls``. A partial pull counts nothing; neither
-  does an *inventory anomaly* (:func:`anomaly`: an empty pull, or a drop beyond ``max_drop_fraction``),
-  which fails the dealer instead. ``force_delist`` delists every missing VIN at once, anomaly or not.
-- **Delist answers are reconciled** (:func:`reconcile_delist`): ``success: false`` delisted nothing (the
-  dealer fails); a ``delisted`` count short of the VINs sent does not say which were delisted, so none of
-  that chunk is marked delisted and the next complete pull sends them again (delisting is idempotent).
+functions, and does what they say: :func:`plan_delta`, :func:`idempotency_key`, :func:`reconcile`,
+:func:`reject_problem`, :func:`anomaly`, :func:`plan_delisting`, :func:`reconcile_delist`. Each rule and
+why it is so: docs/design.md, "Ingest".
 """
 
 from __future__ import annotations

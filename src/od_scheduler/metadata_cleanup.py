@@ -93,7 +93,6 @@ def clean_command(
     *,
     dry_run: bool = False,
     batch_size: int | None = None,
-    tables: tuple[str, ...] = TABLES,
 ) -> list[str]:
     """The ``airflow db clean`` command line (run with this interpreter, so the same Airflow)."""
     cmd = [
@@ -105,7 +104,7 @@ def clean_command(
         "--clean-before-timestamp",
         cutoff.isoformat(),
         "--tables",
-        ",".join(tables),
+        ",".join(TABLES),
         "--skip-archive",
         "--error-on-cleanup-failure",
     ]

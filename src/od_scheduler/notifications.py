@@ -1,50 +1,10 @@
 """Alerts through one Airflow notifier, deduplicated in the job-history database, delivered to ``od_alerts``.
 
-:class:`WebhookAlertNotifier` is used three ways:
-
-- as a task callback: ``on_failure_callback=WebhookAlertNotifier(kind="system", platform=...)`` on
-  ``list_dealers`` and on the freshness check: a run that cannot even list its dealers (PayloadCMS or the
-  job-history database unreachable, a connection missing) fails *and* alerts;
-- from the platform DAGs' ``DeadlineAlert``: :func:`notify_long_run` (an ``AsyncCallback``, run by the
-  triggerer) alerts when a run is still going after its expected duration;
-- from operators: ``send_new(conditions, build)`` in ``summarize_run`` (failure rate, inventory
-  anomalies) and in ``inventory_freshness`` (one digest, also sent for the jobs it closed when nothing else
-  is new); ``send(alert)`` in ``summarize_run`` when the job-history database is unreachable (a system alert
-  without dedup: the dedup state lives in that database).
-
-Dedup: every alert reports one or more :class:`~od_scheduler.models.alert.Condition` keys. The notifier
-claims them in ``alert_state`` first and sends only what is new; a failed delivery releases the claim so
-the next check tries again; callers *clear* a condition when a check finds it gone, so a recurrence alerts
-again. When the alert state itself is unreachable (the database is down: a system alert) the alert is sent
-without dedup: better twice than never. Nothing on the delivery path (``send``) needs that database.
-
-Resolved: ``clear``/``clear_open`` remember the conditions they closed; ``send_resolved`` (once per check,
-after its clears) sends ONE ``resolved`` message naming those whose alert had gone out: kind, DAG or dealer
-and platform, since when. A condition never alerted (its delivery failed) or already cleared sends nothing;
-a resolved message that cannot be delivered is only logged (its conditions are closed: nothing retries it).
-
-Links: every alert carries the URL of its DAG run in the Airflow UI and, where a task is known (a task
-callback's task instance, or the operator's own ``task=task_ref(context)``), its log's URL, with the map
-index and try; built from Airflow's ``[api] base_url`` the way Airflow's ``TaskInstance.log_url`` builds
-them. Unset, alerts carry no links (said once in the log) rather than links to a guessed host.
-
-Channels (``[od_scheduler] alert_channel``): ``webhook`` (default) posts the JSON payload (Slack-compatible
-``text`` + structured fields) to the ``od_alerts`` webhook (type ``od_alerts`` or ``http``); ``slack`` posts
-the text through Airflow's Slack provider (``SlackWebhookHook``, ``od_alerts`` of type ``slack_webhook``);
-``apprise`` through Airflow's Apprise provider (``AppriseHook``, ``od_alerts`` of type ``apprise``). The
-providers are optional: a channel whose provider is not installed is a
-:class:`~od_scheduler.exceptions.ConfigError` naming the pip package, logged at ERROR with the alert (which
-is retried at the next check, as for a webhook that is down).
-
-A database error in an alert names what failed, never where: libpq's host, address, port, socket and user
-(and the ``od_job_history`` connection's host, login, schema and password) are removed
-(:func:`describe_database_error`).
-
-Delivery never fails the caller: no ``od_alerts`` connection → the alert is logged at WARNING; a receiver
-that is down or refuses → logged at ERROR. Every channel's message is scrubbed before it leaves: Airflow's
-secrets masker (connection passwords and every ``mask_secret`` value of this process), the channel's own
-credentials, and the client's redaction patterns (``token=``-style parameters, URL user-info) are applied
-to every string in it.
+:class:`WebhookAlertNotifier` serves as a task callback (system alerts), from the platform DAGs'
+``DeadlineAlert`` (:func:`notify_long_run`) and from operators (``send_new``, ``send``, ``send_resolved``).
+It claims condition keys in ``alert_state`` before sending, sends one ``resolved`` message per check, links
+each alert to its run and log, delivers by ``[od_scheduler] alert_channel`` (webhook, Slack, Apprise),
+scrubs secrets from every message and never fails its caller. The rules and why: docs/design.md, "Alerts".
 """
 
 from __future__ import annotations

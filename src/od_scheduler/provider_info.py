@@ -22,9 +22,6 @@ from typing import Any
 from od_scheduler import __version__
 
 PACKAGE_NAME = "od-scheduler"
-#: Prefix of every upstream's connection type.
-CONN_TYPE_PREFIX = "od_"
-
 #: Standard fields the forms never use: every base URL is a full URL in ``host``.
 _NO_SCHEMA_PORT = ["schema", "port"]
 

@@ -1,16 +1,9 @@
 """Which dealers a run pulls: due-ness and holds, decided from the CMS and the job history.
 
-Pure functions (no Airflow, no I/O), so every rule is unit-tested:
-
-- **due**: no successful execution on this platform within the dealer's interval
-  (``schedule.interval_minutes`` in the CMS, else the platform default), less a small grace so an hourly
-  dealer pulled at 10:00:05 is due again at the 11:00:02 run;
-- **paused**: ``schedule.paused`` in the CMS holds the dealer back, even from forced runs (but not from a
-  run that names it by ``dealer_id``);
-- **failing**: the last N finished executions all failed → held back from scheduled runs; a forced run
-  still tries it, and one success releases it. Derived from `job_executions` alone, no extra state;
-- ``force`` (and backfills, which ask for their windows explicitly) pull every selected dealer that is not
-  paused.
+Pure functions (no Airflow, no I/O), so every rule is unit-tested: **due** (no success within the dealer's
+interval, less a grace), **paused** (``schedule.paused`` in the CMS), **failing** (the last N finished
+executions failed: held back from scheduled runs), and ``force``. The rules: docs/design.md, "Scheduling
+semantics".
 """
 
 from __future__ import annotations

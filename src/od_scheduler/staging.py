@@ -1,57 +1,10 @@
 """Staging of normalized vehicles: gzipped JSON lines under an ``ObjectStoragePath``.
 
-``OD_STAGING_URL`` (or ``[od_scheduler] staging_url``) is the root: a local folder by default,
-``s3://bucket/prefix`` in a cluster, with ``[od_scheduler] staging_conn_id`` naming the connection that
-holds the store's credentials (an ``aws`` connection for S3; its ``endpoint_url`` extra for an
-S3-compatible server). The connection id travels inside each staged file's URL
-(``s3://<conn_id>@bucket/...``, Airflow's ``ObjectStoragePath`` syntax), so the ingest, on whichever
-worker it runs, opens the file with the same credentials. The ingest reads a staged file back and checks
-its SHA-256, so a truncated or swapped file is caught instead of ingested.
-
-**One file per pull attempt, written once.** A pull stages to
-``<root>/<platform>/<dealer>/<run>.try<N>.<random>.jsonl.gz``: unique per (run, dealer, try) and, through
-the random part, even per copy of one try (a zombie task still running beside the retry that replaced it
-carries the same try number). Each attempt's XCom summary names its own file and checksum, so no attempt
-can overwrite the file another attempt's ingest reads — with one shared name per run, a zombie's late
-write changed the bytes under the retry's checksum and failed the ingest for the rest of the run.
-
-How the write is made atomic depends on the store, and a name unique per attempt is what makes that
-portable:
-
-- ``file://`` (and other filesystems with a real rename): write ``_writing.<name>`` beside the final
-  name, then rename it onto the final name — an atomic ``rename(2)`` on one filesystem, so nobody ever
-  sees a half-written final file;
-- object stores (``s3://``, ``gs://``, ...): there is no atomic rename (it is copy + delete), but an object
-  appears only once its upload completes, so the final key is written directly, once. Because the key is
-  unique per attempt, "written once" holds without conditional writes. On S3 and GCS the upload is opened
-  with ``autocommit=False`` and committed only after the last byte: a write that fails midway is
-  discarded (its multipart upload aborted) instead of closing, and so publishing, a truncated file under
-  the final key. A pull killed outright leaves at most an unfinished multipart upload, which is not an
-  object (give the bucket a lifecycle rule that aborts incomplete uploads after a day).
-
-Abandoned ``_writing.*`` files (a pull killed mid-write) end in ``.jsonl.gz`` too, so
-``maintenance_cleanup`` prunes them with the staged files once they pass the retention.
-
-**Two kinds of line.** A vehicle line is a canonical vehicle (``Vehicle.to_api()`` as JSON; key order,
-spacing and escaping are not part of the format: files written before issue 12 have sorted keys and
-ASCII escapes, later ones compact UTF-8 in field order, and both read back the same). After the vehicles,
-one line ``{"rejected_vin": "<VIN>"}`` per record the pull rejected whose VIN was readable: such a vehicle
-is still on the lot (only its record is unusable), so the ingest counts it present, never missing
-(:func:`read_staged`). The checksum covers both kinds; :func:`read_vehicles` yields only the vehicles.
-
-**Reading back: validated in full, unless the checksum vouches for the bytes.** A staged file is input
-like any other. Read with the checksum the pull recorded, the file is first copied to a private temporary
-file while its sha256 is computed, and only that copy is parsed, so the bytes parsed are exactly the bytes
-verified (a file swapped between the check and the read cannot slip through). When the sha256 matches,
-the bytes are the ones ``write_vehicles`` produced from validated ``Vehicle`` objects, and the checksum
-came from the pull's XCom (Airflow's metadata database, not the staging store): the lines are turned back
-into vehicles without running the validators a second time (:meth:`Vehicle.from_verified_staging`).
-Any change to the file — truncation, a swapped or edited byte — fails the checksum and nothing is read.
-Without a checksum, every line is validated in full as before.
-
-The files are ordinary gzip, written and read with ISA-L (``isal.igzip``, the ``gzip`` module's interface
-and format): a quarter of zlib's CPU at its fastest level for files 10 % smaller (bench/README.md). Files
-written by zlib before read back the same. They live for one run: speed matters more than size.
+The root is ``OD_STAGING_URL`` (or ``[od_scheduler] staging_url``; ``staging_conn_id`` for the store's
+credentials). A pull writes one file per attempt, once (renamed into place on a filesystem, committed after
+the last byte on an object store); vehicle lines are followed by one ``{"rejected_vin": ...}`` line per
+rejected record with a readable VIN. Reading back verifies the SHA-256 the pull recorded before anything
+is parsed. Why: docs/design.md, "Staging".
 """
 
 from __future__ import annotations

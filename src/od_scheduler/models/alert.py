@@ -326,7 +326,7 @@ class Alert(BaseModel):
             lines.append(escape(f"Error: {error}"))
         return lines
 
-    def payload(self, *, sent_at: datetime | None = None) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
         """The JSON body posted to the webhook."""
         return {
             "text": self.slack_text(),
@@ -348,5 +348,5 @@ class Alert(BaseModel):
             "details": dict(self.details),
             "conditions": list(self.conditions),
             "notes": list(self.notes),
-            "sent_at": (sent_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }

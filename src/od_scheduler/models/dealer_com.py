@@ -56,9 +56,8 @@ class DealerComPrice(_Raw):
 
 
 class DealerComPricing(_Raw):
-    """``pricing``: ``retailPrice`` and the displayed prices."""
+    """``pricing``: the displayed prices (``retailPrice`` is not used)."""
 
-    retail_price: LooseStr = Field(default=None, alias="retailPrice")
     dprice: Annotated[list[DealerComPrice], BeforeValidator(dicts_only)] = Field(default_factory=list)
 
 

@@ -1,12 +1,9 @@
 """Pure normalization functions shared by every platform's raw model.
 
-Sources disagree on how they say "unknown": ``""``, ``"0"``, ``"$0"``, ``"N/A"``, ``"Call for price"``,
-``"00/24/2025"``. Every function here turns such a value into ``None`` rather than guessing, because the
-canonical vehicle holds ``null`` for unknown and never an invented value.
-
-The ``Loose*`` annotated types and :func:`dicts_only` / :func:`dict_or_none` let raw pydantic models accept
-anything a source sends: a field with an unusable value becomes ``None`` (or an empty list) instead of
-failing the whole record, so a record only fails where ``to_vehicle()`` decides it must.
+Every function turns a value a source uses for "unknown" (``""``, ``"0"``, ``"$0"``, ``"N/A"``, ...) into
+``None`` rather than guessing. The ``Loose*`` annotated types and :func:`dicts_only` / :func:`dict_or_none`
+let raw models accept anything a source sends, so a record fails only where ``to_vehicle()`` decides it
+must. See docs/design.md, "Canonical vehicle".
 """
 
 from __future__ import annotations

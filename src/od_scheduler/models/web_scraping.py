@@ -49,7 +49,6 @@ class ApifyRun(BaseModel):
 
     id: str = Field(min_length=1)
     status: str = Field(min_length=1)
-    act_id: LooseStr = Field(default=None, alias="actId")
     status_message: LooseStr = Field(default=None, alias="statusMessage")
     default_dataset_id: LooseStr = Field(default=None, alias="defaultDatasetId")
     started_at: LooseDatetime = Field(default=None, alias="startedAt")

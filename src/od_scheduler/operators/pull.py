@@ -1,53 +1,11 @@
 """PullInventoryOperator: the base of every platform's pull.
 
-A platform subclass implements ``pull(dealer, context)``: a generator that yields, per source record,
-either a canonical ``Vehicle`` or the ``RecordRejected`` explaining why the record cannot become one, and
-that returns a ``PullOutcome`` (complete or partial and why, unchanged, per-source state, per-part counts,
-measured request metrics). The base does the rest the same way for every platform: the `job_executions`
-row, fresh dealer config from the CMS, VIN dedupe, rejects by reason, staging to a gzipped JSON-lines file
-unique to this attempt (see ``od_scheduler.staging``), and a small XCom summary naming that file.
-
-A deferrable platform (Apify) splits the work: ``begin()`` + its own start + ``self.defer(...)`` in
-``execute``, then ``resume()`` + ``stage(...)`` in the method the trigger resumes.
-
-**Source state** (``source_state``, per dealer x platform) is whatever a pull returns in
-``PullOutcome.state`` plus what the base adds; the ingest saves it only after the dealer's data is safely
-in the Data API, so a failed run never advances it. Two kinds live here:
-
-*Change windows of incremental sources* (HomeNet ``updatedSince``), see :func:`plan_window`:
-
-- ``window_start`` is the wall-clock start of the dealer's last *successful* pull (full or incremental).
-  The next incremental pull asks for changes since ``window_start - incremental_overlap_minutes``, whatever
-  its own data interval: a run that failed for the dealer, a dealer not due (its interval longer than the
-  DAG's period), held back, paused, skipped for another run's lease, or scheduler downtime leaves no gap,
-  because nothing moves ``window_start`` until a pull's ingest succeeded. The window is wall-clock, not
-  data-interval time, because the source stamps its changes (``datelastmodified``) in wall-clock time and
-  can only answer "what changed since", never "what the lot was on a past date".
-- ``full_pull_at`` / ``full_pull_run`` are the data-interval time (``data_interval_end``, else the logical
-  date, else ``run_after``) and the run id of the last successful full pull. A pull is full when
-  ``full_refresh`` is asked, when the dealer has no success or no window yet, when its data-interval time
-  is ``full_pull_hours`` or more after ``full_pull_at``, or when it is a re-run of the very run that made
-  the last full pull. Only a full pull is complete and may delist; an incremental one never delists.
-
-Backfills and re-runs stay idempotent and lose nothing:
-
-- A re-run (or an old backfill date) asks from the stored ``window_start`` like any run — never from its
-  own, older interval — so it fetches every change since the last successful pull, and its success moves
-  ``window_start`` only forward (the saved value is the later of the stored one and this pull's start):
-  the window never moves backwards, and never forward past changes no successful pull fetched, since every
-  pull's window begins at or before the stored start.
-- The cadence uses data-interval time, so a task retry or a cleared re-run of a run decides as the run
-  did (the state is unchanged until that run's own ingest succeeded; after it, ``full_pull_run`` makes a
-  re-run of the full run full again). An old backfill date lies before ``full_pull_at`` and pulls
-  incrementally, and ``full_pull_at`` is only ever moved forward: backfilling old dates neither triggers
-  nor postpones the regular full pulls.
-
-*Per-part counts of the last complete pull* (``part_counts``, JSON): a platform that pulls in parts
-(Dealer.com segments) reports ``PullOutcome.parts``. A part that had vehicles in the last complete pull and
-now returns none makes this pull partial (nothing is delisted), unless the run sets ``force_delist`` — a
-whole segment vanishing is a site glitch far more often than a sold-out segment. When *every* part came
-back empty the pull stays complete, so the ingest's anomaly guard fails the dealer and alerts (an empty
-pull is never delisted from without ``force_delist``). Counts are saved only from complete pulls.
+A platform subclass implements ``pull(dealer, context)``: a generator that yields, per source record, a
+canonical ``Vehicle`` or the ``RecordRejected`` explaining why not, and returns a ``PullOutcome``. The base
+does the rest the same way for every platform: the `job_executions` row, fresh dealer config from the CMS,
+VIN dedupe, rejects by reason, staging (``od_scheduler.staging``) and a small XCom summary. It also keeps
+the source state: HomeNet's change windows and full-pull cadence (:func:`plan_window`) and per-part counts
+(Dealer.com segments). Why they work as they do: docs/design.md, "Pull".
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Shards: one mapped task instance works on many dealers at once, and each dealer stays its own job.
 
-Airflow's per-task start-up costs seconds and a map is capped at ``max_map_length``, so a run maps over
-*shards* of dealers (``list_dealers`` cuts them, see :func:`od_scheduler.models.job.plan_shards`) instead
-of one task per dealer. Inside a shard task:
-
-- up to ``pool_slots`` dealers are worked on at once (threads: the work is waiting on upstreams), so the
-  task's pool still means "at most N dealers in flight against this upstream";
-- each dealer keeps its own ``job_executions`` row, written as it goes, and its own failure: one dealer's
-  error never stops the others (:func:`run_dealers` catches it after ``failing_job`` recorded it);
-- each dealer's log lines are kept while it works and written as one folded section (``::group::``) when
-  it ends, so concurrent dealers never interleave in the task log; a line when it starts shows progress;
-- the task fails when any of its dealers failed (:func:`finish_shard`): with a retryable error when one of
-  the failures was transient (Airflow's retry then re-does only the dealers that did not succeed in this
-  run: the operators skip the others by their rows), else at once.
+Inside a shard task up to ``pool_slots`` dealers are worked on at once (:func:`run_dealers`), each with its
+own `job_executions` row and its own failure; each dealer's log lines are written as one folded section
+when it ends; the task fails when any dealer failed (:func:`finish_shard`), retryably when one failure was
+transient. Why shards and how retries re-do only unfinished dealers: docs/design.md, "Shards, not a task
+per dealer".
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
 """WebScrapingInventoryOperator: scrape a dealer's website with its Apify actor, deferring while it runs.
 
-One actor run per dealer per DAG run. ``execute`` first looks in the dealer's ``job_executions`` row (keyed
-by DAG run x dealer x platform, so a task retry, a cleared task and a re-run of the DAG run all see it) for
-the run an earlier try of this DAG run started:
-
-- a recorded run still READY or RUNNING is resumed (the task defers on it again), one that SUCCEEDED is
-  read at once; one that ended FAILED, TIMED-OUT or ABORTED (or is ending so) is replaced by a new run;
-- a start whose answer was lost (``apify_start_sent_at`` set, no run id: the request timed out, the
-  connection broke or Apify answered 5xx) is looked up among the actor's latest runs, by its input, and
-  adopted if Apify has it;
-- only then is a new run started (``POST /v2/acts/<actor>/runs`` with ``{startUrls, dealerId, maxItems}``),
-  sent at most once (see :mod:`od_scheduler.clients.apify`): the time it was sent is recorded before the
-  request, its run id as soon as the answer arrives.
-
-Then it defers to :class:`~od_scheduler.triggers.apify.ApifyRunTrigger`: the scrape can take many minutes,
-and the task holds no worker slot (and no ``apify_api`` pool slot) while it waits. The trigger resumes the
-task in ``execute_complete``, which
-
-- reads the run's dataset and stages it when the run SUCCEEDED (items without a valid VIN are rejected
-  and counted by reason, never repaired);
-- fails the dealer, at once and without a task retry, when the run ended FAILED, TIMED-OUT or ABORTED,
-  naming the run id and the status;
-- aborts the run (``POST /v2/actor-runs/<id>/abort``) and fails the dealer when our own limit passed first:
-  the dealer's ``web_scraping_config.max_wait_s``, else the ``apify_max_wait_s`` setting (1 hour), counted
-  from the run's start (a resumed run keeps its deadline).
-
-A task that is killed aborts its run: ``on_kill`` on the worker (SIGTERM, ``execution_timeout``), the
-trigger's ``on_kill`` while deferred (cleared, marked failed or succeeded), and ``resume_execution`` when
-Airflow's deferral timeout (our limit plus :data:`DEFER_GRACE_S`) passed without an event.
-
-The run id is in the task log from the start and in the dealer's ``job_executions`` row: in the error on
-failure, in ``performance_metrics.apify_run_id`` always (earlier runs of the same DAG run that ended
-without success in ``apify_replaced_run_ids``).
+One actor run per dealer per DAG run: ``execute`` resumes or adopts the run an earlier try of this DAG run
+started (recorded on the dealer's ``job_executions`` row) before it starts one, sent at most once, then the
+shard defers to :class:`~od_scheduler.triggers.apify.ApifyShardTrigger`. ``execute_complete`` stages the
+dataset of a SUCCEEDED run, fails the dealer for any other end, and aborts a run past our own limit; a
+killed task aborts its runs. The run id is in the log and in ``performance_metrics.apify_run_id``. The
+rules and why: docs/design.md, "Web scraping (Apify runs)".
 """
 
 from __future__ import annotations

@@ -86,7 +86,6 @@ class Chart:
     panel_height: int = _PANEL_H - _GAP
     plot_left: int = _PAD_LEFT
     plot_right: int = _PANEL_W - _GAP - _PAD_RIGHT
-    plot_top: int = _PAD_TOP
     plot_bottom: int = _PANEL_H - _GAP - _PAD_BOTTOM
 
 

@@ -1,21 +1,9 @@
 """Read-only queries of the status API over the job history.
 
-SQL text is constant: user input only ever travels as bound parameters, and the optional filters pick
-from a fixed set of clauses. All queries of one request share one read-only REPEATABLE READ transaction,
-so a page of executions and the statistics beside it describe the same snapshot, and a statement
-timeout keeps a status request from holding the job-history database.
-
-Dealer health reuses the scheduler's own rules: ``JobHistoryHook.dealer_histories`` (last success,
-consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` (held, due, interval).
-
-Dealer names and slugs come from ``dealer_directory`` (what ``list_dealers`` runs last saw in PayloadCMS),
-LEFT JOINed after the job-history rows are selected and paged, so a dealer no run has listed keeps its
-row with a ``null`` name.
-
-Every query reads only what the request's :class:`ReadScope` allows: job-history rows of the DAGs the user
-may read (by each row's ``dag_id``, the DAG run that wrote it), and directory entries of the platforms whose
-DAG the user may read. The filter is part of the SQL, so totals, rates, percentiles and page counts are
-computed over the readable rows only. Who may read which DAG is not decided here (see ``status/access.py``).
+Constant SQL with bound parameters; one read-only REPEATABLE READ transaction per request with a statement
+timeout; dealer health from the scheduler's own rules; dealer names LEFT JOINed from ``dealer_directory``;
+every query limited to the request's :class:`ReadScope` inside the SQL. Who may read which DAG is decided
+in ``status/access.py``. Why: docs/design.md, "Status and monitoring".
 """
 
 from __future__ import annotations

@@ -1,28 +1,10 @@
 """ApifyRunTrigger: wait for an Apify actor run in the triggerer, so no worker slot is held while it scrapes.
 
-The operator starts the run, then defers to this trigger with the run id and a wall-clock deadline (ours:
-the dealer's ``max_wait_s`` or the ``apify_max_wait_s`` setting). The trigger long-polls the run
-(:class:`~od_scheduler.clients.apify.ApifyRunWatcher`) and fires exactly one event:
-
-- ``{"status": "finished", "run": {...}}``: the run reached a terminal status (SUCCEEDED, FAILED,
-  TIMED-OUT or ABORTED; the operator decides what each means);
-- ``{"status": "timeout", "run": {... last seen ...}}``: our deadline passed first. The trigger does not
-  abort the run itself: the operator does, on a worker, so the abort is in the task's log and the
-  dealer's job history together with the failure;
-- ``{"status": "error", "error": "...", "permanent": bool}``: the run could not be watched (bad token,
-  unknown run, unusable answers).
-
-Every event carries ``run_id``, the watcher's request counters (``metrics``) and ``carry``, a small dict
-the operator passed in and gets back untouched (resuming under ``dag.test()`` keeps only the event).
-
-Cancellation. Airflow cancels ``run()`` (``asyncio.CancelledError``) whenever the trigger leaves this
-triggerer: the task was cleared, marked failed or succeeded, its deferral timed out, the triggerer shuts
-down, or the trigger moved to another triggerer. Only the first means "stop the scrape", so the abort is in
-:meth:`ApifyRunTrigger.on_kill`, never in ``run()`` or ``cleanup()`` (which run on every exit). Airflow
-3.3 calls ``on_kill`` for a cancellation by user action, but not on shutdown or a deferral timeout (the
-operator aborts on a deferral timeout, on the worker); because it also cancels that way when the trigger
-is merely no longer assigned to this triggerer, ``on_kill`` first asks for the task's state and aborts
-only when the task is no longer deferred (a retry that re-deferred on the same run keeps it, too).
+It long-polls the run (:class:`~od_scheduler.clients.apify.ApifyRunWatcher`) until our deadline and fires
+one event, ``finished``, ``timeout`` or ``error``, carrying ``run_id``, request counters and the operator's
+``carry``; :class:`ApifyShardTrigger` watches a shard's runs at once. The abort of a run whose task was
+cleared or marked is in ``on_kill``, which first checks that the task is no longer deferred. Why:
+docs/design.md, "Web scraping (Apify runs)".
 """
 
 from __future__ import annotations
