@@ -179,27 +179,21 @@ class ListDealersOperator(BaseOperator):
         history.record_listing(platform_id, listed)
 
     def _fetch(self, platform_id: str, dealer_id: str | None) -> tuple[list[Dealer], list[InvalidDealer]]:
-        dealers: list[Dealer] = []
-        invalid: list[InvalidDealer] = []
-        with PayloadCmsHook().get_client() as client:
-            try:
-                for doc in client.iter_dealers(platform=platform_id, dealer_id=dealer_id):
-                    if isinstance(doc, Dealer):
-                        dealers.append(doc)
-                    else:
-                        self.log.error(
-                            "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
-                            doc.id,
-                            doc.name,
-                            doc.error,
-                        )
-                        invalid.append(doc)
-            except (PermanentUpstreamError, PayloadError) as err:
-                raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
-            self.log.info(
-                "PayloadCMS: %d API call(s), %d retries, %d rate-limited",
-                client.stats.api_calls,
-                client.stats.retries,
-                client.stats.rate_limits_hit,
+        try:
+            listing = PayloadCmsHook().read_dealers(platform=platform_id, dealer_id=dealer_id)
+        except (PermanentUpstreamError, PayloadError) as err:
+            raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
+        for doc in listing.invalid:
+            self.log.error(
+                "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
+                doc.id,
+                doc.name,
+                doc.error,
             )
-        return dealers, invalid
+        self.log.info(
+            "PayloadCMS: %d API call(s), %d retries, %d rate-limited",
+            listing.stats.api_calls,
+            listing.stats.retries,
+            listing.stats.rate_limits_hit,
+        )
+        return listing.dealers, listing.invalid

@@ -401,8 +401,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         if not ids:
             return {}
         try:
-            with PayloadCmsHook().get_client() as client:
-                return client.get_dealers(platform=self.platform_id, dealer_ids=ids)
+            return PayloadCmsHook().get_dealers(platform=self.platform_id, dealer_ids=ids)
         except Exception as err:  # recorded on every dealer's row by its own pull
             self.log.error("PayloadCMS: the shard's dealer documents could not be read: %s", err)
             return err
