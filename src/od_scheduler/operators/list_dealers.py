@@ -106,16 +106,8 @@ class ListDealersOperator(BaseOperator):
             explicit=dealer_id is not None,
         )
         by_id = {d.id: d for d in dealers}
-        refs = [DealerRef(dealer_id=i, name=by_id[i].name, slug=by_id[i].slug) for i in selection.selected]
-        refs += [
-            DealerRef(
-                dealer_id=doc.id or f"unknown:{doc.slug or doc.name}",
-                name=doc.name,
-                slug=doc.slug,
-                error=f"invalid dealer document in PayloadCMS: {doc.error}",
-            )
-            for doc in invalid
-        ]
+        refs = [DealerRef.of(by_id[i], platform.id) for i in selection.selected]
+        refs += [DealerRef.of(doc, platform.id) for doc in invalid]
         duplicates = [d for d, n in Counter(r.dealer_id for r in refs).items() if n > 1]
         if duplicates:
             raise AirflowFailException(f"PayloadCMS returned dealer id(s) more than once: {duplicates}")

@@ -466,7 +466,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         return self._job(context, ref, history)
 
     def _job(self, context: Context, ref: DealerRef, history: JobHistoryHook) -> PullJob:
-        key = execution_key(context, ref, self.platform_id)
+        key = execution_key(context, ref)
         name = get_platform(self.platform_id).name
         return PullJob(
             ref=ref,
