@@ -19,7 +19,6 @@ from od_scheduler.clients.url_guard import Resolver, check_base_url, peer_checke
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import dealer_label
 from od_scheduler.settings import get_settings
 
 BASE_URL_FIELD = "dealer_com_config.base_url"
@@ -79,5 +78,5 @@ class DealerComHook(OdHttpHook):
 
 def _dealer_label(dealer: Dealer | str | None) -> str:
     if isinstance(dealer, Dealer):
-        return dealer_label(dealer.id, dealer.name, dealer.slug)
+        return f"{dealer.name!r} (id {dealer.id}, slug {dealer.slug})"
     return dealer or "(unnamed)"

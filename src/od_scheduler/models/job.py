@@ -74,7 +74,7 @@ class JobExecution(BaseModel):
 
 
 def dealer_label(dealer_id: str, name: str | None, slug: str | None, *, with_id: bool = True) -> str:
-    """How a person reads a dealer, the one spelling for logs, alerts and the status page.
+    """How a person reads a dealer: the one spelling for task logs, alerts and error messages.
 
     ``Name (slug, id <id>)`` as operators know it, beside the id a re-run's ``dealer_id`` takes; the id
     alone when neither name nor slug is known (never a made-up name). ``with_id=False`` is the short form
