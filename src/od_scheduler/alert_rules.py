@@ -312,11 +312,11 @@ def check_freshness(
     """Judge every active dealer on every platform it uses (and the project knows)."""
     report = FreshnessReport()
     for dealer in dealers:
-        ref = DealerRef(dealer_id=dealer.id, name=dealer.name, slug=dealer.slug)
         for platform_id in dealer.platforms:
             platform = PLATFORMS.get(platform_id)
             if platform is None:
                 continue
+            ref = DealerRef.of(dealer, platform.id)
             report.checked += 1
             past = histories.get((platform.id, dealer.id))
             if past is None:

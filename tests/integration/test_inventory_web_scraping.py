@@ -354,7 +354,9 @@ def a_pull(slug: str, run_id: str):
     from od_scheduler.operators.web_scraping import WebScrapingInventoryOperator
 
     dealer = SCRAPED[slug]
-    shard = Shard.of([DealerRef(dealer_id=dealer.id, name=dealer.name, slug=dealer.slug)])
+    shard = Shard.of(
+        [DealerRef(dealer_id=dealer.id, platform="web_scraping", name=dealer.name, slug=dealer.slug)]
+    )
     operator = WebScrapingInventoryOperator(task_id="pull_inventory", shard=shard.model_dump(mode="json"))
     context = {
         "dag": SimpleNamespace(dag_id=DAG_ID),

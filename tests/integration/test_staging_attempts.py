@@ -35,7 +35,9 @@ def two_copies_dag(sandbox: str, dealer: dict[str, Any], sold_vin: str):
     from od_scheduler.operators.homenet import HomenetInventoryOperator
     from od_scheduler.operators.ingest import DataApiIngestOperator
 
-    shard = Shard.of([DealerRef(dealer_id=dealer["id"], name=dealer["name"], slug=dealer["slug"])])
+    shard = Shard.of(
+        [DealerRef(dealer_id=dealer["id"], platform="homenet", name=dealer["name"], slug=dealer["slug"])]
+    )
     shard_arg = shard.model_dump(mode="json")
     with DAG(DAG_ID, schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False) as dag:
         first = HomenetInventoryOperator(task_id="pull_inventory", shard=shard_arg)

@@ -29,11 +29,10 @@ from od_scheduler.models.alert import (
     Severity,
     clean_db_error,
     clean_error,
-    dealer_label,
     error_group,
 )
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, JobExecution, RunSummary
+from od_scheduler.models.job import DealerRef, JobExecution, RunSummary, dealer_label
 
 pytestmark = pytest.mark.unit
 
@@ -245,7 +244,11 @@ def test_anomaly_conditions_of_a_run() -> None:
             row("broken", "failed", "try 1: HTTP 500"),
             row("fine", "success", None),
         ],
-        {"shrunk": DealerRef(dealer_id="shrunk", name="Shrunk Motors", slug="shrunk-motors")},
+        {
+            "shrunk": DealerRef(
+                dealer_id="shrunk", platform="dealer.com", name="Shrunk Motors", slug="shrunk-motors"
+            )
+        },
     )
     assert [(c.key, c.kind, c.dealer and c.dealer.label) for c in present] == [
         ("anomaly:dealer.com:shrunk", ConditionKind.ANOMALY, "Shrunk Motors (shrunk-motors, id shrunk)")

@@ -140,9 +140,18 @@ def summary(**failed: str) -> RunSummary:
 
 
 REFS = {
-    "d-broken": DealerRef(dealer_id="d-broken", name="Broken Arrow Chevrolet", slug="broken-arrow-chevrolet"),
-    "d-flaky": DealerRef(dealer_id="d-flaky", name="Flaky Ridge Kia", slug="flaky-ridge-kia"),
-    "d-vacant": DealerRef(dealer_id="d-vacant", name="Vacant Lot Motors", slug="vacant-lot-motors"),
+    "d-broken": DealerRef(
+        dealer_id="d-broken",
+        platform="dealer.com",
+        name="Broken Arrow Chevrolet",
+        slug="broken-arrow-chevrolet",
+    ),
+    "d-flaky": DealerRef(
+        dealer_id="d-flaky", platform="dealer.com", name="Flaky Ridge Kia", slug="flaky-ridge-kia"
+    ),
+    "d-vacant": DealerRef(
+        dealer_id="d-vacant", platform="dealer.com", name="Vacant Lot Motors", slug="vacant-lot-motors"
+    ),
 }
 
 

@@ -8,12 +8,13 @@ Payload's default ``limit`` is 10, so ``limit`` is always sent and pages are fol
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator
+from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator, RequestStats
 from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
 from od_scheduler.models.dealer import PLATFORM_IDS, Dealer, InvalidDealer, summarize_validation_error
 from od_scheduler.models.normalize import parse_int
@@ -23,6 +24,28 @@ logger = logging.getLogger(__name__)
 DEALERS_PATH = "/api/dealers"
 #: Dealer ids per ``where[id][in]`` request (36-character UUIDs: about 2 KB of query string).
 IDS_PER_REQUEST = 50
+
+
+@dataclass(frozen=True)
+class DealerListing:
+    """What one read of dealer documents found, in the CMS's order: the valid documents, those that failed
+    validation, and the requests the read cost."""
+
+    dealers: list[Dealer]
+    invalid: list[InvalidDealer]
+    stats: RequestStats
+
+    @classmethod
+    def of(cls, docs: Iterable[Dealer | InvalidDealer], stats: RequestStats) -> DealerListing:
+        """The read's documents split into valid and invalid."""
+        dealers: list[Dealer] = []
+        invalid: list[InvalidDealer] = []
+        for doc in docs:
+            if isinstance(doc, Dealer):
+                dealers.append(doc)
+            else:
+                invalid.append(doc)
+        return cls(dealers=dealers, invalid=invalid, stats=stats)
 
 
 class PayloadCmsClient(BaseClient):
@@ -90,27 +113,39 @@ class PayloadCmsClient(BaseClient):
         return Page(items=docs, total=total, has_next=body.get("hasNextPage") is True)
 
     def get_dealers(self, *, platform: str, dealer_ids: Sequence[str]) -> dict[str, Dealer | InvalidDealer]:
-        """The current documents of the active ``platform`` dealers among ``dealer_ids``, by id.
-
-        One request per :data:`IDS_PER_REQUEST` ids (``where[id][in]``), so a shard of dealers costs a few
-        requests instead of one each, and the URL stays short. A dealer missing from the answer is no
-        longer active on the platform.
-        """
-        found: dict[str, Dealer | InvalidDealer] = {}
-        for start in range(0, len(dealer_ids), IDS_PER_REQUEST):
-            chunk = list(dealer_ids[start : start + IDS_PER_REQUEST])
-            for doc in self.iter_dealers(platform=platform, dealer_ids=chunk):
-                if doc.id in chunk:
-                    found[str(doc.id)] = doc
-        return found
+        """The current documents of the active ``platform`` dealers among ``dealer_ids``, by id (a dealer
+        missing from the answer is no longer active on the platform)."""
+        return {str(doc.id): doc for doc in self.iter_dealers(platform=platform, dealer_ids=dealer_ids)}
 
     def iter_dealers(
-        self, *, platform: str | None, dealer_id: str | None = None, dealer_ids: Sequence[str] = ()
+        self,
+        *,
+        platform: str | None,
+        dealer_id: str | None = None,
+        dealer_ids: Sequence[str] | None = None,
     ) -> Iterator[Dealer | InvalidDealer]:
-        """Active dealers on ``platform`` (``None``: any platform), optionally only ``dealer_id`` (or those
-        among ``dealer_ids``), lazily."""
+        """Active dealers on ``platform`` (``None``: any platform), lazily: every one, only ``dealer_id``,
+        or only those among ``dealer_ids``. The one read of dealer documents and their one validation.
+
+        ``dealer_ids`` are asked for in one request per :data:`IDS_PER_REQUEST` (``where[id][in]``), so a
+        shard of dealers costs a few requests instead of one each and the URL stays short; an empty
+        ``dealer_ids`` asks nothing.
+        """
         if platform is not None and platform not in PLATFORM_IDS:
             raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
+        if dealer_ids is None:
+            yield from self._read_dealers(platform=platform, dealer_id=dealer_id)
+            return
+        for start in range(0, len(dealer_ids), IDS_PER_REQUEST):
+            chunk = list(dealer_ids[start : start + IDS_PER_REQUEST])
+            for doc in self._read_dealers(platform=platform, dealer_id=dealer_id, dealer_ids=chunk):
+                if doc.id in chunk:
+                    yield doc
+
+    def _read_dealers(
+        self, *, platform: str | None, dealer_id: str | None, dealer_ids: Sequence[str] = ()
+    ) -> Iterator[Dealer | InvalidDealer]:
+        """Every page of one dealers query, each document validated into a ``Dealer`` or ``InvalidDealer``."""
         paginator: PageNumberPaginator[Any] = PageNumberPaginator(
             lambda page: self._fetch_dealers(
                 page, platform=platform, dealer_id=dealer_id, dealer_ids=dealer_ids

@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from od_scheduler.models.job import dealer_label
+
 #: Dealers named per group in the ``text``; the structured ``dealers`` field always lists every one.
 MAX_DEALERS_IN_TEXT = 15
 #: Characters of an error kept in an alert (errors are one line; a longer one is cut).
@@ -149,16 +151,6 @@ def clean_db_error(text: str | None, hide: Sequence[str] = ()) -> str:
 def error_group(text: str | None) -> str:
     """The part of an error that dealers failing the same way share: URLs and ids replaced."""
     return _UUID.sub("<id>", _URL.sub("<url>", clean_error(text))) or "(no error text)"
-
-
-def dealer_label(dealer_id: str, name: str | None, slug: str | None) -> str:
-    """How alerts and run logs name a dealer: ``Name (slug, id <id>)`` as operators know it, beside the id a
-    re-run's ``dealer_id`` takes; the id alone when neither name nor slug is known (never a made-up name)."""
-    who = name or slug
-    if who is None:
-        return dealer_id
-    inner = ", ".join(part for part in (slug if name else None, f"id {dealer_id}") if part)
-    return f"{who} ({inner})"
 
 
 class AlertDealer(BaseModel):

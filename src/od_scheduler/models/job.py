@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from od_scheduler.models.dealer import Dealer, InvalidDealer
+
 
 class JobStatus(StrEnum):
     """Status of one dealer x platform execution within a run."""
@@ -71,22 +73,64 @@ class JobExecution(BaseModel):
         return int((self.end_time - self.start_time).total_seconds() * 1000)
 
 
-class DealerRef(BaseModel):
-    """What `list_dealers` hands to each mapped task: identity only, never credentials.
+def dealer_label(dealer_id: str, name: str | None, slug: str | None, *, with_id: bool = True) -> str:
+    """How a person reads a dealer: the one spelling for task logs, alerts and error messages.
 
-    ``error`` is set for a dealer whose CMS document is invalid: its pull fails with that message,
-    so a misconfigured dealer is visible in the run and in the job history instead of vanishing.
+    ``Name (slug, id <id>)`` as operators know it, beside the id a re-run's ``dealer_id`` takes; the id
+    alone when neither name nor slug is known (never a made-up name). ``with_id=False`` is the short form
+    of task logs and map indexes, ``Name (slug)`` (``?`` for an unknown name, the id for an unknown slug).
+    """
+    if not with_id:
+        return f"{name or '?'} ({slug or dealer_id})"
+    who = name or slug
+    if who is None:
+        return dealer_id
+    inner = ", ".join(part for part in (slug if name else None, f"id {dealer_id}") if part)
+    return f"{who} ({inner})"
+
+
+class DealerRef(BaseModel):
+    """A dealer's identity on one platform: what `list_dealers` hands to each mapped task, never credentials.
+
+    Every task of a run (pull, ingest, summarize) reads it from the shard's XCom and derives the dealer's
+    job-history key (:meth:`key`) and labels from it. ``error`` is set for a dealer whose CMS document is
+    invalid: its pull fails with that message, so a misconfigured dealer is visible in the run and in the
+    job history instead of vanishing.
     """
 
     dealer_id: str
+    platform: str
     name: str | None = None
     slug: str | None = None
     error: str | None = None
 
+    @classmethod
+    def of(cls, doc: Dealer | InvalidDealer, platform: str) -> DealerRef:
+        """The identity of a CMS document on ``platform``; an invalid one keeps its error (and, without an
+        id, an ``unknown:`` id from its slug or name)."""
+        if isinstance(doc, InvalidDealer):
+            return cls(
+                dealer_id=doc.id or f"unknown:{doc.slug or doc.name}",
+                platform=platform,
+                name=doc.name,
+                slug=doc.slug,
+                error=f"invalid dealer document in PayloadCMS: {doc.error}",
+            )
+        return cls(dealer_id=doc.id, platform=platform, name=doc.name, slug=doc.slug)
+
+    def key(self, *, dag_id: str, run_id: str) -> ExecutionKey:
+        """This dealer's `job_executions` key in the DAG run ``dag_id``/``run_id``."""
+        return ExecutionKey(dag_id=dag_id, run_id=run_id, dealer_id=self.dealer_id, platform=self.platform)
+
     @property
     def label(self) -> str:
-        """Human label for logs and the UI's map index."""
-        return f"{self.name or '?'} ({self.slug or self.dealer_id})"
+        """Short label for task logs and the UI's map index: ``Name (slug)``."""
+        return dealer_label(self.dealer_id, self.name, self.slug, with_id=False)
+
+    @property
+    def full_label(self) -> str:
+        """``Name (slug, id <id>)``, or the id alone: see :func:`dealer_label`."""
+        return dealer_label(self.dealer_id, self.name, self.slug)
 
 
 #: How many dealer names a shard's label shows before it only counts.

@@ -139,17 +139,11 @@ class CheckFreshnessOperator(BaseOperator):
 
     def _active_dealers(self) -> list[Dealer]:
         """Every active dealer in the CMS (documents that fail validation are reported by list_dealers)."""
-        dealers: list[Dealer] = []
-        invalid = 0
-        with PayloadCmsHook().get_client() as client:
-            for doc in client.iter_dealers(platform=None):
-                if isinstance(doc, Dealer):
-                    dealers.append(doc)
-                else:
-                    invalid += 1
+        listing = PayloadCmsHook().read_dealers(platform=None)
+        invalid = len(listing.invalid)
         self.log.info(
             "PayloadCMS: %d active dealer(s)%s",
-            len(dealers),
+            len(listing.dealers),
             f", {invalid} with an invalid document (skipped here)" if invalid else "",
         )
-        return dealers
+        return listing.dealers

@@ -209,7 +209,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 f"nothing to ingest: its pull staged nothing in this run (job {row.status.value})"
             )
         platform = get_platform(self.platform)
-        key = execution_key(context, ref, platform.id)
+        key = execution_key(context, ref)
         try_number = int(context["ti"].try_number or 1)
         # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
         # another run holding it fails the try before anything is written (see job_tracking).

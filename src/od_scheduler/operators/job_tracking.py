@@ -36,14 +36,9 @@ class TaskStopping(Exception):
     """The dealer's task is being stopped (killed or timed out): its work ends here."""
 
 
-def execution_key(context: Context, dealer: DealerRef, platform: str) -> ExecutionKey:
+def execution_key(context: Context, dealer: DealerRef) -> ExecutionKey:
     """The job-history key of this dealer in this DAG run."""
-    return ExecutionKey(
-        dag_id=context["dag"].dag_id,
-        run_id=context["run_id"],
-        dealer_id=dealer.dealer_id,
-        platform=platform,
-    )
+    return dealer.key(dag_id=context["dag"].dag_id, run_id=context["run_id"])
 
 
 def describe(err: BaseException) -> str:

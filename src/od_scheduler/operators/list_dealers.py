@@ -106,16 +106,8 @@ class ListDealersOperator(BaseOperator):
             explicit=dealer_id is not None,
         )
         by_id = {d.id: d for d in dealers}
-        refs = [DealerRef(dealer_id=i, name=by_id[i].name, slug=by_id[i].slug) for i in selection.selected]
-        refs += [
-            DealerRef(
-                dealer_id=doc.id or f"unknown:{doc.slug or doc.name}",
-                name=doc.name,
-                slug=doc.slug,
-                error=f"invalid dealer document in PayloadCMS: {doc.error}",
-            )
-            for doc in invalid
-        ]
+        refs = [DealerRef.of(by_id[i], platform.id) for i in selection.selected]
+        refs += [DealerRef.of(doc, platform.id) for doc in invalid]
         duplicates = [d for d, n in Counter(r.dealer_id for r in refs).items() if n > 1]
         if duplicates:
             raise AirflowFailException(f"PayloadCMS returned dealer id(s) more than once: {duplicates}")
@@ -179,27 +171,21 @@ class ListDealersOperator(BaseOperator):
         history.record_listing(platform_id, listed)
 
     def _fetch(self, platform_id: str, dealer_id: str | None) -> tuple[list[Dealer], list[InvalidDealer]]:
-        dealers: list[Dealer] = []
-        invalid: list[InvalidDealer] = []
-        with PayloadCmsHook().get_client() as client:
-            try:
-                for doc in client.iter_dealers(platform=platform_id, dealer_id=dealer_id):
-                    if isinstance(doc, Dealer):
-                        dealers.append(doc)
-                    else:
-                        self.log.error(
-                            "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
-                            doc.id,
-                            doc.name,
-                            doc.error,
-                        )
-                        invalid.append(doc)
-            except (PermanentUpstreamError, PayloadError) as err:
-                raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
-            self.log.info(
-                "PayloadCMS: %d API call(s), %d retries, %d rate-limited",
-                client.stats.api_calls,
-                client.stats.retries,
-                client.stats.rate_limits_hit,
+        try:
+            listing = PayloadCmsHook().read_dealers(platform=platform_id, dealer_id=dealer_id)
+        except (PermanentUpstreamError, PayloadError) as err:
+            raise AirflowFailException(f"PayloadCMS dealer listing failed: {err}") from err
+        for doc in listing.invalid:
+            self.log.error(
+                "Dealer %s (%s) has an invalid CMS document and will fail this run: %s",
+                doc.id,
+                doc.name,
+                doc.error,
             )
-        return dealers, invalid
+        self.log.info(
+            "PayloadCMS: %d API call(s), %d retries, %d rate-limited",
+            listing.stats.api_calls,
+            listing.stats.retries,
+            listing.stats.rate_limits_hit,
+        )
+        return listing.dealers, listing.invalid

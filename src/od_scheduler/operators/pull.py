@@ -359,8 +359,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         if not ids:
             return {}
         try:
-            with PayloadCmsHook().get_client() as client:
-                return client.get_dealers(platform=self.platform_id, dealer_ids=ids)
+            return PayloadCmsHook().get_dealers(platform=self.platform_id, dealer_ids=ids)
         except Exception as err:  # recorded on every dealer's row by its own pull
             self.log.error("PayloadCMS: the shard's dealer documents could not be read: %s", err)
             return err
@@ -425,7 +424,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         return self._job(context, ref, history)
 
     def _job(self, context: Context, ref: DealerRef, history: JobHistoryHook) -> PullJob:
-        key = execution_key(context, ref, self.platform_id)
+        key = execution_key(context, ref)
         name = get_platform(self.platform_id).name
         return PullJob(
             ref=ref,

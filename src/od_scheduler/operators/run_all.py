@@ -136,15 +136,17 @@ class PlanRunAllOperator(BaseOperator):
         return plan
 
     def _find_dealer(self, dealer_id: str) -> Dealer:
-        with PayloadCmsHook().get_client() as client:
-            try:
-                for doc in client.iter_dealers(platform=None, dealer_id=dealer_id):
-                    if isinstance(doc, Dealer):
-                        return doc
-                    raise AirflowFailException(f"dealer {dealer_id} has an invalid CMS document: {doc.error}")
-            except (PermanentUpstreamError, PayloadError) as err:
-                raise AirflowFailException(f"PayloadCMS dealer lookup failed: {err}") from err
-        raise AirflowFailException(f"dealer_id {dealer_id!r} is not an active dealer in PayloadCMS")
+        try:
+            listing = PayloadCmsHook().read_dealers(platform=None, dealer_id=dealer_id)
+        except (PermanentUpstreamError, PayloadError) as err:
+            raise AirflowFailException(f"PayloadCMS dealer lookup failed: {err}") from err
+        if listing.invalid:
+            raise AirflowFailException(
+                f"dealer {dealer_id} has an invalid CMS document: {listing.invalid[0].error}"
+            )
+        if not listing.dealers:
+            raise AirflowFailException(f"dealer_id {dealer_id!r} is not an active dealer in PayloadCMS")
+        return listing.dealers[0]
 
 
 class ReportRunsOperator(BaseOperator):

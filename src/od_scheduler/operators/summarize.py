@@ -38,7 +38,7 @@ from od_scheduler.alert_rules import (
     failure_rate_condition,
 )
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.alert import ConditionKind, condition_key, dealer_label
+from od_scheduler.models.alert import ConditionKind, condition_key
 from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary, Shard, optional_text
 from od_scheduler.notifications import (
     DATABASE_UNREACHABLE,
@@ -166,7 +166,7 @@ class SummarizeRunOperator(BaseOperator):
             vehicles_rejected=sum(r.vehicles_rejected for r in rows),
             failed_dealers=failed,
         )
-        labels = {i: dealer_label(i, ref.name, ref.slug) for i, ref in refs.items()}
+        labels = {i: ref.full_label for i, ref in refs.items()}
         self.log.info("Run %s of %s:\n%s", run_id, dag_id, render_table(rows, refs))
         self.log.info(
             "%d dealer(s): %d succeeded, %d failed (%.1f%%, max %.1f%%); "
@@ -199,7 +199,7 @@ class SummarizeRunOperator(BaseOperator):
         if closed:
             self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
         rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform]
-        return rows, self._named(history, dealers, rows)
+        return rows, self._named(history, platform, dealers, rows)
 
     def _alert_database_down(self, context: Context, platform: str, dealers: int, error: str) -> None:
         """The system alert for an unreachable job history; sent without dedup (its state is in that DB)."""
@@ -230,7 +230,7 @@ class SummarizeRunOperator(BaseOperator):
             )
 
     def _named(
-        self, history: JobHistoryHook, dealers: list[DealerRef], rows: list[JobExecution]
+        self, history: JobHistoryHook, platform: str, dealers: list[DealerRef], rows: list[JobExecution]
     ) -> dict[str, DealerRef]:
         """The run's dealers by id as ``list_dealers`` named them; a row's dealer it did not list (a run
         re-run after the CMS changed) is named from the dealer directory, or by its id alone."""
@@ -238,7 +238,7 @@ class SummarizeRunOperator(BaseOperator):
         unlisted = sorted({r.dealer_id for r in rows} - set(refs))
         if unlisted:
             for dealer_id, (name, slug) in history.dealer_names(unlisted).items():
-                refs[dealer_id] = DealerRef(dealer_id=dealer_id, name=name, slug=slug)
+                refs[dealer_id] = DealerRef(dealer_id=dealer_id, platform=platform, name=name, slug=slug)
         return refs
 
     def _alert(

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
-from od_scheduler.clients.payload_cms import PayloadCmsClient
+from od_scheduler.clients.base import RequestStats, RetryPolicy
+from od_scheduler.clients.payload_cms import DealerListing, PayloadCmsClient
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
-from od_scheduler.models.dealer import DealerComConfig, InvalidDealer
+from od_scheduler.models.dealer import Dealer, DealerComConfig, InvalidDealer
 
 from .conftest import FakeClock, Script
 
@@ -117,6 +117,22 @@ def test_a_shards_dealers_are_read_in_one_request_per_50_ids(clock: FakeClock) -
     assert all(r.url.params["where[platforms][contains]"] == "dealer.com" for r in script.requests)
     assert all(r.url.params["where[status][equals]"] == "active" for r in script.requests)
     assert set(found) == set(wanted) - {wanted[55], wanted[59]}
+
+
+def test_no_ids_asks_nothing(clock: FakeClock) -> None:
+    script = Script()
+    assert make_client(script, clock).get_dealers(platform="dealer.com", dealer_ids=[]) == {}
+    assert script.requests == []
+
+
+def test_a_listing_splits_valid_from_invalid_documents_in_cms_order() -> None:
+    first, second = (Dealer.model_validate(dealer_doc(n)) for n in (1, 3))
+    broken = InvalidDealer.from_document(dealer_doc(2, slug=None), "slug: Input should be a valid string")
+    stats = RequestStats(api_calls=2)
+    listing = DealerListing.of([first, broken, second], stats)
+    assert listing.dealers == [first, second]
+    assert listing.invalid == [broken]
+    assert listing.stats is stats
 
 
 def test_invalid_document_becomes_invalid_dealer(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:

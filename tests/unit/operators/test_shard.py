@@ -22,7 +22,10 @@ pytestmark = pytest.mark.unit
 
 
 def refs(n: int) -> list[DealerRef]:
-    return [DealerRef(dealer_id=f"d{i:04d}", name=f"Dealer {i}", slug=f"dealer-{i}") for i in range(n)]
+    return [
+        DealerRef(dealer_id=f"d{i:04d}", platform="dealer.com", name=f"Dealer {i}", slug=f"dealer-{i}")
+        for i in range(n)
+    ]
 
 
 def test_shards_never_pass_max_map_length_and_differ_by_one_at_most() -> None:
