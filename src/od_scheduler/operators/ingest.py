@@ -27,8 +27,9 @@ functions in :mod:`od_scheduler.delta`.
    counts nothing more), and is delisted once it missed ``delist_after_missing_pulls`` consecutive complete
    pulls (rejections of vehicles that left the lot end at the first miss). A pull that is empty, or that
    dropped below ``1 - max_drop_fraction`` of the live count, is an *inventory anomaly*: nothing is counted
-   or delisted and the job fails naming both counts, unless ``force_delist``, which delists every missing
-   VIN at once. A partial pull counts and delists nothing.
+   or delisted and the job fails naming both counts (the anomaly is recorded in the job row's ``anomaly``),
+   unless ``force_delist``, which delists every missing VIN at once. A partial pull counts and delists
+   nothing.
 5. **Delist answers are checked** (:func:`od_scheduler.delta.reconcile_delist`): ``success: false`` marks
    nothing delisted, stops delisting and fails the dealer; a ``delisted`` count short of the chunk marks
    none of the chunk delisted (sent again by the next complete pull) and is logged.
@@ -66,6 +67,7 @@ from od_scheduler.models.job import (
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.operators.job_tracking import (
     DealerLease,
+    InventoryAnomaly,
     execution_key,
     failing_job,
     stale_pull,
@@ -253,6 +255,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 result.api_errors or "",
                 result.vehicles_delisted,
             )
+            if verdict.problem and verdict.anomaly:
+                raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
             if verdict.problem:
                 raise AirflowFailException(verdict.problem)
             if pulled.state and metrics["batches_unconfirmed"]:
