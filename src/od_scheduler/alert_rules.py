@@ -4,8 +4,8 @@
   alert listing the failed dealers grouped by error. Key ``failure_rate:<dag_id>``; a run at or under the
   threshold clears it.
 - **inventory anomaly** (``summarize_run`` and ``inventory_freshness``): a dealer's latest execution failed
-  with an ``inventory anomaly`` (its pull shrank suspiciously; nothing was delisted). Key
-  ``anomaly:<platform>:<dealer_id>``; the dealer's next success clears it.
+  for an inventory anomaly, recorded in its row's ``anomaly`` (its pull shrank suspiciously; nothing was
+  delisted). Key ``anomaly:<platform>:<dealer_id>``; the dealer's next success clears it.
 - **missing executions** (``inventory_freshness``): an active, unpaused dealer whose last success is older
   than ``missing_after_intervals`` x its interval (or that never succeeded since its first execution that
   long ago). Key ``missing:<platform>:<dealer_id>``. Dealers with no execution at all are not judged: the
@@ -27,7 +27,6 @@ No I/O here; the notifier deduplicates by key (``od_scheduler.hooks.alert_state`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,8 +49,6 @@ from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSumma
 from od_scheduler.platforms import PLATFORMS, get_platform
 from od_scheduler.scheduling import DealerHistory, interval_for, is_failing
 from od_scheduler.settings import get_settings
-
-_ANOMALY = re.compile(r"^(?:try \d+: )?inventory anomaly\b")
 
 
 def expected_run_minutes(platform_id: str) -> float:
@@ -77,11 +74,6 @@ def dealer_deadline_s(platform_id: str) -> float:
     in may take (past that Airflow kills the whole shard; the dealer's own deadline must come first)."""
     settings = get_settings()
     return 60 * min(settings.dealer_deadline_minutes, task_timeout_minutes(platform_id))
-
-
-def is_anomaly(error: str | None) -> bool:
-    """Whether a job's error is the ingest's inventory-anomaly guard (``[try N: ]inventory anomaly: ...``)."""
-    return bool(error) and _ANOMALY.match(error or "") is not None
 
 
 def _dealer(
@@ -152,7 +144,7 @@ def anomaly_conditions(
     for row in rows:
         key = condition_key(ConditionKind.ANOMALY, row.platform, row.dealer_id)
         error = row.errors[-1] if row.errors else None
-        if row.status == JobStatus.FAILED and is_anomaly(error):
+        if row.status == JobStatus.FAILED and row.anomaly:
             dealer = _dealer(refs.get(row.dealer_id), row.dealer_id, row.platform, "anomaly", error)
             present.append(
                 Condition(key=key, kind=ConditionKind.ANOMALY, dealer=dealer, detail=dealer.detail)
@@ -220,6 +212,8 @@ class FreshnessHistory:
     first_execution: datetime
     last_status: str
     last_error: str | None
+    #: The inventory anomaly the latest execution failed for (its row's ``anomaly``), or None.
+    last_anomaly: str | None = None
 
 
 @dataclass
@@ -325,7 +319,7 @@ def check_freshness(
             anomaly_key = condition_key(ConditionKind.ANOMALY, platform.id, dealer.id)
             if past.last_status == JobStatus.SUCCESS.value:
                 report.cleared_anomalies.append(anomaly_key)
-            elif is_anomaly(past.last_error):
+            elif past.last_anomaly:
                 item = _dealer(ref, dealer.id, platform.id, "anomaly", past.last_error)
                 report.conditions.append(
                     Condition(key=anomaly_key, kind=ConditionKind.ANOMALY, dealer=item, detail=item.detail)

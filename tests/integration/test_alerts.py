@@ -214,15 +214,18 @@ def test_an_inventory_anomaly_alerts_once_and_clears_on_success(dagbag, control:
 
 
 # -- inventory_freshness ----------------------------------------------------------------------------------
-def seed(rows: list[tuple[str, str, str, timedelta, str | None]]) -> None:
-    """Insert finished executions: (dealer_id, platform, status, age, error)."""
+Seeded = tuple[str, str, str, timedelta, str | None] | tuple[str, str, str, timedelta, str | None, str]
+
+
+def seed(rows: list[Seeded]) -> None:
+    """Insert finished executions: (dealer_id, platform, status, age, error[, anomaly])."""
     now = datetime.now(UTC)
     with job_history_conn() as db:
-        for dealer, platform, status, age, error in rows:
+        for dealer, platform, status, age, error, *anomaly in rows:
             start = now - age
             db.execute(
                 "INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, start_time,"
-                " end_time, errors) VALUES (%s, 'seeded', %s, %s, %s, %s, %s, %s, %s)",
+                " end_time, errors, anomaly) VALUES (%s, 'seeded', %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     f"{dealer}_{platform}",
                     f"seeded-{uuid4()}",
@@ -232,6 +235,7 @@ def seed(rows: list[tuple[str, str, str, timedelta, str | None]]) -> None:
                     start,
                     start + timedelta(minutes=2),
                     [error] if error else [],
+                    anomaly[0] if anomaly else None,
                 ),
             )
 
@@ -261,7 +265,7 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
         )
     }
     minutes, hours = (lambda n: timedelta(minutes=n)), (lambda n: timedelta(hours=n))
-    anomaly = "try 1: inventory anomaly: the pull returned 2 vehicles but 8 are live at the Data API"
+    anomaly = "inventory anomaly: the pull returned 2 vehicles but 8 are live at the Data API"
     seed(
         [
             (ids["summit-ford"], "dealer.com", "success", hours(5), None),  # hourly, 5 h: missing
@@ -274,7 +278,7 @@ def test_the_freshness_digest_names_exactly_the_stale_held_and_anomalous_dealers
                 for n in (40, 30, 20, 10)
             ],
             (ids["evergreen-kia"], "dealer.com", "success", minutes(70), None),  # then an anomaly
-            (ids["evergreen-kia"], "dealer.com", "failed", minutes(10), anomaly),
+            (ids["evergreen-kia"], "dealer.com", "failed", minutes(10), f"try 1: {anomaly}", anomaly),
             (ids["granite-state-subaru"], "dealer.com", "success", hours(10), None),  # paused in the CMS
             (ids["cedar-ridge-bmw"], "dealer.com", "success", minutes(20), None),  # fresh
             (ids["bayview-auto-group"], "homenet", "success", hours(72), None),  # daily, 3 days: missing

@@ -17,7 +17,6 @@ from od_scheduler.alert_rules import (
     expected_run_minutes,
     failure_rate_condition,
     freshness_alert,
-    is_anomaly,
     stuck_runs,
 )
 from od_scheduler.hooks.job_history import AbandonedJob
@@ -59,6 +58,7 @@ def history(
     first: timedelta = timedelta(days=30),
     status: str = "success",
     error: str | None = None,
+    anomaly: str | None = None,
 ) -> FreshnessHistory:
     return FreshnessHistory(
         last_success=NOW - last_success if last_success is not None else None,
@@ -66,6 +66,7 @@ def history(
         first_execution=NOW - first,
         last_status=status,
         last_error=error,
+        last_anomaly=anomaly,
     )
 
 
@@ -150,12 +151,13 @@ def test_paused_and_never_run_dealers_are_not_judged() -> None:
 
 
 def test_an_anomaly_in_the_latest_execution_is_reported_and_a_success_ends_it() -> None:
-    error = "try 1: inventory anomaly: the pull returned 3 vehicles but 80 are live at the Data API"
+    why = "inventory anomaly: the pull returned 3 vehicles but 80 are live at the Data API"
+    error = f"try 1: {why}; nothing was delisted (re-run with force_delist=true if real)"
     report = check(
         [dealer("shrunk"), dealer("recovered")],
         {
             ("dealer.com", "shrunk"): history(
-                last_success=timedelta(minutes=70), failures=1, status="failed", error=error
+                last_success=timedelta(minutes=70), failures=1, status="failed", error=error, anomaly=why
             ),
             ("dealer.com", "recovered"): history(last_success=timedelta(minutes=10)),
         },
@@ -171,7 +173,11 @@ def test_the_digest_counts_each_kind() -> None:
             ("dealer.com", "a"): history(last_success=timedelta(hours=5)),
             ("dealer.com", "b"): history(failures=7, status="failed"),
             ("dealer.com", "c"): history(
-                last_success=timedelta(minutes=65), status="failed", failures=1, error="inventory anomaly: 0"
+                last_success=timedelta(minutes=65),
+                status="failed",
+                failures=1,
+                error="inventory anomaly: 0",
+                anomaly="inventory anomaly: 0",
             ),
         },
     )
@@ -207,11 +213,19 @@ def test_an_alert_names_a_dealer_beside_its_id(name: str | None, slug: str | Non
     assert dealer_label("7f3c", name, slug) == label
 
 
-def test_is_anomaly_reads_the_ingest_guard_with_or_without_the_try_prefix() -> None:
-    assert is_anomaly("inventory anomaly: the pull returned 0 vehicles but 80 are live")
-    assert is_anomaly("try 3: inventory anomaly: the pull returned 0 vehicles but 80 are live")
-    assert not is_anomaly("try 1: HTTP 500 (inventory anomaly suspected)")
-    assert not is_anomaly(None)
+def test_an_anomaly_is_the_rows_anomaly_field_not_words_in_its_error() -> None:
+    report = check(
+        [dealer("suspect")],
+        {
+            ("dealer.com", "suspect"): history(
+                last_success=timedelta(minutes=70),
+                failures=1,
+                status="failed",
+                error="try 1: inventory anomaly",
+            )
+        },
+    )
+    assert report.of_kind(ConditionKind.ANOMALY) == []
 
 
 def test_the_failure_rate_condition_needs_dealers_and_a_rate_above_the_threshold() -> None:
@@ -228,20 +242,23 @@ def test_the_failure_rate_condition_needs_dealers_and_a_rate_above_the_threshold
 
 
 def test_anomaly_conditions_of_a_run() -> None:
-    def row(dealer_id: str, status: str, error: str | None) -> JobExecution:
+    def row(dealer_id: str, status: str, error: str | None, anomaly: str | None = None) -> JobExecution:
         return JobExecution.model_validate(
             {
                 "id": 1, "job_id": f"{dealer_id}_dealer.com", "dag_id": "d", "run_id": "r", "try_number": 1,
                 "dealer_id": dealer_id, "platform": "dealer.com", "status": status, "start_time": NOW,
                 "end_time": NOW, "vehicles_found": 0, "vehicles_processed": 0, "vehicles_rejected": 0,
                 "vehicles_delisted": 0, "errors": [error] if error else [], "created_at": NOW,
+                "anomaly": anomaly,
             }
         )  # fmt: skip
 
+    shrunk = "inventory anomaly: the pull returned 0 vehicles but 8 are live"
     present, over = anomaly_conditions(
         [
-            row("shrunk", "failed", "try 1: inventory anomaly: the pull returned 0 vehicles but 8 are live"),
+            row("shrunk", "failed", f"try 1: {shrunk}", shrunk),
             row("broken", "failed", "try 1: HTTP 500"),
+            row("worded", "failed", "try 1: inventory anomaly suspected"),
             row("fine", "success", None),
         ],
         {

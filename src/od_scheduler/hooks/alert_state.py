@@ -39,10 +39,10 @@ RETURNING last_sent = now()
 _CLEARED_COLUMNS = "key, kind, first_seen, last_sent IS NOT NULL, details"
 
 #: Per dealer x platform over finished executions: latest success, failures since it, first execution, and
-#: the status and last error of the latest one.
+#: the status, last error and anomaly of the latest one.
 _FRESHNESS_SQL = """
 WITH finished AS (
-    SELECT platform, dealer_id, status, start_time, errors,
+    SELECT platform, dealer_id, status, start_time, errors, anomaly,
            row_number() OVER (PARTITION BY platform, dealer_id ORDER BY start_time DESC, id DESC) AS rn
       FROM job_executions
      WHERE dealer_id = ANY(%s) AND status IN ('success', 'failed')
@@ -52,7 +52,8 @@ SELECT platform, dealer_id,
        coalesce(min(rn) FILTER (WHERE status = 'success') - 1, count(*)) AS consecutive_failures,
        min(start_time) AS first_execution,
        max(status) FILTER (WHERE rn = 1) AS last_status,
-       max(errors[cardinality(errors)]) FILTER (WHERE rn = 1) AS last_error
+       max(errors[cardinality(errors)]) FILTER (WHERE rn = 1) AS last_error,
+       max(anomaly) FILTER (WHERE rn = 1) AS last_anomaly
   FROM finished
  GROUP BY platform, dealer_id
 """
@@ -121,6 +122,7 @@ class AlertStateHook(JobHistoryHook):
             return {}
         with self._cursor() as cur:
             cur.execute(_FRESHNESS_SQL, (list(dealer_ids),))
+            rows = cur.fetchall()
             return {
                 (str(platform), str(dealer_id)): FreshnessHistory(
                     last_success=last_success,
@@ -128,8 +130,9 @@ class AlertStateHook(JobHistoryHook):
                     first_execution=first,
                     last_status=str(status),
                     last_error=error,
+                    last_anomaly=anomaly,
                 )
-                for platform, dealer_id, last_success, failures, first, status, error in cur.fetchall()
+                for platform, dealer_id, last_success, failures, first, status, error, anomaly in rows
             }
 
 

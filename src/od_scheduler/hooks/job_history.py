@@ -37,7 +37,7 @@ MAX_MISSING_RUNS = 32
 _COLUMNS = (
     "id, job_id, dag_id, run_id, try_number, dealer_id, platform, status, start_time, end_time, "
     "vehicles_found, vehicles_processed, vehicles_rejected, vehicles_delisted, errors, "
-    "performance_metrics, created_at, pull_result"
+    "performance_metrics, created_at, pull_result, anomaly"
 )
 
 _START_SQL = """
@@ -48,6 +48,7 @@ ON CONFLICT (dag_id, run_id, dealer_id, platform) DO UPDATE
        try_number = EXCLUDED.try_number,
        end_time = NULL,
        pull_result = NULL,
+       anomaly = NULL,
        updated_at = now()
 RETURNING id
 """
@@ -68,6 +69,7 @@ UPDATE job_executions
    SET status = %(status)s,
        end_time = now(),
        errors = CASE WHEN %(error)s::text IS NULL THEN errors ELSE array_append(errors, %(error)s::text) END,
+       anomaly = %(anomaly)s,
        performance_metrics = performance_metrics
            || jsonb_build_object('duration_ms', (extract(epoch FROM now() - start_time) * 1000)::bigint),
        updated_at = now()
@@ -409,9 +411,17 @@ class JobHistoryHook(PostgresHook):
             cur.execute(_PROGRESS_SQL, params)
 
     def finish(
-        self, key: ExecutionKey, status: JobStatus, *, error: str | None = None, release: bool = True
+        self,
+        key: ExecutionKey,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        release: bool = True,
+        anomaly: str | None = None,
     ) -> None:
         """End the dealer's job with its final status and, on failure, the error text.
+
+        ``anomaly``: the inventory anomaly the job failed for (its row's ``anomaly``; None clears it).
 
         ``release`` (the default) also releases this run's lease on the dealer: on success and on a final
         failure. A failure Airflow will retry passes ``release=False``, so the retry still holds the lease
@@ -421,7 +431,9 @@ class JobHistoryHook(PostgresHook):
         with self._cursor() as cur:
             if release:
                 cur.execute(_RELEASE_SQL, (key.dealer_id, key.platform, key.dag_id, key.run_id))
-            cur.execute(_FINISH_SQL, {**key.model_dump(), "status": status.value, "error": error})
+            cur.execute(
+                _FINISH_SQL, {**key.model_dump(), "status": status.value, "error": error, "anomaly": anomaly}
+            )
             if cur.rowcount == 0:
                 # The row was never started (the task died before its first write): record the failure anyway.
                 cur.execute(

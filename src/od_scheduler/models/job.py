@@ -64,6 +64,9 @@ class JobExecution(BaseModel):
     created_at: datetime
     #: What this run's pull of the dealer staged (a ``PullResult``), until a new pull try clears it.
     pull_result: dict[str, Any] | None = None
+    #: The inventory anomaly the job failed for (its pull came back empty or shrank past
+    #: ``max_drop_fraction``; nothing was delisted), or None.
+    anomaly: str | None = None
 
     @property
     def duration_ms(self) -> int | None:

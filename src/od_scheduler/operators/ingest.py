@@ -1,6 +1,10 @@
 """DataApiIngestOperator: send a dealer's staged pull to the Open Dealer Data API, as a delta.
 
-The decisions are pure functions in :mod:`od_scheduler.delta`; this operator reads, asks, sends and records.
+Decide, then act: the operator reads what the job history knows of the dealer once, asks
+:func:`od_scheduler.ingest_plan.plan_ingest` for the whole plan (batches and their keys, VINs to mark seen,
+to reset, count and delist, whether the pull is an anomaly), executes it (sends, records each answer,
+delists), and asks :func:`od_scheduler.ingest_plan.judge` whether the dealer fails. The rules are pure
+functions in :mod:`od_scheduler.delta`.
 
 1. **Delta.** Each staged vehicle's content hash is compared with what the job history knows of its VIN:
    only new, changed or delisted vehicles are sent; unchanged ones are counted (``vehicles_unchanged``) and
@@ -23,8 +27,9 @@ The decisions are pure functions in :mod:`od_scheduler.delta`; this operator rea
    counts nothing more), and is delisted once it missed ``delist_after_missing_pulls`` consecutive complete
    pulls (rejections of vehicles that left the lot end at the first miss). A pull that is empty, or that
    dropped below ``1 - max_drop_fraction`` of the live count, is an *inventory anomaly*: nothing is counted
-   or delisted and the job fails naming both counts, unless ``force_delist``, which delists every missing
-   VIN at once. A partial pull counts and delists nothing.
+   or delisted and the job fails naming both counts (the anomaly is recorded in the job row's ``anomaly``),
+   unless ``force_delist``, which delists every missing VIN at once. A partial pull counts and delists
+   nothing.
 5. **Delist answers are checked** (:func:`od_scheduler.delta.reconcile_delist`): ``success: false`` marks
    nothing delisted, stops delisting and fails the dealer; a ``delisted`` count short of the chunk marks
    none of the chunk delisted (sent again by the next complete pull) and is logged.
@@ -36,7 +41,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,23 +50,11 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.data_api import DataApiClient
-from od_scheduler.delta import (
-    BatchOutcome,
-    DeltaPlan,
-    Fingerprint,
-    anomaly,
-    idempotency_key,
-    lot_size,
-    plan_delisting,
-    plan_delta,
-    reconcile,
-    reconcile_delist,
-    reject_problem,
-    standing_rejections,
-)
+from od_scheduler.delta import BatchOutcome, DeltaPlan, reconcile, reconcile_delist
 from od_scheduler.exceptions import BatchTooLarge, PayloadError
 from od_scheduler.hooks.data_api import DataApiHook
 from od_scheduler.hooks.job_history import JobHistoryHook
+from od_scheduler.ingest_plan import Batch, IngestPlan, IngestRules, Verdict, judge, plan_ingest
 from od_scheduler.models.job import (
     DealerRef,
     IngestResult,
@@ -74,6 +67,7 @@ from od_scheduler.models.job import (
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.operators.job_tracking import (
     DealerLease,
+    InventoryAnomaly,
     execution_key,
     failing_job,
     stale_pull,
@@ -92,14 +86,7 @@ PREPARED_PER_SLOT = 4
 MAX_LOGGED_API_ERRORS = 20
 DELIST_BATCH = 500
 
-__all__ = ["DataApiIngestOperator", "anomaly", "idempotency_key"]
-
-
-def _pull_rejects(pulled: PullResult) -> dict[str, int]:
-    """Pull-side rejects by reason (a total without reasons counts as ``rejected``)."""
-    if pulled.rejects or not pulled.vehicles_rejected:
-        return dict(pulled.rejects)
-    return {"rejected": pulled.vehicles_rejected}
+__all__ = ["DataApiIngestOperator"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +123,7 @@ class DelistTally:
     waiting: int = 0
     #: VINs sent to delist whose answer came short: not marked delisted, sent again next complete pull.
     unconfirmed: int = 0
-    #: Why the dealer fails (an anomaly, or ``success: false``), or None.
+    #: Why delisting stopped (``success: false``), or None.
     problem: str | None = None
 
 
@@ -238,7 +225,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 scope += f"|after-failed-batch|try{try_number}"
             staged = self._read(pulled)
             with hook.get_client() as client:
-                result, metrics, problem = self.ingest(
+                result, metrics, verdict = self.ingest(
                     client,
                     history,
                     pulled,
@@ -268,8 +255,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 result.api_errors or "",
                 result.vehicles_delisted,
             )
-            if problem:
-                raise AirflowFailException(problem)
+            if verdict.problem and verdict.anomaly:
+                raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
+            if verdict.problem:
+                raise AirflowFailException(verdict.problem)
             if pulled.state and metrics["batches_unconfirmed"]:
                 # The Data API did not confirm every batch: keep the old window / ETag, so the next run
                 # fetches these vehicles again instead of asking only for what changed after this pull.
@@ -307,8 +296,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         run: str,
         rejected_vins: Collection[str] = (),
         lease: DealerLease | None = None,
-    ) -> tuple[IngestResult, dict[str, Any], str | None]:
-        """Send the delta, record every answer, delist; returns (result, metrics, why the dealer fails).
+    ) -> tuple[IngestResult, dict[str, Any], Verdict]:
+        """Plan the ingest, send the delta, record every answer, delist; returns (result, metrics, verdict).
 
         ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for; ``rejected_vins`` are the VINs of
         records the pull rejected, present on the lot though not staged. ``lease`` (this run's on the dealer)
@@ -316,67 +305,59 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         """
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
-        known = history.fingerprints(dealer_id, platform)
-        plan = plan_delta(
-            vehicles, known, hash_version=HASH_VERSION, full_refresh=self.params_of_run.full_refresh
+        rules = IngestRules(
+            batch_size=settings.ingest_batch_size,
+            after_misses=settings.delist_after_missing_pulls,
+            max_drop_fraction=settings.max_drop_fraction,
+            max_reject_fraction=settings.max_reject_fraction,
+            hash_version=HASH_VERSION,
+            full_refresh=self.params_of_run.full_refresh,
+            force_delist=self.params_of_run.force_delist,
         )
-        bodies = [v.to_api() for v in plan.send]
-        size = settings.ingest_batch_size
+        plan = plan_ingest(
+            pulled,
+            vehicles,
+            history.fingerprints(dealer_id, platform),
+            rejected_vins=rejected_vins,
+            scope=scope,
+            run=run,
+            rules=rules,
+        )
         tally = SendTally()
-        for start in range(0, len(bodies), size):
+        for batch in plan.batches:
             if lease is not None:
                 lease.hold()
-            batch = bodies[start : start + size]
-            for sent in self._post(client, pulled, plan, batch, position=str(start), scope=scope):
-                self._record(history, pulled, plan, sent, tally)
+            for sent in self._post(client, pulled, plan, batch):
+                self._record(history, pulled, plan.delta, sent, tally)
             self.log.info(
                 "Ingest %s: %d/%d new or changed vehicle(s) sent, %d processed so far",
                 dealer_id,
-                min(start + size, len(bodies)),
-                len(bodies),
+                batch.through,
+                plan.vehicles_sent,
                 tally.processed,
             )
-        history.touch_seen(dealer_id, platform, [*plan.unchanged, *plan.still_rejected])
+        history.touch_seen(dealer_id, platform, plan.seen)
         # The Data API holds these vehicles' current content: a rejection of other content is over.
-        history.clear_rejections(
-            dealer_id, platform, [vin for vin in plan.unchanged if known[vin].rejected_reason is not None]
-        )
-        outside = standing_rejections(known, plan, complete=pulled.complete, hash_version=HASH_VERSION)
-        if plan.still_rejected or outside:
+        history.clear_rejections(dealer_id, platform, plan.rejections_over)
+        still_rejected = plan.still_rejected
+        if still_rejected:
             self.log.info(
                 "%d vehicle(s) not re-sent: the Data API rejected their current content before (%s)",
-                len(plan.still_rejected) + len(outside),
-                dict(Counter([*plan.still_rejected.values(), *outside.values()])),
+                still_rejected.total(),
+                dict(still_rejected),
             )
-        api_rejects = tally.reported + Counter(plan.still_rejected.values()) + Counter(outside.values())
-
-        problems: list[str] = []
-        if tally.failed:
-            problems.append(
-                f"{len(tally.failed)} batch(es) failed at the Data API and were not recorded (their vehicles "
-                f"are sent again by the next run): {tally.failed[0]}"
-            )
-        lot = lot_size(known, plan, pull_rejected=pulled.vehicles_rejected, complete=pulled.complete)
-        too_many = reject_problem(
-            pull_rejects=_pull_rejects(pulled),
-            api_rejects=api_rejects,
-            lot=lot,
-            max_reject_fraction=settings.max_reject_fraction,
-        )
-        if too_many:
-            problems.append(too_many)
         if lease is not None:
             lease.hold()
-        gone = self._delist_gone(
-            client, history, pulled, known, plan, present={*plan.hashes, *rejected_vins}, run=run
+        gone = self._delist_gone(client, history, pulled, plan)
+        verdict = judge(
+            plan, failed_batches=tally.failed, reported=tally.reported, delist_failed=gone.problem
         )
-        if gone.problem:
-            problems.append(gone.problem)
+        api_rejects = plan.api_rejects(tally.reported)
         result = IngestResult(
             dealer_id=dealer_id,
             platform=platform,
-            vehicles_sent=len(bodies),
-            vehicles_unchanged=len(plan.unchanged),
+            vehicles_sent=plan.vehicles_sent,
+            vehicles_unchanged=len(plan.delta.unchanged),
             vehicles_processed=tally.processed,
             vehicles_rejected=sum(api_rejects.values()),
             vehicles_delisted=gone.delisted,
@@ -387,9 +368,9 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         metrics = {
             "vehicles_sent": result.vehicles_sent,
             "vehicles_unchanged": result.vehicles_unchanged,
-            "vehicles_still_rejected": len(plan.still_rejected) + len(outside),
+            "vehicles_still_rejected": still_rejected.total(),
             "vehicles_unconfirmed": tally.vehicles_unconfirmed,
-            "lot_size": lot,
+            "lot_size": plan.lot,
             "batches": result.batches,
             "batches_failed": len(tally.failed),
             "batches_unconfirmed": tally.batches_unconfirmed,
@@ -401,32 +382,15 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             "ingest_retries": stats["retries"],
             "ingest_rate_limits_hit": stats["rate_limits_hit"],
         }
-        return result, metrics, "; ".join(problems) or None
+        return result, metrics, verdict
 
     def _delist_gone(
-        self,
-        client: DataApiClient,
-        history: JobHistoryHook,
-        pulled: PullResult,
-        known: Mapping[str, Fingerprint],
-        plan: DeltaPlan,
-        *,
-        present: set[str],
-        run: str,
+        self, client: DataApiClient, history: JobHistoryHook, pulled: PullResult, plan: IngestPlan
     ) -> DelistTally:
         """Reset the misses of present VINs; after a complete pull count the misses of live VINs missing
         from it and delist those that reached the threshold, unless the pull is an anomaly."""
-        settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
-        decision = plan_delisting(
-            known,
-            present,
-            run=run,
-            complete=pulled.complete,
-            after_misses=settings.delist_after_missing_pulls,
-            max_drop_fraction=settings.max_drop_fraction,
-            force=self.params_of_run.force_delist,
-        )
+        decision = plan.delisting
         history.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:
             self.log.info(
@@ -440,25 +404,20 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 "force_delist=true",
                 decision.anomaly,
             )
-            return DelistTally(
-                problem=f"{decision.anomaly}; nothing was delisted (re-run with force_delist=true if real)"
-            )
-        history.count_missing(dealer_id, platform, decision.count, run=run)
+            return DelistTally()
+        history.count_missing(dealer_id, platform, decision.count, run=plan.run)
         if decision.waiting:
             self.log.info(
                 "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
                 "consecutive complete pulls without them): %s",
                 len(decision.waiting),
-                settings.delist_after_missing_pulls,
+                get_settings().delist_after_missing_pulls,
                 ", ".join(f"{vin} ({n} miss(es))" for vin, n in list(decision.waiting.items())[:20]),
             )
         tally = self._delist(client, history, pulled, list(decision.delist))
         tally.waiting = len(decision.waiting)
         # Vehicles that left the lot while rejected: their rejection no longer stands.
-        left = [
-            vin for vin, state in known.items() if state.rejected_reason is not None and vin not in present
-        ]
-        history.clear_rejections(dealer_id, platform, left)
+        history.clear_rejections(dealer_id, platform, plan.rejections_left)
         return tally
 
     def _delist(
@@ -496,34 +455,27 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         return tally
 
     def _post(
-        self,
-        client: DataApiClient,
-        pulled: PullResult,
-        plan: DeltaPlan,
-        batch: list[dict[str, Any]],
-        *,
-        position: str,
-        scope: str,
+        self, client: DataApiClient, pulled: PullResult, plan: IngestPlan, batch: Batch
     ) -> list[SentBatch]:
         """Post one batch and reconcile the answer; on 413 split it in halves and post each (recursively)."""
-        key = idempotency_key(scope, position, batch, plan.previous)
+        bodies = batch.bodies
         try:
             with self._api_slot():
                 response = client.post_batch(
-                    dealer_id=pulled.dealer_id, source=pulled.platform, vehicles=batch, idempotency_key=key
+                    dealer_id=pulled.dealer_id,
+                    source=pulled.platform,
+                    vehicles=bodies,
+                    idempotency_key=batch.key,
                 )
         except BatchTooLarge:
-            if len(batch) == 1:
+            if len(bodies) == 1:
                 raise
-            half = len(batch) // 2
-            self.log.warning("Data API answered 413 for %d vehicles: splitting the batch", len(batch))
-            return [
-                *self._post(client, pulled, plan, batch[:half], position=f"{position}a", scope=scope),
-                *self._post(client, pulled, plan, batch[half:], position=f"{position}b", scope=scope),
-            ]
-        vins = [str(body["vin"]) for body in batch]
+            self.log.warning("Data API answered 413 for %d vehicles: splitting the batch", len(bodies))
+            first, second = plan.split(batch)
+            return [*self._post(client, pulled, plan, first), *self._post(client, pulled, plan, second)]
+        vins = [str(body["vin"]) for body in bodies]
         outcome = reconcile(vins, response, dealer_id=pulled.dealer_id, source=pulled.platform)
-        return [SentBatch(position=position, key=key, vins=vins, outcome=outcome)]
+        return [SentBatch(position=batch.position, key=batch.key, vins=vins, outcome=outcome)]
 
     def _record(
         self, history: JobHistoryHook, pulled: PullResult, plan: DeltaPlan, sent: SentBatch, tally: SendTally

@@ -36,6 +36,15 @@ class TaskStopping(Exception):
     """The dealer's task is being stopped (killed or timed out): its work ends here."""
 
 
+class InventoryAnomaly(AirflowFailException):
+    """Fails the dealer now for an inventory anomaly; :func:`failing_job` records ``anomaly`` on its job row
+    (the field the anomaly alerts read)."""
+
+    def __init__(self, message: str, *, anomaly: str) -> None:
+        super().__init__(message)
+        self.anomaly = anomaly
+
+
 def execution_key(context: Context, dealer: DealerRef) -> ExecutionKey:
     """The job-history key of this dealer in this DAG run."""
     return dealer.key(dag_id=context["dag"].dag_id, run_id=context["run_id"])
@@ -134,6 +143,9 @@ def failing_job(
     except PERMANENT as err:
         history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
         raise AirflowFailException(f"{what} failed for {label}: {describe(err)}") from err
+    except InventoryAnomaly as err:
+        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}", anomaly=err.anomaly)
+        raise
     except AirflowFailException as err:
         history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}")
         raise

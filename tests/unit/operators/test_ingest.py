@@ -9,11 +9,12 @@ import httpx
 import pytest
 
 from od_scheduler.clients.data_api import DataApiClient
-from od_scheduler.delta import plan_delta
+from od_scheduler.delta import anomaly, idempotency_key
+from od_scheduler.ingest_plan import IngestRules, plan_ingest
 from od_scheduler.models.job import PullResult
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.models.vin import check_digit
-from od_scheduler.operators.ingest import DataApiIngestOperator, anomaly, idempotency_key
+from od_scheduler.operators.ingest import DataApiIngestOperator
 
 pytestmark = pytest.mark.unit
 
@@ -61,8 +62,16 @@ def test_a_413_splits_the_batch_until_it_fits_and_each_half_has_its_own_key() ->
         complete=True,
     )
     cars = [Vehicle(vin=valid_vin(i), dealer_id="d", source="dealer.com", make="Ford") for i in range(300)]
-    plan = plan_delta(cars, {}, hash_version=HASH_VERSION)
-    sent = op._post(client, pulled, plan, [v.to_api() for v in plan.send], position="0", scope="s")
+    rules = IngestRules(
+        batch_size=500,
+        after_misses=2,
+        max_drop_fraction=0.5,
+        max_reject_fraction=0.2,
+        hash_version=HASH_VERSION,
+    )
+    plan = plan_ingest(pulled, cars, {}, scope="s", run="dag/r", rules=rules)
+    [batch] = plan.batches
+    sent = op._post(client, pulled, plan, batch)
     assert [b.position for b in sent] == ["0aa", "0ab", "0ba", "0bb"]
     assert all(b.outcome.confirmed for b in sent)
     assert sum(len(b.outcome.accepted) for b in sent) == 300

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from od_scheduler.exceptions import PermanentUpstreamError, TransientUpstreamError
 from od_scheduler.models.job import ExecutionKey, JobStatus
-from od_scheduler.operators.job_tracking import _next, failing_job
+from od_scheduler.operators.job_tracking import InventoryAnomaly, _next, failing_job
 
 pytestmark = pytest.mark.unit
 
@@ -23,13 +23,21 @@ class History:
     def __init__(self) -> None:
         self.finished: list[tuple[JobStatus, str | None]] = []
         self.released: list[bool] = []
+        self.anomalies: list[str | None] = []
 
     def finish(
-        self, key: ExecutionKey, status: JobStatus, *, error: str | None = None, release: bool = True
+        self,
+        key: ExecutionKey,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        release: bool = True,
+        anomaly: str | None = None,
     ) -> None:
         assert key == KEY
         self.finished.append((status, error))
         self.released.append(release)
+        self.anomalies.append(anomaly)
 
 
 def guarded(history: Any, *, try_number: int = 1, max_tries: int | None = None):
@@ -61,6 +69,27 @@ def test_a_permanent_error_ends_the_row_failed_and_fails_the_task() -> None:
         raise PermanentUpstreamError("Apify run abc FAILED")
 
     assert history.finished == [(JobStatus.FAILED, "try 1: PermanentUpstreamError: Apify run abc FAILED")]
+
+
+def test_an_inventory_anomaly_fails_the_task_and_is_recorded_as_data_on_the_row() -> None:
+    history = History()
+    why = "inventory anomaly: the pull returned 0 vehicles but 80 are live at the Data API"
+
+    with pytest.raises(AirflowFailException, match="nothing was delisted"), guarded(history):
+        raise InventoryAnomaly(f"{why}; nothing was delisted", anomaly=why)
+
+    assert history.finished == [(JobStatus.FAILED, f"try 1: {why}; nothing was delisted")]
+    assert (history.anomalies, history.released) == ([why], [True])
+
+
+def test_other_failures_record_no_anomaly() -> None:
+    history = History()
+    with pytest.raises(AirflowFailException), guarded(history):
+        raise AirflowFailException("too many rejected vehicles")
+    with pytest.raises(TransientUpstreamError), guarded(history):
+        raise TransientUpstreamError("data api 503")
+
+    assert history.anomalies == [None, None]
 
 
 def test_a_transient_error_ends_the_row_failed_and_is_re_raised_for_a_retry() -> None:
