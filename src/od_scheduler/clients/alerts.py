@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.clients.auth import BearerAuth
+from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError
 
 #: Statuses a webhook answers an accepted message with (Slack: 200 "ok").

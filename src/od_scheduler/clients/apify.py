@@ -2,7 +2,7 @@
 
 Two clients share the contract:
 
-- :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.base.BaseClient`) is what the operator uses
+- :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.http.BaseClient`) is what the operator uses
   on a worker: ``start_run``, ``get_run``, ``abort_run``, ``iter_items`` (the run's dataset, paged by
   offset with ``clean=true&format=json``; ``X-Apify-Pagination-Total`` gives the total), and
   ``find_started_run`` (the actor's recent runs, ``GET /v2/acts/<actor>/runs?desc=1&limit=<n>``, each
@@ -10,8 +10,8 @@ Two clients share the contract:
 - :class:`ApifyRunWatcher` (async, ``httpx.AsyncClient``) is what the deferrable trigger uses in the
   triggerer: it long-polls ``GET /v2/actor-runs/<id>?waitForFinish=<s>`` (at most 60 s a call, Apify's own
   bound) until the run reaches a terminal status or our deadline passes, and aborts a run whose task was
-  killed. Which failures are worth retrying (:func:`~od_scheduler.clients.base.is_transient`), how long
-  ``Retry-After`` asks to wait (:func:`~od_scheduler.clients.base.parse_retry_after`), the backoff, the
+  killed. Which failures are worth retrying (:func:`~od_scheduler.clients.retry.is_transient`), how long
+  ``Retry-After`` asks to wait (:func:`~od_scheduler.clients.retry.parse_retry_after`), the backoff, the
   redaction and the counters are the base's; only the loop is async.
 
 Starting a run is the one request that is not idempotent: every ``POST /v2/acts/<actor>/runs`` that
@@ -48,21 +48,12 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import (
-    USER_AGENT,
-    BaseClient,
-    BearerAuth,
-    OffsetPaginator,
-    Page,
-    PullReport,
-    Redactor,
-    RequestStats,
-    RetryPolicy,
-    excerpt,
-    is_transient,
-    parse_retry_after,
-)
+from od_scheduler.clients.auth import BearerAuth
 from od_scheduler.clients.bounded import shared_ssl_context
+from od_scheduler.clients.http import USER_AGENT, BaseClient, RequestStats
+from od_scheduler.clients.pagination import OffsetPaginator, Page, PullReport
+from od_scheduler.clients.redaction import Redactor, excerpt
+from od_scheduler.clients.retry import RetryPolicy, is_transient, parse_retry_after
 from od_scheduler.clients.url_guard import check_start_url
 from od_scheduler.exceptions import (
     ConfigError,

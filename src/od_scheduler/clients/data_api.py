@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from od_scheduler.clients.base import BaseClient, HeaderAuth, excerpt
+from od_scheduler.clients.auth import HeaderAuth
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import BatchTooLarge, ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import summarize_validation_error
 
