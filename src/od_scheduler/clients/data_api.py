@@ -84,7 +84,8 @@ class DataApiClient(BaseClient):
             )
         body = {"vehicles": [dict(v) for v in vehicles], "source": source, "dealer_id": dealer_id}
         headers = {"X-Dealer-ID": dealer_id, "Idempotency-Key": idempotency_key}
-        data = self.post_json(BATCH_PATH, json=body, headers=headers)
+        # Idempotent: an upsert keyed by VIN, under an Idempotency-Key; a repeat changes nothing.
+        data = self.post_json(BATCH_PATH, json=body, headers=headers, idempotent=True)
         try:
             result = BatchResult.model_validate(data)
         except ValidationError as err:
@@ -109,7 +110,8 @@ class DataApiClient(BaseClient):
         if not vins:
             return DelistResult(success=True, delisted=0)
         body = {"dealer_id": dealer_id, "source": source, "vins": list(vins)}
-        data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id})
+        # Idempotent: keyed by VIN; a VIN delisted twice is delisted once.
+        data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id}, idempotent=True)
         try:
             result = DelistResult.model_validate(data)
         except ValidationError as err:

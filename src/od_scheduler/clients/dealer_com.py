@@ -93,7 +93,9 @@ class DealerComClient(BaseClient):
     def fetch_page(self, site_id: str, segment: str, page_start: int) -> Page[DealerComVehicle]:
         """One page of one segment, parsed; ``PayloadError`` for an error body or a wrong shape."""
         where = f"dealer.com site {site_id!r} segment {segment!r} pageStart {page_start}"
-        body = self.post_json(INVENTORY_PATH, json=self.inventory_body(site_id, segment, page_start))
+        body = self.post_json(  # a read sent as POST: idempotent
+            INVENTORY_PATH, json=self.inventory_body(site_id, segment, page_start), idempotent=True
+        )
         self.stats.pages += 1
         if not isinstance(body, dict):
             raise PayloadError(f"{where}: expected a JSON object, got {type(body).__name__}")

@@ -2,9 +2,14 @@
 
 Platform clients subclass :class:`BaseClient` and only describe endpoints and parse responses.
 
+Retry. :meth:`BaseClient.request` retries transient failures by the one policy of
+:mod:`od_scheduler.clients.retry` (``Retry-After``, backoff, counters, redacted log lines). A POST is not
+idempotent unless its caller says so (``idempotent=True``: a read, or keyed so that a repeat changes
+nothing): one that may have reached the upstream is not re-sent.
+
 Invalid JSON. ``get_json`` / ``post_json`` retry a body that does not parse once (a proxy cutting a
 chunked body or serving a maintenance page with 200 is usually transient), then raise ``PayloadError``
-with a short redacted excerpt.
+with a short redacted excerpt; a POST that is not idempotent is not sent again for it.
 
 Bounds. Every call of :meth:`BaseClient.request` (all its attempts and waits together) ends within
 ``deadline_s``: each exchange's socket operations are capped by the time left, so a server dripping one
@@ -38,7 +43,15 @@ from od_scheduler.clients.bounded import (
 )
 from od_scheduler.clients.ratelimit import TokenBucket
 from od_scheduler.clients.redaction import Redactor, excerpt
-from od_scheduler.clients.retry import MAX_RETRY_AFTER_S, RetryPolicy, is_transient, parse_retry_after
+from od_scheduler.clients.retry import (
+    RetryBudget,
+    RetryPolicy,
+    TransientFailure,
+    is_idempotent,
+    is_transient,
+    maybe_processed,
+    retrying,
+)
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError, TransientUpstreamError
 
 logger = logging.getLogger(__name__)
@@ -163,92 +176,77 @@ class BaseClient:
         self.stats.api_calls += 1
 
     def request(
-        self, method: str, url: str, *, ok: Collection[int] = (200,), **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: Collection[int] = (200,),
+        idempotent: bool | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return the response if its status is in ``ok``.
 
         ``kwargs`` go to ``httpx.Client.build_request`` (``params``, ``json``, ``headers``, ...).
+        ``idempotent`` (default: by method, so GET/HEAD/PUT/DELETE yes, POST no) says whether the request may
+        be repeated after it may have reached the upstream; one that may not is retried only when it
+        certainly did not (no connection was made, or a 429), else ``AmbiguousRequestError`` at once.
         Raises ``TransientUpstreamError`` when the attempts or the ``deadline_s`` budget run out (a
         ``Retry-After`` or backoff longer than the time left included), ``PermanentUpstreamError`` at once
         for any other unexpected status, ``BodyTooLarge`` (a ``PayloadError``) for a body over the cap.
         """
         budget_s, bounded_by = self._budget(method, url)
-        budget_end = self._clock() + budget_s
-        attempt = 0
-        while True:
-            attempt += 1
-            if self._bucket is not None:
-                self.stats.rate_limit_wait_s += self._bucket.acquire()
-            try:
-                request = self._client.build_request(method, url, **kwargs)
-            except httpx.InvalidURL as err:
-                raise ConfigError(
-                    f"{self.service}: invalid URL {self.redactor.redact(url)!r} ({err}). {self._hint(404)}"
-                ) from err
-            shown_url = self.redactor.redact(str(request.url))
-            status: int | None = None
-            retry_after: float | None = None
-            cause: BaseException | None = None
-            try:
-                response = self.send_bounded(request, budget_end)
-            except (httpx.HTTPError, TransientUpstreamError) as err:
-                if not is_transient(exc=err):
-                    failure = self._describe(err)
-                    raise PermanentUpstreamError(
-                        f"{self.service} {method} {shown_url} failed: {failure}. {self._hint(404)}"
-                    ) from err
-                failure = self._describe(err)
-                cause = err
-            else:
-                self.stats.bytes_fetched += len(response.content)
-                status = response.status_code
-                if status in ok:
-                    return response
-                if status == 429:
-                    self.stats.rate_limits_hit += 1
-                if not is_transient(status_code=status):
-                    raise self._permanent_error(method=method, url=shown_url, response=response)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=None)
-                failure = f"HTTP {status}"
+        budget = RetryBudget(self._clock() + budget_s, bounded_by, self._clock)
+        request = self._build_request(method, url, kwargs)
+        shown_url = self.redactor.redact(str(request.url))
+        for attempt in retrying(
+            self.retry,
+            label=f"{self.service} {method} {shown_url}",
+            counters=self.stats,
+            sleep=self._sleep,
+            idempotent=is_idempotent(method) if idempotent is None else idempotent,
+            budget=budget,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    request = self._build_request(method, url, kwargs)
+                return self._send_once(request, method, shown_url, ok=ok, budget_end=budget.end)
+        raise AssertionError("unreachable")  # pragma: no cover: the loop returns or raises
 
-            left = budget_end - self._clock()
-            if left <= 0:
-                raise TransientUpstreamError(
-                    f"{self.service} {method} {shown_url} did not complete within {bounded_by} "
-                    f"({attempt} attempt(s); last: {failure}). The upstream is too slow or stalls; "
-                    "Airflow's task retry tries again later.",
-                    status_code=status,
-                ) from cause
-            if attempt >= self.retry.max_attempts:
-                raise TransientUpstreamError(
-                    f"{self.service} {method} {shown_url} still failing after {attempt} attempts "
-                    f"(last: {failure}). The upstream is unavailable or rate limiting.",
-                    status_code=status,
-                ) from cause
-            wait = retry_after if retry_after is not None else self.retry.backoff(attempt)
-            if wait > min(left, MAX_RETRY_AFTER_S):
-                asked = "Retry-After asks for" if retry_after is not None else "the backoff would wait"
-                raise TransientUpstreamError(
-                    f"{self.service} {method} {shown_url}: {failure}; {asked} {wait:.0f}s, more than the "
-                    f"{min(left, MAX_RETRY_AFTER_S):.0f}s this request may still wait ({bounded_by}). "
-                    "Not waiting in the worker: Airflow's task retry tries again later.",
-                    status_code=status,
-                ) from cause
-            logger.warning(
-                "%s %s %s: %s (attempt %d of %d); retrying in %.2fs%s",
-                self.service,
-                method,
-                shown_url,
-                failure,
-                attempt,
-                self.retry.max_attempts,
-                wait,
-                " as Retry-After asks" if retry_after is not None else "",
-            )
-            self.stats.retries += 1
-            if status == 429:
-                self.stats.rate_limit_wait_s += wait
-            self._sleep(wait)
+    def _build_request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Request:
+        try:
+            return self._client.build_request(method, url, **kwargs)
+        except httpx.InvalidURL as err:
+            raise ConfigError(
+                f"{self.service}: invalid URL {self.redactor.redact(url)!r} ({err}). {self._hint(404)}"
+            ) from err
+
+    def _send_once(
+        self, request: httpx.Request, method: str, shown_url: str, *, ok: Collection[int], budget_end: float
+    ) -> httpx.Response:
+        """One attempt: the response if its status is in ``ok``; ``TransientFailure`` if retrying can help."""
+        if self._bucket is not None:
+            self.stats.rate_limit_wait_s += self._bucket.acquire()
+        try:
+            response = self.send_bounded(request, budget_end)
+        except (httpx.HTTPError, TransientUpstreamError) as err:
+            failure = self._describe(err)
+            if not is_transient(exc=err):
+                raise PermanentUpstreamError(
+                    f"{self.service} {method} {shown_url} failed: {failure}. {self._hint(404)}"
+                ) from err
+            raise TransientFailure(failure, processed=maybe_processed(exc=err)) from err
+        self.stats.bytes_fetched += len(response.content)
+        status = response.status_code
+        if status in ok:
+            return response
+        if not is_transient(status_code=status):
+            raise self._permanent_error(method=method, url=shown_url, response=response)
+        raise TransientFailure(
+            f"HTTP {status}",
+            status_code=status,
+            retry_after=response.headers.get("Retry-After"),
+            processed=maybe_processed(status_code=status),
+        )
 
     def _budget(self, method: str, url: str) -> tuple[float, str]:
         """The seconds one ``request`` call may take, and what bounds them (for messages): the request's own
@@ -309,9 +307,11 @@ class BaseClient:
             status_code=status,
         )
 
-    def _json(self, method: str, url: str, *, ok: Collection[int], kwargs: dict[str, Any]) -> Any:
+    def _json(
+        self, method: str, url: str, *, ok: Collection[int], idempotent: bool, kwargs: dict[str, Any]
+    ) -> Any:
         for attempt in (1, 2):
-            response = self.request(method, url, ok=ok, **kwargs)
+            response = self.request(method, url, ok=ok, idempotent=idempotent, **kwargs)
             try:
                 return response.json()
             except RecursionError as err:  # nested deeper than the interpreter's stack: never transient
@@ -323,6 +323,12 @@ class BaseClient:
             except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 shown_url = self.redactor.redact(str(response.request.url))
                 body = excerpt(response.content, self.redactor)
+                content_type = response.headers.get("Content-Type", "?")
+                if not idempotent:  # it was processed: sending it again would repeat its effect
+                    raise PayloadError(
+                        f"{self.service} {method} {shown_url} returned invalid JSON (content-type "
+                        f"{content_type}): {body}. Not re-sent: the request is not idempotent."
+                    ) from err
                 if attempt == 1:
                     wait = self.retry.backoff(1)
                     logger.warning(
@@ -338,14 +344,17 @@ class BaseClient:
                     continue
                 raise PayloadError(
                     f"{self.service} {method} {shown_url} returned invalid JSON twice "
-                    f"(content-type {response.headers.get('Content-Type', '?')}): {body}"
+                    f"(content-type {content_type}): {body}"
                 ) from err
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_json(self, url: str, *, ok: Collection[int] = (200,), **kwargs: Any) -> Any:
         """GET and parse JSON (see :meth:`request`); invalid JSON -> ``PayloadError`` after one retry."""
-        return self._json("GET", url, ok=ok, kwargs=kwargs)
+        return self._json("GET", url, ok=ok, idempotent=True, kwargs=kwargs)
 
-    def post_json(self, url: str, *, ok: Collection[int] = (200,), **kwargs: Any) -> Any:
-        """POST and parse JSON (see :meth:`request`); invalid JSON -> ``PayloadError`` after one retry."""
-        return self._json("POST", url, ok=ok, kwargs=kwargs)
+    def post_json(
+        self, url: str, *, ok: Collection[int] = (200,), idempotent: bool = False, **kwargs: Any
+    ) -> Any:
+        """POST and parse JSON (see :meth:`request`); invalid JSON -> ``PayloadError``, after one retry
+        when the caller says the POST is ``idempotent`` (a read, or keyed so a repeat changes nothing)."""
+        return self._json("POST", url, ok=ok, idempotent=idempotent, kwargs=kwargs)
