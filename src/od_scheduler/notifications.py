@@ -26,7 +26,7 @@ from airflow.sdk.log import mask_secret, redact
 
 from od_scheduler import conn_ids
 from od_scheduler.alert_rules import resolved_alert
-from od_scheduler.clients.base import Redactor
+from od_scheduler.clients.redaction import Redactor
 from od_scheduler.exceptions import ConfigError, PayloadError, TransientUpstreamError, UpstreamError
 from od_scheduler.hooks.alert_state import AlertStateHook
 from od_scheduler.hooks.alerts import AlertWebhookHook

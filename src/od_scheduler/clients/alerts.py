@@ -3,7 +3,9 @@
 The URL (its path and query) is treated as a secret (a Slack webhook URL is its own credential), so logs,
 errors and httpx's own request log show only the scheme and host; the hook also hands it to Airflow's
 ``mask_secret``. An optional token is sent as ``Authorization: Bearer <token>``. Retries,
-timeouts and redaction are the base client's.
+timeouts and redaction are the base client's. Posting an alert is not idempotent (a repeat is a second
+message), so a POST that may have reached the receiver (a timeout after sending, a 5xx) is not re-sent:
+the notifier logs it and the alert is owed to the next check.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.clients.auth import BearerAuth
+from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError
 
 #: Statuses a webhook answers an accepted message with (Slack: 200 "ok").
@@ -44,5 +47,8 @@ class AlertWebhookClient(BaseClient):
         self.webhook_url = webhook_url
 
     def post_alert(self, payload: dict[str, Any]) -> int:
-        """POST ``payload`` as JSON; returns the HTTP status (raises the base client's errors otherwise)."""
-        return self.request("POST", self.webhook_url, json=payload, ok=ACCEPTED).status_code
+        """POST ``payload`` as JSON; returns the HTTP status (raises the base client's errors otherwise).
+
+        Not idempotent: retried only when the receiver certainly did not get it (no connection, a 429).
+        """
+        return self.request("POST", self.webhook_url, json=payload, ok=ACCEPTED, idempotent=False).status_code

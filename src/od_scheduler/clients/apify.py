@@ -2,7 +2,7 @@
 
 Two clients share the contract:
 
-- :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.base.BaseClient`) is what the operator uses
+- :class:`ApifyClient` (sync, on :class:`~od_scheduler.clients.http.BaseClient`) is what the operator uses
   on a worker: ``start_run``, ``get_run``, ``abort_run``, ``iter_items`` (the run's dataset, paged by
   offset with ``clean=true&format=json``; ``X-Apify-Pagination-Total`` gives the total), and
   ``find_started_run`` (the actor's recent runs, ``GET /v2/acts/<actor>/runs?desc=1&limit=<n>``, each
@@ -10,17 +10,16 @@ Two clients share the contract:
 - :class:`ApifyRunWatcher` (async, ``httpx.AsyncClient``) is what the deferrable trigger uses in the
   triggerer: it long-polls ``GET /v2/actor-runs/<id>?waitForFinish=<s>`` (at most 60 s a call, Apify's own
   bound) until the run reaches a terminal status or our deadline passes, and aborts a run whose task was
-  killed. Which failures are worth retrying (:func:`~od_scheduler.clients.base.is_transient`), how long
-  ``Retry-After`` asks to wait (:func:`~od_scheduler.clients.base.parse_retry_after`), the backoff, the
-  redaction and the counters are the base's; only the loop is async.
+  killed. Its polls and aborts are retried by the sync client's own policy
+  (:func:`~od_scheduler.clients.retry.async_retrying`: ``Retry-After``, backoff, counters, redaction).
 
 Starting a run is the one request that is not idempotent: every ``POST /v2/acts/<actor>/runs`` that
-reaches Apify starts a paid run, and Apify takes no idempotency key. So ``start_run`` never re-sends a
-start that may have arrived: it retries only a 429 (Apify refused it) and a connection that was never
-established; a timeout, a broken connection, a 5xx or an unreadable answer raise
-:class:`AmbiguousStartError` (transient) at once. The operator then fails the try, and the next try first
-looks for the run it may have started (``find_started_run``) before it starts another. Polls, aborts and
-dataset reads are idempotent and retried like every request.
+reaches Apify starts a paid run, and Apify takes no idempotency key. So ``start_run`` sends it as not
+idempotent, and a start that may have arrived is never re-sent: only a 429 (Apify refused it) and a
+connection that was never established are retried; a timeout, a broken connection, a 5xx or an
+unreadable answer raise :class:`AmbiguousStartError` (transient) at once. The operator then fails the
+try, and the next try first looks for the run it may have started (``find_started_run``) before it starts
+another. Polls, aborts and dataset reads are idempotent and retried like every request.
 
 The token travels only in ``Authorization: Bearer`` (never ``?token=``, which would put it in every
 URL a proxy or log line sees) and is redacted from every log line and error either client writes.
@@ -48,21 +47,18 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import (
-    USER_AGENT,
-    BaseClient,
-    BearerAuth,
-    OffsetPaginator,
-    Page,
-    PullReport,
-    Redactor,
-    RequestStats,
-    RetryPolicy,
-    excerpt,
-    is_transient,
-    parse_retry_after,
-)
+from od_scheduler.clients.auth import BearerAuth
 from od_scheduler.clients.bounded import shared_ssl_context
+from od_scheduler.clients.http import USER_AGENT, BaseClient, RequestStats
+from od_scheduler.clients.pagination import OffsetPaginator, Page, PullReport
+from od_scheduler.clients.redaction import Redactor, excerpt
+from od_scheduler.clients.retry import (
+    AmbiguousRequestError,
+    RetryPolicy,
+    TransientFailure,
+    async_retrying,
+    is_transient,
+)
 from od_scheduler.clients.url_guard import check_start_url
 from od_scheduler.exceptions import (
     ConfigError,
@@ -91,11 +87,9 @@ DEFAULT_PAGE_SIZE = 1000
 RECENT_RUNS = 10
 #: A run Apify says started up to this long before we sent the start still counts as ours (clock skew).
 CLOCK_SKEW = timedelta(seconds=60)
-#: Failures after which a start request was certainly not received: the connection was never made.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class AmbiguousStartError(TransientUpstreamError):
+class AmbiguousStartError(AmbiguousRequestError):
     """A start request may have reached Apify, but its answer was lost: the run may be running.
 
     Never re-sent by the client (it would start a second paid run). Transient: the next task try looks
@@ -185,9 +179,9 @@ class ApifyClient(BaseClient):
     def start_run(self, actor_id: str, actor_input: Mapping[str, Any]) -> ApifyRun:
         """``POST /v2/acts/<actor>/runs`` with the actor input; returns the new run (READY or RUNNING).
 
-        Sent at most once unless Apify certainly did not receive it: a 429 (rate limited, nothing
-        started) and a connection that was never established are retried; a timeout, a broken
-        connection, a 5xx or an unreadable answer raise :class:`AmbiguousStartError` without a retry.
+        Not idempotent, so sent at most once unless Apify certainly did not receive it: a 429 (rate
+        limited, nothing started) and a connection that was never established are retried; a timeout, a
+        broken connection, a 5xx or an unreadable answer raise :class:`AmbiguousStartError` without a retry.
         """
         path = _path(RUNS_PATH, actor=actor_path_id(actor_id))
         where = f"apify start of actor {actor_id!r}"
@@ -195,71 +189,28 @@ class ApifyClient(BaseClient):
             "The run may have started: the request is not re-sent (it would start a second paid run); "
             "the next try looks for it among the actor's recent runs before it starts one."
         )
-        attempt = 0
-        while True:
-            attempt += 1
-            request = self._client.build_request("POST", path, json=dict(actor_input))
-            shown = self.redactor.redact(str(request.url))
-            retry_after: float | None = None
-            try:
-                response = self.send_bounded(request)
-            except httpx.HTTPError as err:
-                failure = self._describe(err)
-                if not is_transient(exc=err):
-                    raise PermanentUpstreamError(
-                        f"{where}: POST {shown} failed: {failure}. {self._hint(404)}"
-                    ) from err
-                if not isinstance(err, _NOT_SENT):
-                    message = f"{where}: POST {shown} failed: {failure}. {ambiguous}"
-                    raise AmbiguousStartError(message) from err
-                cause: BaseException | None = err
-                status: int | None = None
-            else:
-                self.stats.bytes_fetched += len(response.content)
-                status = response.status_code
-                cause = None
-                if status in (200, 201):
-                    try:
-                        body = response.json()
-                    except (ValueError, RecursionError) as err:
-                        raise AmbiguousStartError(
-                            f"{where}: HTTP {status} with invalid JSON "
-                            f"({excerpt(response.content, self.redactor)}). {ambiguous}"
-                        ) from err
-                    try:
-                        return parse_run(body, where)
-                    except PayloadError as err:
-                        raise AmbiguousStartError(f"{err}. {ambiguous}") from err
-                if status != 429:
-                    if is_transient(status_code=status):
-                        raise AmbiguousStartError(
-                            f"{where}: POST {shown} returned HTTP {status}: "
-                            f"{excerpt(response.content, self.redactor)}. {ambiguous}",
-                            status_code=status,
-                        )
-                    raise self._permanent_error(method="POST", url=shown, response=response)
-                self.stats.rate_limits_hit += 1
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                failure = "HTTP 429 (rate limited: nothing was started)"
-            if attempt >= self.retry.max_attempts:
-                raise TransientUpstreamError(
-                    f"{where}: POST {shown} still refused after {attempt} attempts (last: {failure}); "
-                    "no run was started.",
-                    status_code=status,
-                ) from cause
-            wait = retry_after if retry_after is not None else self.retry.backoff(attempt)
-            logger.warning(
-                "%s: %s (attempt %d of %d); nothing was started, retrying in %.2fs",
-                where,
-                failure,
-                attempt,
-                self.retry.max_attempts,
-                wait,
-            )
-            self.stats.retries += 1
-            if status == 429:
-                self.stats.rate_limit_wait_s += wait
-            self._sleep(wait)
+        try:
+            response = self.request("POST", path, json=dict(actor_input), ok=(200, 201), idempotent=False)
+        except AmbiguousRequestError as err:
+            raise AmbiguousStartError(
+                f"{where}: {err.what}", status_code=err.status_code, advice=ambiguous
+            ) from err
+        except TransientUpstreamError as err:  # refused or never sent: certainly nothing started
+            raise TransientUpstreamError(
+                f"{where}: no run was started: {err}", status_code=err.status_code
+            ) from err
+        try:
+            body = response.json()
+        except (ValueError, RecursionError) as err:
+            raise AmbiguousStartError(
+                f"{where}: HTTP {response.status_code} with invalid JSON "
+                f"({excerpt(response.content, self.redactor)})",
+                advice=ambiguous,
+            ) from err
+        try:
+            return parse_run(body, where)
+        except PayloadError as err:
+            raise AmbiguousStartError(str(err), advice=ambiguous) from err
 
     def list_runs(self, actor_id: str, *, limit: int = RECENT_RUNS) -> list[ApifyRun]:
         """The actor's latest runs, newest first (``GET /v2/acts/<actor>/runs?desc=1&limit=<n>``)."""
@@ -317,7 +268,8 @@ class ApifyClient(BaseClient):
 
     def abort_run(self, run_id: str) -> ApifyRun:
         """``POST /v2/actor-runs/<id>/abort``; returns the run (``ABORTING``, or already terminal)."""
-        body = self.post_json(_path(ABORT_PATH, run_id=run_id))
+        # Idempotent: aborting a run that is already aborting or finished changes nothing.
+        body = self.post_json(_path(ABORT_PATH, run_id=run_id), idempotent=True)
         return parse_run(body, f"apify abort of run {run_id}")
 
     def fetch_items(self, dataset_id: str, offset: int) -> Page[ScrapedVehicle]:
@@ -490,76 +442,73 @@ class ApifyRunWatcher:
         params: Mapping[str, Any] | None = None,
         timeout: httpx.Timeout | None = None,
     ) -> ApifyRun:
-        """One request answered by ``{"data": run}``, retried while transient (the base's rules)."""
+        """One request answered by ``{"data": run}``, retried by the one retry policy (a poll or an abort:
+        both idempotent)."""
         query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
         base = str(self._client.base_url).rstrip("/")
         shown = self.redactor.redact(f"{base}{path}" + (f"?{query}" if query else ""))
-        attempt = 0
-        while True:
-            attempt += 1
-            status: int | None = None
-            retry_after: float | None = None
-            cause: BaseException | None = None
-            try:
-                response = await self._client.request(
-                    method, path, params=dict(params or {}), timeout=timeout or self._client.timeout
+        retrying = async_retrying(
+            self.retry,
+            label=f"apify {method} {shown}",
+            counters=self.stats,
+            sleep=self._sleep,
+            idempotent=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._run_attempt(
+                    method, path, run_id, shown, attempt.retry_state.attempt_number, params, timeout
                 )
-            except httpx.HTTPError as err:
-                failure = self.redactor.redact(f"{type(err).__name__}: {err or 'no detail'}")
-                if not is_transient(exc=err):
-                    raise PermanentUpstreamError(f"apify {method} {shown} failed: {failure}") from err
-                cause = err
-            else:
-                self.stats.bytes_fetched += len(response.content)
-                status = response.status_code
-                if status == 200:
-                    try:
-                        return parse_run(response.json(), f"apify run {run_id}")
-                    except RecursionError as err:
-                        raise PayloadError(f"apify {method} {shown} returned JSON nested too deeply") from err
-                    except ValueError as err:  # invalid JSON: usually a cut connection, worth one more try
-                        failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
-                        cause = err
-                        if attempt >= 2:
-                            raise PayloadError(f"apify {method} {shown} returned {failure}") from err
-                else:
-                    if status == 429:
-                        self.stats.rate_limits_hit += 1
-                    body = excerpt(response.content, self.redactor)
-                    if not is_transient(status_code=status):
-                        hint = (
-                            f"Check the API token in {self._where()}."
-                            if status in (401, 403)
-                            else "The run id is unknown to Apify (deleted, or another account's run)."
-                            if status == 404
-                            else ""
-                        )
-                        raise PermanentUpstreamError(
-                            f"apify {method} {shown} returned HTTP {status}: {body}. {hint}".rstrip(),
-                            status_code=status,
-                        )
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    failure = f"HTTP {status}: {body}"
-            if attempt >= self.retry.max_attempts:
-                raise TransientUpstreamError(
-                    f"apify {method} {shown} still failing after {attempt} attempts (last: {failure})",
-                    status_code=status,
-                ) from cause
-            wait_s = retry_after if retry_after is not None else self.retry.backoff(attempt)
-            logger.warning(
-                "apify %s %s: %s (attempt %d of %d); retrying in %.2fs%s",
-                method,
-                shown,
-                failure,
-                attempt,
-                self.retry.max_attempts,
-                wait_s,
-                " as Retry-After asks" if retry_after is not None else "",
+        raise AssertionError("unreachable")  # pragma: no cover: the loop returns or raises
+
+    async def _run_attempt(
+        self,
+        method: str,
+        path: str,
+        run_id: str,
+        shown: str,
+        attempt: int,
+        params: Mapping[str, Any] | None,
+        timeout: httpx.Timeout | None,
+    ) -> ApifyRun:
+        """One attempt: the run; ``TransientFailure`` when retrying can help (invalid JSON: one more try)."""
+        try:
+            response = await self._client.request(
+                method, path, params=dict(params or {}), timeout=timeout or self._client.timeout
             )
-            self.stats.retries += 1
-            if status == 429:
-                self.stats.rate_limit_wait_s += wait_s
-            await self._sleep(wait_s)
+        except httpx.HTTPError as err:
+            failure = self.redactor.redact(f"{type(err).__name__}: {err or 'no detail'}")
+            if not is_transient(exc=err):
+                raise PermanentUpstreamError(f"apify {method} {shown} failed: {failure}") from err
+            raise TransientFailure(failure) from err
+        self.stats.bytes_fetched += len(response.content)
+        status = response.status_code
+        if status == 200:
+            try:
+                return parse_run(response.json(), f"apify run {run_id}")
+            except RecursionError as err:
+                raise PayloadError(f"apify {method} {shown} returned JSON nested too deeply") from err
+            except ValueError as err:  # invalid JSON: usually a cut connection, worth one more try
+                failure = f"invalid JSON: {excerpt(response.content, self.redactor)}"
+                if attempt >= 2:
+                    raise PayloadError(f"apify {method} {shown} returned {failure}") from err
+                raise TransientFailure(failure, status_code=status) from err
+        body = excerpt(response.content, self.redactor)
+        if not is_transient(status_code=status):
+            hint = (
+                f"Check the API token in {self._where()}."
+                if status in (401, 403)
+                else "The run id is unknown to Apify (deleted, or another account's run)."
+                if status == 404
+                else ""
+            )
+            raise PermanentUpstreamError(
+                f"apify {method} {shown} returned HTTP {status}: {body}. {hint}".rstrip(),
+                status_code=status,
+            )
+        raise TransientFailure(
+            f"HTTP {status}: {body}", status_code=status, retry_after=response.headers.get("Retry-After")
+        )
 
     async def wait_until_finished(
         self,

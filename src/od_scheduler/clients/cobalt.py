@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 import httpx
 
-from od_scheduler.clients.base import BaseClient, excerpt
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError, PayloadError
 from od_scheduler.models.cobalt import COLUMNS, CobaltVehicle
 

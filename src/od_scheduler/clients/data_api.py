@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from od_scheduler.clients.base import BaseClient, HeaderAuth, excerpt
+from od_scheduler.clients.auth import HeaderAuth
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import BatchTooLarge, ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import summarize_validation_error
 
@@ -82,7 +84,8 @@ class DataApiClient(BaseClient):
             )
         body = {"vehicles": [dict(v) for v in vehicles], "source": source, "dealer_id": dealer_id}
         headers = {"X-Dealer-ID": dealer_id, "Idempotency-Key": idempotency_key}
-        data = self.post_json(BATCH_PATH, json=body, headers=headers)
+        # Idempotent: an upsert keyed by VIN, under an Idempotency-Key; a repeat changes nothing.
+        data = self.post_json(BATCH_PATH, json=body, headers=headers, idempotent=True)
         try:
             result = BatchResult.model_validate(data)
         except ValidationError as err:
@@ -107,7 +110,8 @@ class DataApiClient(BaseClient):
         if not vins:
             return DelistResult(success=True, delisted=0)
         body = {"dealer_id": dealer_id, "source": source, "vins": list(vins)}
-        data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id})
+        # Idempotent: keyed by VIN; a VIN delisted twice is delisted once.
+        data = self.post_json(DELIST_PATH, json=body, headers={"X-Dealer-ID": dealer_id}, idempotent=True)
         try:
             result = DelistResult.model_validate(data)
         except ValidationError as err:

@@ -11,9 +11,10 @@ it survives:
   segment* stops that segment and marks the pull incomplete. The guard is per segment on purpose: a
   used page made only of VINs already yielded by the certified segment is progress, not a loop.
 
-After ``iter_inventory`` is exhausted, ``client.report`` (a :class:`~od_scheduler.clients.base.PullReport`)
-says whether the pull was complete, per segment, and ``client.segment_counts`` how many distinct vehicles
-each segment listed (overlap included: a certified car counts in ``auto-certified`` and in ``auto-used``).
+After ``iter_inventory`` is exhausted, ``client.report``
+(a :class:`~od_scheduler.clients.pagination.PullReport`) says whether the pull was complete, per segment,
+and ``client.segment_counts`` how many distinct vehicles each segment listed
+(overlap included: a certified car counts in ``auto-certified`` and in ``auto-used``).
 The operator compares those counts with the last complete pull's: a segment that answers empty (even with
 a consistent ``totalCount: 0``) after it had vehicles makes the pull partial.
 """
@@ -27,7 +28,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import BaseClient, FetchedPage, OffsetPaginator, Page, PullReport, excerpt
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.pagination import FetchedPage, OffsetPaginator, Page, PullReport
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import PayloadError
 from od_scheduler.models.dealer import summarize_validation_error
 from od_scheduler.models.dealer_com import DealerComVehicle
@@ -90,7 +93,9 @@ class DealerComClient(BaseClient):
     def fetch_page(self, site_id: str, segment: str, page_start: int) -> Page[DealerComVehicle]:
         """One page of one segment, parsed; ``PayloadError`` for an error body or a wrong shape."""
         where = f"dealer.com site {site_id!r} segment {segment!r} pageStart {page_start}"
-        body = self.post_json(INVENTORY_PATH, json=self.inventory_body(site_id, segment, page_start))
+        body = self.post_json(  # a read sent as POST: idempotent
+            INVENTORY_PATH, json=self.inventory_body(site_id, segment, page_start), idempotent=True
+        )
         self.stats.pages += 1
         if not isinstance(body, dict):
             raise PayloadError(f"{where}: expected a JSON object, got {type(body).__name__}")

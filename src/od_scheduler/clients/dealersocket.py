@@ -26,7 +26,10 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator, PullReport, excerpt
+from od_scheduler.clients.auth import HeaderAuth
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.pagination import Page, PageNumberPaginator, PullReport
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError, PayloadError
 from od_scheduler.models.dealer import summarize_validation_error
 from od_scheduler.models.dealersocket import DealersocketVehicle

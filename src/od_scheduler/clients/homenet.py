@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.clients.auth import BearerAuth
+from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import summarize_validation_error
 from od_scheduler.models.homenet import HomenetVehicle

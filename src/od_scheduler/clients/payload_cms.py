@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator, RequestStats
+from od_scheduler.clients.auth import HeaderAuth
+from od_scheduler.clients.http import BaseClient, RequestStats
+from od_scheduler.clients.pagination import Page, PageNumberPaginator
 from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
 from od_scheduler.models.dealer import PLATFORM_IDS, Dealer, InvalidDealer, summarize_validation_error
 from od_scheduler.models.normalize import parse_int

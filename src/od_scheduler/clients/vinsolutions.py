@@ -1,6 +1,6 @@
 """VinSolutions inventory client (docs/contracts.md §5): OAuth2 client credentials, then paged JSON.
 
-Auth is the base's :class:`~od_scheduler.clients.base.OAuth2ClientCredentials` (scope ``PublicAPI``): one
+Auth is the base's :class:`~od_scheduler.clients.auth.OAuth2ClientCredentials` (scope ``PublicAPI``): one
 token, fetched on the first request and shared by every page of the client until shortly before it
 expires; a 401 on a page refreshes it once and resends that page; a second 401 is a
 ``PermanentUpstreamError`` naming the connection. Every request also carries the ``api_key`` header and
@@ -24,13 +24,9 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from od_scheduler.clients.base import (
-    BaseClient,
-    OAuth2ClientCredentials,
-    Page,
-    PageNumberPaginator,
-    PullReport,
-)
+from od_scheduler.clients.auth import OAuth2ClientCredentials
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.pagination import Page, PageNumberPaginator, PullReport
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import summarize_validation_error
 from od_scheduler.models.normalize import parse_int

@@ -32,7 +32,7 @@ from od_scheduler.clients.apify import (
     ApifyClient,
     ApifyRunWatcher,
 )
-from od_scheduler.clients.base import excerpt
+from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook, metadata_db_connection
 from od_scheduler.hooks.probe import ANY_STATUS, PROBE_ID

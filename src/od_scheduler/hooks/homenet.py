@@ -12,8 +12,9 @@ token, ``400`` (rooftop is required) with it. Integration tokens are per rooftop
 from __future__ import annotations
 
 from od_scheduler import conn_ids
-from od_scheduler.clients.base import BaseClient, BearerAuth
+from od_scheduler.clients.auth import BearerAuth
 from od_scheduler.clients.homenet import TRANSFORM_PATH, HomenetClient
+from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import auth_probe

@@ -24,7 +24,8 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
-from od_scheduler.clients.base import RetryPolicy, redact_text
+from od_scheduler.clients.redaction import redact_text
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.probe import TEST_DEADLINE_S, TEST_TIMEOUT_S
 from od_scheduler.settings import get_settings

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from od_scheduler.clients.base import BaseClient, excerpt
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.redaction import excerpt
 
 if TYPE_CHECKING:
     from od_scheduler.hooks.http_base import OdHttpHook

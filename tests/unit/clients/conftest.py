@@ -1,4 +1,5 @@
-"""Fixtures for client tests: scripted HTTP fault sequences and a fake clock whose sleep advances time."""
+"""Fixtures for client tests: scripted HTTP fault sequences, a fake clock whose sleep advances time, and
+a BaseClient on both."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.retry import RetryPolicy
+
+NO_JITTER = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=30.0, jitter=False)
 
 Step = httpx.Response | type[Exception] | Callable[[httpx.Request], httpx.Response]
 
@@ -59,3 +65,15 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def make_client(script: Script, clock: FakeClock, **kw: object) -> BaseClient:
+    kw.setdefault("retry", NO_JITTER)
+    return BaseClient(
+        base_url="https://api.test",
+        service="testapi",
+        transport=script.transport,
+        sleep=clock.sleep,
+        clock=clock,
+        **kw,  # type: ignore[arg-type]
+    )

@@ -22,7 +22,7 @@ from od_scheduler.clients.apify import (
     actor_path_id,
     run_input,
 )
-from od_scheduler.clients.base import RetryPolicy
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import (
     ConfigError,
     PayloadError,

@@ -17,8 +17,9 @@ import zlib
 import httpx
 import pytest
 
-from od_scheduler.clients.base import BaseClient, RetryPolicy
 from od_scheduler.clients.bounded import BodyTooLarge, DeadlineBackend, network_transport, work_budget
+from od_scheduler.clients.http import BaseClient
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import PayloadError, TransientUpstreamError
 from tests.loopback import LoopbackServer
 

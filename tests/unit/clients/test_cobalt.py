@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.cobalt import CobaltClient, feed_path
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 
 from .conftest import FakeClock, Script

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.data_api import MAX_BATCH_SIZE, BatchResult, DataApiClient, VinError
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import BatchTooLarge, PayloadError, PermanentUpstreamError
 from od_scheduler.models.vehicle import Vehicle
 

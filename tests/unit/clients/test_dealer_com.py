@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.dealer_com import INVENTORY_PATH, DealerComClient
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import PayloadError
 from od_scheduler.models.vin import check_digit
 

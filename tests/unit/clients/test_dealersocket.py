@@ -12,8 +12,8 @@ import httpx
 import pytest
 from defusedxml import DTDForbidden
 
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.dealersocket import DealersocketClient, vehicles_path
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import PayloadError, PermanentUpstreamError
 from od_scheduler.models.vin import check_digit
 

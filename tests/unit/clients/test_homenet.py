@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.homenet import INTEGRATION_HEADER, TRANSFORM_PATH, HomenetClient, since_param
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import (
     ConfigError,
     PayloadError,

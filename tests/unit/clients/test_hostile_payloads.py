@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from od_scheduler.clients.apify import ApifyClient
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.cobalt import CobaltClient
 from od_scheduler.clients.dealer_com import DealerComClient
 from od_scheduler.clients.dealersocket import DealersocketClient
 from od_scheduler.clients.homenet import HomenetClient
 from od_scheduler.clients.payload_cms import PayloadCmsClient
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.clients.vinsolutions import VinsolutionsClient
 from od_scheduler.exceptions import PayloadError, RecordRejected
 from od_scheduler.models.cobalt import COLUMNS, CobaltVehicle

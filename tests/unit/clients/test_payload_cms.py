@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RequestStats, RetryPolicy
+from od_scheduler.clients.http import RequestStats
 from od_scheduler.clients.payload_cms import DealerListing, PayloadCmsClient
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import Dealer, DealerComConfig, InvalidDealer
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from od_scheduler.clients.alerts import AlertWebhookClient
-from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.cobalt import CobaltClient
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.clients.vinsolutions import VinsolutionsClient
 from od_scheduler.exceptions import PermanentUpstreamError
 from od_scheduler.hooks.job_history import MAX_STORED_ERROR_CHARS, stored_error

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from od_scheduler.clients.base import RetryPolicy
+from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.clients.vinsolutions import ACCEPT, INVENTORY_PATH, VinsolutionsClient
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.vin import check_digit

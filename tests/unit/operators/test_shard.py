@@ -159,7 +159,8 @@ def test_each_dealers_lines_are_written_together_in_its_own_section(caplog: pyte
 
 
 def test_a_dealer_past_its_deadline_fails_as_retryable_and_its_neighbours_go_on() -> None:
-    from od_scheduler.clients.base import BaseClient, RetryPolicy
+    from od_scheduler.clients.http import BaseClient
+    from od_scheduler.clients.retry import RetryPolicy
     from tests.loopback import LoopbackServer
 
     def stalls(conn, _head, stop) -> None:  # headers never come
