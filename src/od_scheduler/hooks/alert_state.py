@@ -109,12 +109,6 @@ class AlertStateHook(JobHistoryHook):
             )
             return _cleared(cur.fetchall())
 
-    def open_keys(self) -> list[str]:
-        """Keys of the conditions currently open."""
-        with self._cursor() as cur:
-            cur.execute("SELECT key FROM alert_state WHERE cleared_at IS NULL ORDER BY key")
-            return [str(row[0]) for row in cur.fetchall()]
-
     def freshness_histories(self, dealer_ids: Sequence[str]) -> dict[tuple[str, str], FreshnessHistory]:
         """``{(platform, dealer_id): FreshnessHistory}`` for dealers with at least one finished execution."""
         if not dealer_ids:
