@@ -174,7 +174,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         hook = DataApiHook()
         self._api_slots = threading.BoundedSemaphore(self.pool_slots)
         try:
-            rows = history.shard_rows(
+            rows = history.executions.shard_rows(
                 context["dag"].dag_id, context["run_id"], platform.id, [d.dealer_id for d in shard.dealers]
             )
             outcomes = run_dealers(
@@ -213,10 +213,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         try_number = int(context["ti"].try_number or 1)
         # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
         # another run holding it fails the try before anything is written (see job_tracking).
-        lease = DealerLease(history, key, label=ref.label, what="Data API ingest")
+        lease = DealerLease(history.executions, key, label=ref.label, what="Data API ingest")
 
         with failing_job(
-            history,
+            history.executions,
             key,
             what="Data API ingest",
             label=ref.label,
@@ -224,7 +224,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             max_tries=ti_max_tries(context),
             lease=lease,
         ):
-            later = history.later_success(key)
+            later = history.executions.later_success(key)
             if later is not None:
                 # Clearing an old run's failed ingest after a later run succeeded would re-send stale
                 # content (re-listing sold cars) and move the source state (window, ETag) backwards.
@@ -248,7 +248,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     rejected_vins=staged.rejected_vins,
                     lease=lease,
                 )
-            history.progress(
+            history.executions.progress(
                 key,
                 processed=result.vehicles_processed,
                 rejected=pulled.vehicles_rejected + result.vehicles_rejected,
@@ -280,8 +280,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 )
             elif pulled.state:
                 # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
-                history.set_state(pulled.dealer_id, pulled.platform, pulled.state)
-            history.finish(key, JobStatus.SUCCESS)
+                history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
+            history.executions.finish(key, JobStatus.SUCCESS)
         return result.model_dump(mode="json")
 
     @staticmethod
@@ -316,7 +316,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         """
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
-        known = history.fingerprints(dealer_id, platform)
+        known = history.fingerprints.for_dealer(dealer_id, platform)
         plan = plan_delta(
             vehicles, known, hash_version=HASH_VERSION, full_refresh=self.params_of_run.full_refresh
         )
@@ -336,9 +336,9 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 len(bodies),
                 tally.processed,
             )
-        history.touch_seen(dealer_id, platform, [*plan.unchanged, *plan.still_rejected])
+        history.fingerprints.touch_seen(dealer_id, platform, [*plan.unchanged, *plan.still_rejected])
         # The Data API holds these vehicles' current content: a rejection of other content is over.
-        history.clear_rejections(
+        history.fingerprints.clear_rejections(
             dealer_id, platform, [vin for vin in plan.unchanged if known[vin].rejected_reason is not None]
         )
         outside = standing_rejections(known, plan, complete=pulled.complete, hash_version=HASH_VERSION)
@@ -427,7 +427,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             max_drop_fraction=settings.max_drop_fraction,
             force=self.params_of_run.force_delist,
         )
-        history.reset_missing(dealer_id, platform, decision.reset)
+        history.fingerprints.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:
             self.log.info(
                 "Partial or unchanged pull (%s): no miss is counted, nothing is delisted",
@@ -443,7 +443,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             return DelistTally(
                 problem=f"{decision.anomaly}; nothing was delisted (re-run with force_delist=true if real)"
             )
-        history.count_missing(dealer_id, platform, decision.count, run=run)
+        history.fingerprints.count_missing(dealer_id, platform, decision.count, run=run)
         if decision.waiting:
             self.log.info(
                 "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
@@ -458,7 +458,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         left = [
             vin for vin, state in known.items() if state.rejected_reason is not None and vin not in present
         ]
-        history.clear_rejections(dealer_id, platform, left)
+        history.fingerprints.clear_rejections(dealer_id, platform, left)
         return tally
 
     def _delist(
@@ -485,10 +485,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 break
             if outcome.short:
                 self.log.warning("%s: %s", outcome.short, ", ".join(chunk[:20]))
-                history.mark_delist_unconfirmed(pulled.dealer_id, pulled.platform, chunk)
+                history.fingerprints.mark_delist_unconfirmed(pulled.dealer_id, pulled.platform, chunk)
                 tally.unconfirmed += len(chunk)
                 continue
-            history.mark_delisted(pulled.dealer_id, pulled.platform, chunk)
+            history.fingerprints.mark_delisted(pulled.dealer_id, pulled.platform, chunk)
             tally.delisted += len(chunk)
             done.extend(chunk)
         if done:
@@ -552,13 +552,13 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 outcome.unconfirmed,
             )
             return
-        history.record_accepted(
+        history.fingerprints.record_accepted(
             pulled.dealer_id,
             pulled.platform,
             {vin: plan.hashes[vin] for vin in outcome.accepted},
             hash_version=HASH_VERSION,
         )
-        history.record_rejected(
+        history.fingerprints.record_rejected(
             pulled.dealer_id,
             pulled.platform,
             {vin: (plan.hashes[vin], reason) for vin, reason in outcome.rejected.items()},

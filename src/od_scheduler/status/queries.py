@@ -5,8 +5,9 @@ from a fixed set of clauses. All queries of one request share one read-only REPE
 so a page of executions and the statistics beside it describe the same snapshot, and a statement
 timeout keeps a status request from holding the job-history database.
 
-Dealer health reuses the scheduler's own rules: ``JobHistoryHook.dealer_histories`` (last success,
-consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` (held, due, interval).
+Dealer health reuses the scheduler's own rules: ``ExecutionStore.dealer_histories`` (last success,
+consecutive failures) and ``scheduling.select_dealers`` / ``interval_for`` / ``is_overdue`` (held, due,
+interval, overdue).
 
 Dealer names and slugs come from ``dealer_directory`` (what ``list_dealers`` runs last saw in PayloadCMS),
 LEFT JOINed after the job-history rows are selected and paged, so a dealer no run has listed keeps its
@@ -35,8 +36,9 @@ from od_scheduler import conn_ids
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.dealer import Dealer
+from od_scheduler.models.job import DealerHistory
 from od_scheduler.platforms import PLATFORMS
-from od_scheduler.scheduling import DealerHistory, interval_for, select_dealers
+from od_scheduler.scheduling import interval_for, is_overdue, select_dealers
 from od_scheduler.settings import get_settings
 from od_scheduler.status.schemas import (
     Aggregate,
@@ -487,12 +489,6 @@ class StatusQueries:
         return [RunSummaryRow(**r) for r in rows]
 
 
-def is_overdue(history: DealerHistory, *, first_run: datetime, interval: timedelta, now: datetime) -> bool:
-    """Last success older than ``overdue_factor()`` intervals; without any success, the first run is."""
-    reference = history.last_success if history.last_success is not None else first_run
-    return now - reference > overdue_factor() * interval
-
-
 def dealer_health(
     queries: StatusQueries,
     *,
@@ -518,7 +514,7 @@ def dealer_health(
         dealers = [
             Dealer(id=r["dealer_id"], name=r["dealer_id"], slug=r["dealer_id"], status="active") for r in rows
         ]
-        histories = queries.hook.dealer_histories(platform_id, [d.id for d in dealers])
+        histories = queries.hook.executions.dealer_histories(platform_id, [d.id for d in dealers])
         selection = select_dealers(
             dealers,
             histories,
@@ -543,7 +539,13 @@ def dealer_health(
                     consecutive_failures=history.consecutive_failures,
                     held=dealer.id in selection.held,
                     held_reason=selection.held.get(dealer.id),
-                    overdue=is_overdue(history, first_run=row["first_run"], interval=interval, now=now),
+                    overdue=is_overdue(
+                        history.last_success,
+                        row["first_run"],
+                        interval=interval,
+                        factor=overdue_factor(),
+                        now=now,
+                    ),
                     due=dealer.id in selected,
                     executions=row["executions"],
                     last_run=row["last_run"],
