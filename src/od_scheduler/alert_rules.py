@@ -45,9 +45,9 @@ from od_scheduler.models.alert import (
     condition_key,
 )
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, JobExecution, JobStatus, RunSummary
+from od_scheduler.models.job import DealerHistory, DealerRef, JobExecution, JobStatus, RunSummary
 from od_scheduler.platforms import PLATFORMS, get_platform
-from od_scheduler.scheduling import DealerHistory, interval_for, is_failing
+from od_scheduler.scheduling import interval_for, is_failing, is_overdue
 from od_scheduler.settings import get_settings
 
 
@@ -203,19 +203,6 @@ FRESHNESS_KINDS = (ConditionKind.MISSING, ConditionKind.HELD, ConditionKind.ANOM
 SWEPT_KINDS = (ConditionKind.MISSING, ConditionKind.HELD)
 
 
-@dataclass(frozen=True)
-class FreshnessHistory:
-    """What the job history says about one dealer on one platform (finished executions only)."""
-
-    last_success: datetime | None
-    consecutive_failures: int
-    first_execution: datetime
-    last_status: str
-    last_error: str | None
-    #: The inventory anomaly the latest execution failed for (its row's ``anomaly``), or None.
-    last_anomaly: str | None = None
-
-
 @dataclass
 class FreshnessReport:
     """The freshness check's findings: conditions present, and anomaly keys found over."""
@@ -232,7 +219,7 @@ class FreshnessReport:
 
 
 class ClosedJob(Protocol):
-    """A job the freshness check closed because its run left it ``running`` (``hooks.job_history``)."""
+    """A job the freshness check closed because its run left it ``running`` (``close_abandoned``)."""
 
     @property
     def dag_id(self) -> str: ...
@@ -297,7 +284,7 @@ def _ago(now: datetime, then: datetime) -> str:
 
 def check_freshness(
     dealers: Iterable[Dealer],
-    histories: Mapping[tuple[str, str], FreshnessHistory],
+    histories: Mapping[tuple[str, str], DealerHistory],
     *,
     now: datetime,
     hold_after_failures: int,
@@ -327,10 +314,7 @@ def check_freshness(
             if dealer.schedule is not None and dealer.schedule.paused:
                 report.paused += 1
                 continue
-            scheduling = DealerHistory(
-                last_success=past.last_success, consecutive_failures=past.consecutive_failures
-            )
-            if is_failing(scheduling, hold_after_failures):
+            if is_failing(past, hold_after_failures):
                 detail = (
                     f"held back from scheduled runs: the last {past.consecutive_failures} executions failed "
                     f"(hold_after_failures {hold_after_failures}); last error: {clean_error(past.last_error)}"
@@ -344,15 +328,21 @@ def check_freshness(
                 )
                 continue
             interval = interval_for(dealer, platform.default_interval_minutes)
-            allowed = interval * missing_after_intervals
-            since = past.last_success or past.first_execution
-            if now - since <= allowed:
+            if not is_overdue(
+                past.last_success,
+                past.first_execution,
+                interval=interval,
+                factor=missing_after_intervals,
+                now=now,
+            ):
                 continue
+            allowed = interval * missing_after_intervals
             minutes = int(interval / timedelta(minutes=1))
             if past.last_success is not None:
                 detail = f"last success {_ago(now, past.last_success)}"
             else:
-                detail = f"no success since its first execution {_ago(now, past.first_execution)}"
+                first = past.first_execution
+                detail = "no success since its first execution" + (f" {_ago(now, first)}" if first else "")
             detail += f"; interval {minutes} min, alert after {int(allowed / timedelta(minutes=1))} min"
             item = _dealer(ref, dealer.id, platform.id, "missing", None).model_copy(update={"detail": detail})
             key = condition_key(ConditionKind.MISSING, platform.id, dealer.id)

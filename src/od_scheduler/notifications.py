@@ -514,8 +514,10 @@ class WebhookAlertNotifier(BaseNotifier):
         effort: the alert goes out anyway)."""
         try:
             history = JobHistoryHook()
-            rows = [r for r in history.run_executions(dag_id, run_id) if r.status == JobStatus.RUNNING]
-            names = history.dealer_names([r.dealer_id for r in rows])
+            rows = [
+                r for r in history.executions.run_executions(dag_id, run_id) if r.status == JobStatus.RUNNING
+            ]
+            names = history.directory.dealer_names([r.dealer_id for r in rows])
         except Exception as err:  # any database trouble only costs the alert this detail
             self.log.warning("Could not read the run's job history for the long-run alert: %s", err)
             return []

@@ -2,8 +2,9 @@
 
 Pure functions (no Airflow, no I/O), so every rule is unit-tested: **due** (no success within the dealer's
 interval, less a grace), **paused** (``schedule.paused`` in the CMS), **failing** (the last N finished
-executions failed: held back from scheduled runs), and ``force``. The rules: docs/design.md, "Scheduling
-semantics".
+executions failed: held back from scheduled runs), **overdue** (no success for longer than
+``missing_after_intervals`` x the interval: the freshness alert and the status API), and ``force``. The
+rules: docs/design.md, "Scheduling semantics".
 """
 
 from __future__ import annotations
@@ -12,14 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from od_scheduler.models.dealer import Dealer
-
-
-@dataclass(frozen=True)
-class DealerHistory:
-    """What the job history says about one dealer on one platform."""
-
-    last_success: datetime | None = None
-    consecutive_failures: int = 0
+from od_scheduler.models.job import DealerHistory
 
 
 @dataclass
@@ -52,6 +46,21 @@ def interval_for(dealer: Dealer, default_minutes: int) -> timedelta:
 def is_failing(past: DealerHistory, hold_after_failures: int) -> bool:
     """The hold rule: the last ``hold_after_failures`` finished executions all failed (0 disables it)."""
     return hold_after_failures > 0 and past.consecutive_failures >= hold_after_failures
+
+
+def is_overdue(
+    last_success: datetime | None,
+    first_execution: datetime | None,
+    *,
+    interval: timedelta,
+    factor: float,
+    now: datetime,
+) -> bool:
+    """The overdue rule (the freshness check's "missing executions", the status API's ``overdue``): the last
+    success is older than ``factor`` x ``interval``; without any success, the first execution is. A dealer
+    with neither has not run yet, so it is not overdue."""
+    reference = last_success if last_success is not None else first_execution
+    return reference is not None and now - reference > interval * factor
 
 
 def select_dealers(

@@ -46,7 +46,7 @@ def seeded(airflow) -> list[sh.Row]:
     rows = sh.generate(datetime.now(UTC))
     with job_history_conn() as db:
         sh.insert(db, rows)
-    JobHistoryHook().remember_dealers(sh.directory())
+    JobHistoryHook().directory.remember_dealers(sh.directory())
     return rows
 
 

@@ -61,7 +61,7 @@ def test_the_status_page_renders_the_seeded_history_in_chromium(airflow, tmp_pat
     from od_scheduler.hooks.job_history import JobHistoryHook
 
     directory = sh.directory()
-    JobHistoryHook().remember_dealers(directory)
+    JobHistoryHook().directory.remember_dealers(directory)
     names = sh.names(directory)
     first_day = now.date() - timedelta(days=13)
     expected_chart: dict[str, dict[str, str]] = {}

@@ -362,7 +362,7 @@ def test_a_long_run_alert_names_the_dealers_still_running(control: httpx.Client)
     from od_scheduler.notifications import WebhookAlertNotifier
 
     harbor = platform_dealers(control, "dealer.com")["harbor-volkswagen"]
-    JobHistoryHook().remember_dealers([Dealer.model_validate(harbor)], platform="dealer.com")
+    JobHistoryHook().directory.remember_dealers([Dealer.model_validate(harbor)], platform="dealer.com")
     run_id = f"scheduled__{uuid4()}"
     started = datetime.now(UTC) - timedelta(minutes=50)
     with job_history_conn() as db:

@@ -184,7 +184,7 @@ def test_a_retried_ingest_keeps_its_lease_and_a_retry_that_lost_it_refuses_namin
             (dealer["id"],),
         )
     other = ExecutionKey(dag_id=DAG_ID, run_id="backfill__other", dealer_id=dealer["id"], platform=PLATFORM)
-    assert hook.acquire_lease(other, minutes=60) is None
+    assert hook.executions.acquire_lease(other, minutes=60) is None
     sent_before = data_api_requests(clean)
 
     # Run A's retry becomes due now instead of in ten minutes.
@@ -206,7 +206,7 @@ def test_a_retried_ingest_keeps_its_lease_and_a_retry_that_lost_it_refuses_namin
     assert data_api_requests(clean) == sent_before, "the refused retry wrote nothing to the Data API"
     assert stored(clean, dealer["id"]) == []
     assert lease(dealer["id"])["run_id"] == "backfill__other", "the refusal leaves the holder's lease alone"
-    hook.release_lease(other)
+    hook.executions.release_lease(other)
 
 
 def test_a_cleared_ingest_of_an_old_run_refuses_after_a_later_run_ingested_the_dealer(
@@ -260,32 +260,32 @@ def test_renewal_extends_the_lease_and_refuses_once_another_run_holds_it(airflow
     theirs = mine.model_copy(update={"run_id": "r2"})
     with job_history_conn() as db:
         db.execute("DELETE FROM dealer_leases WHERE dealer_id = 'lease-renew'")
-    assert hook.acquire_lease(mine, minutes=1) is None
+    assert hook.executions.acquire_lease(mine, minutes=1) is None
     before = lease("lease-renew")
-    assert hook.renew_lease(mine, minutes=60) is None
+    assert hook.executions.renew_lease(mine, minutes=60) is None
     after = lease("lease-renew")
     assert after["expires_at"] - before["expires_at"] > timedelta(minutes=58)
     assert after["acquired_at"] == before["acquired_at"], "renewal keeps the pull's acquisition time"
 
-    holder = hook.renew_lease(theirs, minutes=60)
+    holder = hook.executions.renew_lease(theirs, minutes=60)
     assert holder is not None
     assert (holder.dag_id, holder.run_id) == ("d", "r1")
-    assert hook.lease_holder(theirs) == holder
-    assert hook.lease_holder(mine) is None
+    assert hook.executions.lease_holder(theirs) == holder
+    assert hook.executions.lease_holder(mine) is None
 
     # Run r1's lease expires and r2 takes it: r1's next renewal refuses, naming r2.
     with job_history_conn() as db:
         db.execute(
             "UPDATE dealer_leases SET expires_at = now() - interval '1 s' WHERE dealer_id = 'lease-renew'"
         )
-    assert hook.renew_lease(theirs, minutes=60) is None
-    kept = DealerLease(hook, mine, label="Lease Renew (lease-renew)", what="Data API ingest")
+    assert hook.executions.renew_lease(theirs, minutes=60) is None
+    kept = DealerLease(hook.executions, mine, label="Lease Renew (lease-renew)", what="Data API ingest")
     with pytest.raises(AirflowFailException, match=r"run d/r2 \(dag_id d, run_id r2\) holds it now"):
         kept.hold()
     assert lease("lease-renew")["run_id"] == "r2"
 
     # A lease nobody holds any more (released after a final failure) is taken back by a renewal.
-    assert hook.release_run_leases("d", "r2") == 1
+    assert hook.executions.release_run_leases("d", "r2") == 1
     kept.hold()
     assert lease("lease-renew")["run_id"] == "r1"
-    assert hook.release_run_leases("d", "r1") == 1
+    assert hook.executions.release_run_leases("d", "r1") == 1

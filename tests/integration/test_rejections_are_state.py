@@ -271,11 +271,13 @@ def test_fingerprint_rows_hold_accepted_content_rejections_and_a_revision(clean)
     from od_scheduler.hooks.job_history import JobHistoryHook
 
     history, d, p = JobHistoryHook(), "hook-dealer", "dealer.com"
-    history.record_accepted(d, p, {"V1": "a"}, hash_version=1)
-    history.record_accepted(d, p, {"V1": "b"}, hash_version=1)
-    history.mark_delisted(d, p, ["V1"])
-    history.record_rejected(d, p, {"V1": ("c", "price too low"), "V2": ("x", RECALL)}, hash_version=1)
-    known = history.fingerprints(d, p)
+    history.fingerprints.record_accepted(d, p, {"V1": "a"}, hash_version=1)
+    history.fingerprints.record_accepted(d, p, {"V1": "b"}, hash_version=1)
+    history.fingerprints.mark_delisted(d, p, ["V1"])
+    history.fingerprints.record_rejected(
+        d, p, {"V1": ("c", "price too low"), "V2": ("x", RECALL)}, hash_version=1
+    )
+    known = history.fingerprints.for_dealer(d, p)
     assert (known["V1"].content_hash, known["V1"].live, known["V1"].revision) == ("b", False, 3)
     assert known["V1"].rejects("c", 1)
     assert known["V2"].content_hash is None
@@ -283,13 +285,15 @@ def test_fingerprint_rows_hold_accepted_content_rejections_and_a_revision(clean)
     assert known["V2"].token == "new"
     assert known["V2"].rejects("x", 1)
 
-    history.mark_delisted(d, p, ["V2"])  # never accepted: nothing to delist, the revision stays
-    assert history.fingerprints(d, p)["V2"].revision == 0
-    history.record_accepted(d, p, {"V1": "c"}, hash_version=1)  # accepted now: the rejection ends
-    known = history.fingerprints(d, p)
+    history.fingerprints.mark_delisted(d, p, ["V2"])  # never accepted: nothing to delist, the revision stays
+    assert history.fingerprints.for_dealer(d, p)["V2"].revision == 0
+    history.fingerprints.record_accepted(
+        d, p, {"V1": "c"}, hash_version=1
+    )  # accepted now: the rejection ends
+    known = history.fingerprints.for_dealer(d, p)
     assert (known["V1"].live, known["V1"].revision, known["V1"].rejected_reason) == (True, 4, None)
-    history.clear_rejections(d, p, ["V2"])  # a row that held only a rejection goes
-    assert set(history.fingerprints(d, p)) == {"V1"}
+    history.fingerprints.clear_rejections(d, p, ["V2"])  # a row that held only a rejection goes
+    assert set(history.fingerprints.for_dealer(d, p)) == {"V1"}
 
 
 def test_the_schema_refuses_a_half_written_rejection(clean) -> None:

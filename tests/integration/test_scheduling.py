@@ -71,7 +71,7 @@ def test_one_success_releases_a_held_dealer(dagbag, dealers) -> None:
 
     from od_scheduler.hooks.job_history import JobHistoryHook
 
-    history = JobHistoryHook().dealer_histories("dealer.com", [failing])[failing]
+    history = JobHistoryHook().executions.dealer_histories("dealer.com", [failing])[failing]
     assert history.consecutive_failures == 0
     # Released, and now simply not due: the next scheduled run skips it for that reason only.
     run = run_dag(dagbag.dags[DAG_ID])
@@ -90,7 +90,7 @@ def test_consecutive_failures_count_only_since_the_last_success(airflow_db) -> N
     seed("x", "failed", now - timedelta(hours=2), "r4")
     seed("x", "running", now - timedelta(hours=1), "r5")
     seed("y", "failed", now - timedelta(hours=1), "r1")
-    got = JobHistoryHook().dealer_histories("dealer.com", ["x", "y", "z"])
+    got = JobHistoryHook().executions.dealer_histories("dealer.com", ["x", "y", "z"])
     assert got["x"].consecutive_failures == 2
     assert got["x"].last_success == now - timedelta(hours=4)
     assert got["y"].consecutive_failures == 1
@@ -107,8 +107,8 @@ def test_a_dealer_leased_by_another_run_is_skipped_not_pulled_twice(dagbag, clea
         dag_id=DAG_ID, run_id="backfill__other", dealer_id=dealer["id"], platform="dealer.com"
     )
     hook = JobHistoryHook()
-    assert hook.acquire_lease(other, minutes=60) is None
-    assert hook.acquire_lease(other, minutes=60) is None, "the holder may re-acquire (task retry)"
+    assert hook.executions.acquire_lease(other, minutes=60) is None
+    assert hook.executions.acquire_lease(other, minutes=60) is None, "the holder may re-acquire (task retry)"
 
     run = run_dag(dagbag.dags[DAG_ID], conf={"dealer_id": dealer["id"], "force": True})
     assert run.state == "success"
@@ -118,7 +118,7 @@ def test_a_dealer_leased_by_another_run_is_skipped_not_pulled_twice(dagbag, clea
     assert clean.get("/_sandbox/requests", params={"service": "dealer_com"}).json()["requests"] == []
 
     # The holder's lease ends (or expires): the next run pulls the dealer and releases its own lease.
-    hook.release_lease(other)
+    hook.executions.release_lease(other)
     run = run_dag(dagbag.dags[DAG_ID], conf={"dealer_id": dealer["id"], "force": True})
     assert history_rows(run.run_id)[dealer["id"]]["status"] == "success"
     with job_history_conn() as db:
@@ -132,13 +132,45 @@ def test_an_expired_lease_does_not_block(airflow_db) -> None:
     hook = JobHistoryHook()
     first = ExecutionKey(dag_id="d", run_id="r1", dealer_id="lease-x", platform="dealer.com")
     second = first.model_copy(update={"run_id": "r2"})
-    hook.release_run_leases("d", "r1")
-    hook.release_run_leases("d", "r2")
-    assert hook.acquire_lease(first, minutes=60) is None
-    assert hook.acquire_lease(second, minutes=60) == "d/r1"
+    hook.executions.release_run_leases("d", "r1")
+    hook.executions.release_run_leases("d", "r2")
+    assert hook.executions.acquire_lease(first, minutes=60) is None
+    assert hook.executions.acquire_lease(second, minutes=60) == "d/r1"
     with job_history_conn() as db:
         db.execute(
             "UPDATE dealer_leases SET expires_at = now() - interval '1 minute' WHERE dealer_id = 'lease-x'"
         )
-    assert hook.acquire_lease(second, minutes=60) is None
-    assert hook.release_run_leases("d", "r2") == 1
+    assert hook.executions.acquire_lease(second, minutes=60) is None
+    assert hook.executions.release_run_leases("d", "r2") == 1
+
+
+def test_one_recent_history_query_serves_selection_and_freshness(airflow_db) -> None:
+    """The freshness check reads a dealer's history on every platform with the query selection reads one
+    platform's with: the same last success and failures, plus the first execution and the latest outcome."""
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
+    with job_history_conn() as db:
+        db.execute("TRUNCATE job_executions")
+    now = datetime.now(UTC)
+    seed("x", "failed", now - timedelta(hours=5), "r1")
+    seed("x", "success", now - timedelta(hours=4), "r2")
+    seed("x", "failed", now - timedelta(hours=3), "r3")
+    seed("x", "skipped", now - timedelta(hours=2), "r4")
+    with job_history_conn() as db:
+        db.execute(
+            """INSERT INTO job_executions
+                   (job_id, dag_id, run_id, dealer_id, platform, status, start_time, errors)
+               VALUES ('x_cobalt', 'inventory_cobalt', 'c1', 'x', 'cobalt', 'failed', %s,
+                       ARRAY['try 1: first', 'try 2: last'])""",
+            (now - timedelta(hours=1),),
+        )
+    executions = JobHistoryHook().executions
+    every = executions.histories_on_every_platform(["x", "z"])
+    assert set(every) == {("dealer.com", "x"), ("cobalt", "x")}
+    dealer_com = every[("dealer.com", "x")]
+    assert executions.dealer_histories("dealer.com", ["x"]) == {"x": dealer_com}
+    assert (dealer_com.last_success, dealer_com.consecutive_failures) == (now - timedelta(hours=4), 1)
+    assert (dealer_com.first_execution, dealer_com.last_status) == (now - timedelta(hours=5), "failed")
+    cobalt = every[("cobalt", "x")]
+    assert (cobalt.last_success, cobalt.consecutive_failures) == (None, 1)
+    assert (cobalt.last_status, cobalt.last_error) == ("failed", "try 2: last")

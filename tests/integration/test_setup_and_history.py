@@ -130,17 +130,17 @@ KEY = ExecutionKey(dag_id="d", run_id="r1", dealer_id="dealer-1", platform="deal
 
 
 def test_retries_update_the_same_row(history) -> None:
-    history.start(KEY, try_number=1)
-    history.progress(KEY, found=10, rejected=1, metrics={"api_calls": 3})
-    history.finish(KEY, JobStatus.FAILED, error="try 1: TransientUpstreamError: HTTP 503")
-    history.start(KEY, try_number=2)
-    row = history.get(KEY)
+    history.executions.start(KEY, try_number=1)
+    history.executions.progress(KEY, found=10, rejected=1, metrics={"api_calls": 3})
+    history.executions.finish(KEY, JobStatus.FAILED, error="try 1: TransientUpstreamError: HTTP 503")
+    history.executions.start(KEY, try_number=2)
+    row = history.executions.get(KEY)
     assert row.status == JobStatus.RUNNING
     assert row.end_time is None
     assert row.try_number == 2
-    history.progress(KEY, processed=9, metrics={"batches": 1})
-    history.finish(KEY, JobStatus.SUCCESS)
-    rows = history.run_executions("d", "r1")
+    history.executions.progress(KEY, processed=9, metrics={"batches": 1})
+    history.executions.finish(KEY, JobStatus.SUCCESS)
+    rows = history.executions.run_executions("d", "r1")
     assert len(rows) == 1
     row = rows[0]
     assert (row.status, row.vehicles_found, row.vehicles_processed, row.vehicles_rejected) == (
@@ -158,19 +158,19 @@ def test_retries_update_the_same_row(history) -> None:
 
 def test_a_killed_task_is_closed_as_failed_by_the_summary(history) -> None:
     other = KEY.model_copy(update={"dealer_id": "dealer-2"})
-    history.start(KEY, try_number=1)
-    history.start(other, try_number=1)
-    history.finish(other, JobStatus.SUCCESS)
-    assert history.close_stale("d", "r1", "task ended without reporting") == 1
-    assert history.get(KEY).status == JobStatus.FAILED
-    assert history.get(KEY).errors == ["task ended without reporting"]
-    assert history.get(other).status == JobStatus.SUCCESS
-    assert history.close_stale("d", "r1", "again") == 0
+    history.executions.start(KEY, try_number=1)
+    history.executions.start(other, try_number=1)
+    history.executions.finish(other, JobStatus.SUCCESS)
+    assert history.executions.close_stale("d", "r1", "task ended without reporting") == 1
+    assert history.executions.get(KEY).status == JobStatus.FAILED
+    assert history.executions.get(KEY).errors == ["task ended without reporting"]
+    assert history.executions.get(other).status == JobStatus.SUCCESS
+    assert history.executions.close_stale("d", "r1", "again") == 0
 
 
 def test_finish_without_start_still_records_the_failure(history) -> None:
-    history.finish(KEY, JobStatus.FAILED, error="could not start")
-    row = history.get(KEY)
+    history.executions.finish(KEY, JobStatus.FAILED, error="could not start")
+    row = history.executions.get(KEY)
     assert row.status == JobStatus.FAILED
     assert row.errors == ["could not start"]
 
@@ -201,9 +201,9 @@ def test_a_shard_tasks_threads_share_a_few_connections(history) -> None:
 
     def dealer(n: int) -> None:
         key = ExecutionKey(dag_id="d", run_id="r-pool", dealer_id=f"pool-{n:02d}", platform="cobalt")
-        shared.start(key, try_number=1)
-        shared.progress(key, found=n)
-        shared.finish(key, JobStatus.SUCCESS)
+        shared.executions.start(key, try_number=1)
+        shared.executions.progress(key, found=n)
+        shared.executions.finish(key, JobStatus.SUCCESS)
 
     try:
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -211,6 +211,6 @@ def test_a_shard_tasks_threads_share_a_few_connections(history) -> None:
         assert len(shared._od_open) <= 3
     finally:
         shared.close()
-    rows = {r.dealer_id: r for r in history.run_executions("d", "r-pool")}
+    rows = {r.dealer_id: r for r in history.executions.run_executions("d", "r-pool")}
     assert len(rows) == 32
     assert all(r.status == JobStatus.SUCCESS and r.vehicles_found == int(d[-2:]) for d, r in rows.items())

@@ -3,7 +3,7 @@ its row names.
 
 A small DAG built here wires the real operators the way a zombie interleaves with its retry: the first
 copy of the pull stages its file, the retry's start resets the dealer's row (emulated: the row's
-``pull_result`` is cleared, as ``JobHistoryHook.start`` does), the lot changes, and the second copy stages
+``pull_result`` is cleared, as ``ExecutionStore.start`` does), the lot changes, and the second copy stages
 again (same run, same dealer, same try number). With one staging name per run, the second copy overwrote
 the first copy's file and an ingest of the first copy failed on the checksum; now both files stay side by
 side and the ingest reads the file (and checksum) recorded on the row.
@@ -44,7 +44,7 @@ def two_copies_dag(sandbox: str, dealer: dict[str, Any], sold_vin: str):
 
         @task(task_id="retry_starts_and_a_car_sells")
         def retry_starts_and_a_car_sells(run_id: str | None = None) -> None:
-            with JobHistoryHook()._cursor() as cur:
+            with JobHistoryHook().cursor() as cur:
                 cur.execute(
                     "UPDATE job_executions SET pull_result = NULL WHERE dag_id = %s AND run_id = %s",
                     (DAG_ID, run_id),

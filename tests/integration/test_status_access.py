@@ -51,7 +51,7 @@ def history(airflow_db: None) -> tuple[datetime, list[sh.Row]]:
     rows = sh.generate(now)
     with job_history_conn() as db:
         assert sh.insert(db, rows) == len(rows)
-    assert JobHistoryHook().remember_dealers(sh.directory()) == len(sh.directory())
+    assert JobHistoryHook().directory.remember_dealers(sh.directory()) == len(sh.directory())
     return now, rows
 
 

@@ -1,7 +1,7 @@
 """The status API in-process against a seeded job history on the real job-history PostgreSQL.
 
 Every statistic is checked against an independent computation in Python (``tests/status_history.py``).
-Dealer names come from the dealer directory, seeded through the same ``JobHistoryHook.remember_dealers``
+Dealer names come from the dealer directory, seeded through the same ``DirectoryStore.remember_dealers``
 that ``list_dealers`` calls (and once by a real platform run).
 
 Auth: these tests call the FastAPI app in-process with fastapi's TestClient and OVERRIDE the app's auth
@@ -48,7 +48,7 @@ def history(airflow_db: None) -> Iterator[tuple[datetime, list[sh.Row]]]:
     with job_history_conn() as db:
         assert sh.insert(db, rows) == len(rows)
     assert len(rows) > 4000
-    assert JobHistoryHook().remember_dealers(sh.directory()) == len(sh.directory())
+    assert JobHistoryHook().directory.remember_dealers(sh.directory()) == len(sh.directory())
     return now, rows
 
 
@@ -475,7 +475,9 @@ def test_an_invalid_cms_document_keeps_the_known_name_and_shows_its_error(api: T
     fresh = InvalidDealer(id="dealer-77", name="New Lot Motors", slug=None, error="slug: Field required")
     try:
         assert (
-            hook.remember_dealers([broken, fresh, InvalidDealer(error="no id at all")], platform="cobalt")
+            hook.directory.remember_dealers(
+                [broken, fresh, InvalidDealer(error="no id at all")], platform="cobalt"
+            )
             == 2
         )
         [seven] = api.get(DEALERS, params={"q": "dealer-07"}).json()["data"]["dealers"]
@@ -487,7 +489,7 @@ def test_an_invalid_cms_document_keeps_the_known_name_and_shows_its_error(api: T
         [new] = api.get(DEALERS, params={"q": "dealer-77"}).json()["data"]["dealers"]
         assert (new["name"], new["slug"], new["platforms"]) == ("New Lot Motors", None, ["cobalt"])
     finally:
-        hook.remember_dealers([d for d in sh.directory() if d.id == "dealer-07"])
+        hook.directory.remember_dealers([d for d in sh.directory() if d.id == "dealer-07"])
         with job_history_conn() as db:
             db.execute("DELETE FROM dealer_directory WHERE dealer_id = 'dealer-77'")
     [seven] = api.get(DEALERS, params={"q": "dealer-07"}).json()["data"]["dealers"]
@@ -498,6 +500,7 @@ def test_an_invalid_cms_document_keeps_the_known_name_and_shows_its_error(api: T
 
 def test_five_thousand_dealers_are_recorded_in_one_statement(history) -> None:
     from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.hooks.stores.directory import DirectoryStore
     from od_scheduler.models.dealer import Dealer
 
     many = [
@@ -507,9 +510,8 @@ def test_five_thousand_dealers_are_recorded_in_one_statement(history) -> None:
         )
         for i in range(5000)
     ]  # fmt: skip
-    hook = JobHistoryHook()
     statements: list[str] = []
-    real_cursor = hook._cursor
+    real_cursor = JobHistoryHook().cursor
 
     class Counting:
         """A cursor that records each statement it runs."""
@@ -529,9 +531,8 @@ def test_five_thousand_dealers_are_recorded_in_one_statement(history) -> None:
         with real_cursor() as cur:
             yield Counting(cur)
 
-    hook._cursor = counting_cursor  # type: ignore[method-assign]
     try:
-        assert hook.remember_dealers(many) == 5000
+        assert DirectoryStore(counting_cursor).remember_dealers(many) == 5000
         assert len(statements) == 1
         with job_history_conn() as db:
             count = db.execute(

@@ -8,7 +8,6 @@ import pytest
 
 from od_scheduler.alert_rules import (
     MAX_STUCK_RUNS_IN_TEXT,
-    FreshnessHistory,
     FreshnessReport,
     anomaly_conditions,
     check_freshness,
@@ -19,7 +18,7 @@ from od_scheduler.alert_rules import (
     freshness_alert,
     stuck_runs,
 )
-from od_scheduler.hooks.job_history import AbandonedJob
+from od_scheduler.hooks.stores.executions import AbandonedJob
 from od_scheduler.models.alert import (
     AlertDealer,
     AlertKind,
@@ -31,7 +30,7 @@ from od_scheduler.models.alert import (
     error_group,
 )
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.models.job import DealerRef, JobExecution, RunSummary, dealer_label
+from od_scheduler.models.job import DealerHistory, DealerRef, JobExecution, RunSummary, dealer_label
 
 pytestmark = pytest.mark.unit
 
@@ -59,8 +58,8 @@ def history(
     status: str = "success",
     error: str | None = None,
     anomaly: str | None = None,
-) -> FreshnessHistory:
-    return FreshnessHistory(
+) -> DealerHistory:
+    return DealerHistory(
         last_success=NOW - last_success if last_success is not None else None,
         consecutive_failures=failures,
         first_execution=NOW - first,

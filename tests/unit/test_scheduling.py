@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from od_scheduler.models.dealer import Dealer
-from od_scheduler.scheduling import DealerHistory, interval_for, select_dealers
+from od_scheduler.models.job import DealerHistory
+from od_scheduler.scheduling import interval_for, is_overdue, select_dealers
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +97,17 @@ def test_selection_summary_counts_every_reason() -> None:
         "not_due": 1,
         "held": {"p": "paused in the CMS (schedule.paused)"},
     }
+
+
+def test_overdue_past_the_factor_of_intervals_since_the_last_success() -> None:
+    hour = timedelta(hours=1)
+    assert not is_overdue(NOW - 2 * hour, NOW - 30 * hour, interval=hour, factor=2, now=NOW), "exactly 2x"
+    assert is_overdue(NOW - 2 * hour - timedelta(seconds=1), None, interval=hour, factor=2, now=NOW)
+    assert not is_overdue(NOW - 5 * hour, None, interval=3 * hour, factor=2, now=NOW)
+
+
+def test_never_successful_dealers_are_overdue_from_their_first_execution() -> None:
+    hour = timedelta(hours=1)
+    assert is_overdue(None, NOW - 3 * hour, interval=hour, factor=2, now=NOW)
+    assert not is_overdue(None, NOW - hour, interval=hour, factor=2, now=NOW)
+    assert not is_overdue(None, None, interval=hour, factor=2, now=NOW), "nothing ran yet: not overdue"

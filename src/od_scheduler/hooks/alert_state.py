@@ -1,4 +1,4 @@
-"""AlertStateHook: alert deduplication (the ``alert_state`` table) and what the freshness check reads.
+"""AlertStateHook: alert deduplication (the ``alert_state`` table), on the job history's connection.
 
 A condition is *claimed* before its alert is sent: the claim succeeds only when the condition is new (no
 row, or a cleared one) or its earlier alert was never delivered, so two checks racing on one condition
@@ -15,7 +15,6 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from od_scheduler.alert_rules import FreshnessHistory
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.alert import AlertDealer, ClearedCondition, Condition, ConditionKind
 
@@ -38,36 +37,18 @@ RETURNING last_sent = now()
 #: alert was never delivered).
 _CLEARED_COLUMNS = "key, kind, first_seen, last_sent IS NOT NULL, details"
 
-#: Per dealer x platform over finished executions: latest success, failures since it, first execution, and
-#: the status, last error and anomaly of the latest one.
-_FRESHNESS_SQL = """
-WITH finished AS (
-    SELECT platform, dealer_id, status, start_time, errors, anomaly,
-           row_number() OVER (PARTITION BY platform, dealer_id ORDER BY start_time DESC, id DESC) AS rn
-      FROM job_executions
-     WHERE dealer_id = ANY(%s) AND status IN ('success', 'failed')
-)
-SELECT platform, dealer_id,
-       max(start_time) FILTER (WHERE status = 'success') AS last_success,
-       coalesce(min(rn) FILTER (WHERE status = 'success') - 1, count(*)) AS consecutive_failures,
-       min(start_time) AS first_execution,
-       max(status) FILTER (WHERE rn = 1) AS last_status,
-       max(errors[cardinality(errors)]) FILTER (WHERE rn = 1) AS last_error,
-       max(anomaly) FILTER (WHERE rn = 1) AS last_anomaly
-  FROM finished
- GROUP BY platform, dealer_id
-"""
 
+class AlertStateHook:
+    """The alert-state operations, each in one transaction of the job history's connection (``history``)."""
 
-class AlertStateHook(JobHistoryHook):
-    """JobHistoryHook with the alert-state operations."""
-
-    hook_name = "Open Dealer alert state"
+    def __init__(self, history: JobHistoryHook | None = None) -> None:
+        """``history``: the job-history hook whose connection this uses (default: a new one)."""
+        self.history = history if history is not None else JobHistoryHook()
 
     def claim(self, conditions: Sequence[Condition]) -> list[str]:
         """Record each condition as seen; return the keys this call may (and must) alert on."""
         claimed: list[str] = []
-        with self._cursor() as cur:
+        with self.history.cursor() as cur:
             for condition in conditions:
                 details: dict[str, Any] = {"detail": condition.detail}
                 if condition.dealer is not None:
@@ -84,14 +65,14 @@ class AlertStateHook(JobHistoryHook):
         """The alert for these keys was not delivered: the next check claims them again."""
         if not keys:
             return
-        with self._cursor() as cur:
+        with self.history.cursor() as cur:
             cur.execute("UPDATE alert_state SET last_sent = NULL WHERE key = ANY(%s)", (list(keys),))
 
     def clear(self, keys: Collection[str]) -> list[ClearedCondition]:
         """Close these conditions (a check found them gone); returns those that were open, by key."""
         if not keys:
             return []
-        with self._cursor() as cur:
+        with self.history.cursor() as cur:
             cur.execute(
                 "UPDATE alert_state SET cleared_at = now() WHERE key = ANY(%s) AND cleared_at IS NULL "
                 f"RETURNING {_CLEARED_COLUMNS}",
@@ -101,7 +82,7 @@ class AlertStateHook(JobHistoryHook):
 
     def clear_open(self, kinds: Collection[str], keep: Collection[str]) -> list[ClearedCondition]:
         """Close every open condition of ``kinds`` whose key is not in ``keep``; returns them, by key."""
-        with self._cursor() as cur:
+        with self.history.cursor() as cur:
             cur.execute(
                 "UPDATE alert_state SET cleared_at = now() "
                 "WHERE kind = ANY(%s) AND cleared_at IS NULL AND NOT (key = ANY(%s)) "
@@ -109,31 +90,6 @@ class AlertStateHook(JobHistoryHook):
                 (list(kinds), list(keep)),
             )
             return _cleared(cur.fetchall())
-
-    def open_keys(self) -> list[str]:
-        """Keys of the conditions currently open."""
-        with self._cursor() as cur:
-            cur.execute("SELECT key FROM alert_state WHERE cleared_at IS NULL ORDER BY key")
-            return [str(row[0]) for row in cur.fetchall()]
-
-    def freshness_histories(self, dealer_ids: Sequence[str]) -> dict[tuple[str, str], FreshnessHistory]:
-        """``{(platform, dealer_id): FreshnessHistory}`` for dealers with at least one finished execution."""
-        if not dealer_ids:
-            return {}
-        with self._cursor() as cur:
-            cur.execute(_FRESHNESS_SQL, (list(dealer_ids),))
-            rows = cur.fetchall()
-            return {
-                (str(platform), str(dealer_id)): FreshnessHistory(
-                    last_success=last_success,
-                    consecutive_failures=int(failures),
-                    first_execution=first,
-                    last_status=str(status),
-                    last_error=error,
-                    last_anomaly=anomaly,
-                )
-                for platform, dealer_id, last_success, failures, first, status, error, anomaly in rows
-            }
 
 
 def _cleared(rows: Sequence[Sequence[Any]]) -> list[ClearedCondition]:

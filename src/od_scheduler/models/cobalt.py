@@ -21,11 +21,12 @@ from od_scheduler.models.normalize import (
     absolute_url,
     absolute_urls,
     clean_str,
+    parse_condition,
     parse_int,
     parse_money,
     parse_year,
 )
-from od_scheduler.models.vehicle import Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 from od_scheduler.models.vin import normalize_vin
 
 SOURCE = "cobalt"

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from od_scheduler.models.normalize import (
+    Condition,
     LooseBool,
     LooseStr,
     absolute_url,
@@ -20,12 +21,13 @@ from od_scheduler.models.normalize import (
     clean_str,
     dict_or_none,
     dicts_only,
+    parse_condition,
     parse_int,
     parse_money,
     parse_us_date,
     parse_year,
 )
-from od_scheduler.models.vehicle import Condition, Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
 SOURCE = "dealer.com"
 

@@ -14,17 +14,19 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from od_scheduler.models.normalize import (
+    Condition,
     LooseBool,
     LooseStr,
     LooseStrList,
     absolute_url,
     absolute_urls,
     dicts_only,
+    parse_condition,
     parse_int,
     parse_money,
     parse_year,
 )
-from od_scheduler.models.vehicle import Condition, Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
 SOURCE = "dealersocket"
 INTERNET = "internet"

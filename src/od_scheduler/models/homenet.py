@@ -20,16 +20,18 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from od_scheduler.models.normalize import (
+    Condition,
     absolute_url,
     absolute_urls,
     clean_str,
     parse_bool,
+    parse_condition,
     parse_datetime,
     parse_int,
     parse_money,
     parse_year,
 )
-from od_scheduler.models.vehicle import Condition, Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
 SOURCE = "homenet"
 #: HomeNet's spellings of "unknown" (after stripping).

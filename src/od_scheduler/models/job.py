@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -74,6 +75,28 @@ class JobExecution(BaseModel):
         if self.end_time is None:
             return None
         return int((self.end_time - self.start_time).total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class DealerHistory:
+    """A dealer's recent history on one platform, from its finished (``success``/``failed``) executions.
+
+    One model for every reader: selection (due-ness, the hold rule), the freshness check (missing, held,
+    anomaly) and the status API's dealer health. The default is a dealer with no finished execution yet.
+    """
+
+    #: Start of the latest successful execution.
+    last_success: datetime | None = None
+    #: Finished executions that failed since the latest success (all of them when none succeeded).
+    consecutive_failures: int = 0
+    #: Start of the first finished execution.
+    first_execution: datetime | None = None
+    #: ``success`` or ``failed``: the latest finished execution's status.
+    last_status: str | None = None
+    #: The latest finished execution's last error.
+    last_error: str | None = None
+    #: The inventory anomaly the latest finished execution failed for (its row's ``anomaly``), or None.
+    last_anomaly: str | None = None
 
 
 def dealer_label(dealer_id: str, name: str | None, slug: str | None, *, with_id: bool = True) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -36,6 +37,24 @@ MIN_MODEL_YEAR = 1886
 MAX_MODEL_YEAR = 2100
 
 
+class Condition(StrEnum):
+    """Sale condition of a vehicle."""
+
+    NEW = "new"
+    USED = "used"
+    CERTIFIED = "certified"
+
+
+_CONDITION_WORDS = {
+    "new": Condition.NEW,
+    "used": Condition.USED,
+    "pre-owned": Condition.USED,
+    "preowned": Condition.USED,
+    "certified": Condition.CERTIFIED,
+    "cpo": Condition.CERTIFIED,
+}
+
+
 def clean_str(v: object) -> str | None:
     """A stripped string, or ``None`` for ``None``, blanks and values that are not text or numbers."""
     if isinstance(v, str):
@@ -50,6 +69,24 @@ def clean_str(v: object) -> str | None:
         if isinstance(v, float) and not math.isfinite(v):
             return None
         return str(v)
+    return None
+
+
+def parse_condition(v: object) -> Condition | None:
+    """``Condition`` from source text such as ``"New"``, ``"USED"``, ``"Certified Pre-Owned"``, ``"CPO"``.
+
+    Certified wins over used when both appear; unrecognized text is unknown (``None``).
+    """
+    if isinstance(v, Condition):
+        return v
+    text = clean_str(v)
+    if text is None:
+        return None
+    words = {w for w in text.lower().replace("_", " ").replace("/", " ").split()}
+    found = {_CONDITION_WORDS[w] for w in words if w in _CONDITION_WORDS}
+    for condition in (Condition.CERTIFIED, Condition.NEW, Condition.USED):
+        if condition in found:
+            return condition
     return None
 
 

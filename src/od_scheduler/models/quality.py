@@ -15,6 +15,7 @@ from od_scheduler.models.normalize import (
     absolute_url,
     all_plain_absolute,
     clean_str,
+    parse_condition,
     parse_int,
     parse_money,
     parse_year,
@@ -77,9 +78,10 @@ def screen_fields(fields: dict[str, Any], *, now: datetime | None = None) -> tup
     condition_raw = (
         clean_str(out.get("condition")) if isinstance(out.get("condition"), str) else out.get("condition")
     )
-    if condition_raw is not None and condition_raw not in _CONDITIONS:
-        from od_scheduler.models.vehicle import parse_condition
-
-        if parse_condition(condition_raw) is None:
-            drop("condition", "invalid_condition")
+    if (
+        condition_raw is not None
+        and condition_raw not in _CONDITIONS
+        and parse_condition(condition_raw) is None
+    ):
+        drop("condition", "invalid_condition")
     return out, warnings

@@ -16,7 +16,6 @@ import hashlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import (
@@ -36,33 +35,18 @@ from od_scheduler.models.normalize import (
     MAX_INT_DIGITS,
     MAX_MODEL_YEAR,
     MIN_MODEL_YEAR,
+    Condition,
     absolute_url,
     all_plain_absolute,
     clean_str,
+    parse_condition,
     parse_datetime,
     parse_int,
     parse_money,
     parse_year,
 )
+from od_scheduler.models.quality import screen_fields
 from od_scheduler.models.vin import VIN_PROBLEMS, normalize_vin, vin_problem
-
-
-class Condition(StrEnum):
-    """Sale condition of a vehicle."""
-
-    NEW = "new"
-    USED = "used"
-    CERTIFIED = "certified"
-
-
-_CONDITION_WORDS = {
-    "new": Condition.NEW,
-    "used": Condition.USED,
-    "pre-owned": Condition.USED,
-    "preowned": Condition.USED,
-    "certified": Condition.CERTIFIED,
-    "cpo": Condition.CERTIFIED,
-}
 
 #: The fields ``content_hash()`` covers, in hashing order. ``source_updated_at`` is left out on purpose:
 #: feeds that restamp every record on each export would otherwise make every vehicle look changed.
@@ -122,24 +106,6 @@ def _unique_images(v: Any) -> Any:
         if url not in unique:
             unique.append(url)
     return unique
-
-
-def parse_condition(v: object) -> Condition | None:
-    """``Condition`` from source text such as ``"New"``, ``"USED"``, ``"Certified Pre-Owned"``, ``"CPO"``.
-
-    Certified wins over used when both appear; unrecognized text is unknown (``None``).
-    """
-    if isinstance(v, Condition):
-        return v
-    text = clean_str(v)
-    if text is None:
-        return None
-    words = {w for w in text.lower().replace("_", " ").replace("/", " ").split()}
-    found = {_CONDITION_WORDS[w] for w in words if w in _CONDITION_WORDS}
-    for condition in (Condition.CERTIFIED, Condition.NEW, Condition.USED):
-        if condition in found:
-            return condition
-    return None
 
 
 def _normalized(data: dict[str, Any]) -> dict[str, Any]:
@@ -417,8 +383,6 @@ def make_vehicle(**fields: Any) -> Vehicle:
     values are already canonical (the usual case) the vehicle is built without pydantic-core
     (:func:`_canonical_vehicle`), as validation would build it.
     """
-    from od_scheduler.models.quality import screen_fields
-
     ref = normalize_vin(fields.get("vin")) or clean_str(fields.get("stock_number"))
     fields, warnings = screen_fields(fields)
     canonical = _canonical_vehicle(fields, tuple(warnings))

@@ -13,15 +13,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from od_scheduler.models.normalize import (
+    Condition,
     LooseStr,
     absolute_url,
     absolute_urls,
     dict_or_none,
+    parse_condition,
     parse_int,
     parse_money,
     parse_year,
 )
-from od_scheduler.models.vehicle import Condition, Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
 SOURCE = "vinsolutions"
 

@@ -21,11 +21,12 @@ from od_scheduler.models.normalize import (
     LooseStrList,
     absolute_url,
     absolute_urls,
+    parse_condition,
     parse_datetime,
     parse_money,
     parse_year,
 )
-from od_scheduler.models.vehicle import Vehicle, make_vehicle, parse_condition
+from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
 SOURCE = "web_scraping"
 

@@ -48,7 +48,9 @@ class AnnounceChangesOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         history = JobHistoryHook()
-        change = inventory_change(self.platform, dag_id, run_id, history.run_executions(dag_id, run_id))
+        change = inventory_change(
+            self.platform, dag_id, run_id, history.executions.run_executions(dag_id, run_id)
+        )
         if change.dealers_changed == 0:
             raise AirflowSkipException(
                 f"run {run_id} sent and delisted nothing at the Data API: no event on {self.asset.uri}"

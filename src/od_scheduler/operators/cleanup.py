@@ -74,10 +74,10 @@ class PruneJobHistoryOperator(_CleanupOperator):
         keep_last = settings.keep_last_executions
         hook = JobHistoryHook()
         deleted = batches = 0
-        eligible = hook.count_prunable(cutoff=cutoff, keep_last=keep_last)
+        eligible = hook.executions.count_prunable(cutoff=cutoff, keep_last=keep_last)
         if not dry_run:
             while True:
-                count = hook.delete_prunable(
+                count = hook.executions.delete_prunable(
                     cutoff=cutoff, keep_last=keep_last, batch=settings.cleanup_batch_size
                 )
                 if count == 0:

@@ -29,7 +29,7 @@ class CobaltInventoryOperator(PullInventoryOperator):
         if self.wants_full_refresh():
             self.log.info("Cobalt feed %s: full_refresh, fetching unconditionally", config.dealer_code)
         else:
-            etag = JobHistoryHook().get_state(dealer.id, self.platform_id).get("etag")
+            etag = JobHistoryHook().fingerprints.get_state(dealer.id, self.platform_id).get("etag")
             self.log.info(
                 "Cobalt feed %s: %s",
                 config.dealer_code,

@@ -25,7 +25,9 @@ from airflow.sdk import BaseOperator, Context
 
 from od_scheduler.alert_rules import SWEPT_KINDS, StuckRun, check_freshness, freshness_alert, stuck_runs
 from od_scheduler.hooks.alert_state import AlertStateHook
+from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.hooks.payload_cms import PayloadCmsHook
+from od_scheduler.hooks.stores.executions import ExecutionStore
 from od_scheduler.models.alert import ConditionKind, condition_key
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.notifications import WebhookAlertNotifier, task_ref
@@ -43,13 +45,14 @@ class CheckFreshnessOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         settings = get_settings()
-        state = AlertStateHook()
+        history = JobHistoryHook()
+        state = AlertStateHook(history)
         # Before the CMS is asked: the job history is put right even when the CMS is down.
-        stuck = self._close_abandoned(state, closed_by=dag_id)
+        stuck = self._close_abandoned(history.executions, closed_by=dag_id)
         dealers = self._active_dealers()
         # Every active dealer, whichever platform DAGs ran: the status page and API can name them all.
-        state.remember_dealers(dealers)
-        histories = state.freshness_histories([d.id for d in dealers])
+        history.directory.remember_dealers(dealers)
+        histories = history.executions.histories_on_every_platform([d.id for d in dealers])
         report = check_freshness(
             dealers,
             histories,
@@ -104,11 +107,11 @@ class CheckFreshnessOperator(BaseOperator):
             "resolved": resolved.conditions if resolved else [],
         }
 
-    def _close_abandoned(self, history: AlertStateHook, *, closed_by: str) -> list[StuckRun]:
+    def _close_abandoned(self, executions: ExecutionStore, *, closed_by: str) -> list[StuckRun]:
         """Fail the rows runs left ``running`` past the lease; log them by run."""
         settings = get_settings()
         limit = settings.cleanup_batch_size
-        closed = history.close_abandoned(
+        closed = executions.close_abandoned(
             lease_minutes=settings.lease_minutes, closed_by=closed_by, limit=limit
         )
         runs = stuck_runs(closed)

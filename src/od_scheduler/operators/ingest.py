@@ -161,7 +161,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         hook = DataApiHook()
         self._api_slots = threading.BoundedSemaphore(self.pool_slots)
         try:
-            rows = history.shard_rows(
+            rows = history.executions.shard_rows(
                 context["dag"].dag_id, context["run_id"], platform.id, [d.dealer_id for d in shard.dealers]
             )
             outcomes = run_dealers(
@@ -200,10 +200,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         try_number = int(context["ti"].try_number or 1)
         # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
         # another run holding it fails the try before anything is written (see job_tracking).
-        lease = DealerLease(history, key, label=ref.label, what="Data API ingest")
+        lease = DealerLease(history.executions, key, label=ref.label, what="Data API ingest")
 
         with failing_job(
-            history,
+            history.executions,
             key,
             what="Data API ingest",
             label=ref.label,
@@ -211,7 +211,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             max_tries=ti_max_tries(context),
             lease=lease,
         ):
-            later = history.later_success(key)
+            later = history.executions.later_success(key)
             if later is not None:
                 # Clearing an old run's failed ingest after a later run succeeded would re-send stale
                 # content (re-listing sold cars) and move the source state (window, ETag) backwards.
@@ -235,7 +235,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     rejected_vins=staged.rejected_vins,
                     lease=lease,
                 )
-            history.progress(
+            history.executions.progress(
                 key,
                 processed=result.vehicles_processed,
                 rejected=pulled.vehicles_rejected + result.vehicles_rejected,
@@ -269,8 +269,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 )
             elif pulled.state:
                 # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
-                history.set_state(pulled.dealer_id, pulled.platform, pulled.state)
-            history.finish(key, JobStatus.SUCCESS)
+                history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
+            history.executions.finish(key, JobStatus.SUCCESS)
         return result.model_dump(mode="json")
 
     @staticmethod
@@ -317,7 +317,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         plan = plan_ingest(
             pulled,
             vehicles,
-            history.fingerprints(dealer_id, platform),
+            history.fingerprints.for_dealer(dealer_id, platform),
             rejected_vins=rejected_vins,
             scope=scope,
             run=run,
@@ -336,9 +336,9 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 plan.vehicles_sent,
                 tally.processed,
             )
-        history.touch_seen(dealer_id, platform, plan.seen)
+        history.fingerprints.touch_seen(dealer_id, platform, plan.seen)
         # The Data API holds these vehicles' current content: a rejection of other content is over.
-        history.clear_rejections(dealer_id, platform, plan.rejections_over)
+        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_over)
         still_rejected = plan.still_rejected
         if still_rejected:
             self.log.info(
@@ -391,7 +391,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         from it and delist those that reached the threshold, unless the pull is an anomaly."""
         dealer_id, platform = pulled.dealer_id, pulled.platform
         decision = plan.delisting
-        history.reset_missing(dealer_id, platform, decision.reset)
+        history.fingerprints.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:
             self.log.info(
                 "Partial or unchanged pull (%s): no miss is counted, nothing is delisted",
@@ -405,7 +405,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 decision.anomaly,
             )
             return DelistTally()
-        history.count_missing(dealer_id, platform, decision.count, run=plan.run)
+        history.fingerprints.count_missing(dealer_id, platform, decision.count, run=plan.run)
         if decision.waiting:
             self.log.info(
                 "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
@@ -417,7 +417,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         tally = self._delist(client, history, pulled, list(decision.delist))
         tally.waiting = len(decision.waiting)
         # Vehicles that left the lot while rejected: their rejection no longer stands.
-        history.clear_rejections(dealer_id, platform, plan.rejections_left)
+        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_left)
         return tally
 
     def _delist(
@@ -444,10 +444,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 break
             if outcome.short:
                 self.log.warning("%s: %s", outcome.short, ", ".join(chunk[:20]))
-                history.mark_delist_unconfirmed(pulled.dealer_id, pulled.platform, chunk)
+                history.fingerprints.mark_delist_unconfirmed(pulled.dealer_id, pulled.platform, chunk)
                 tally.unconfirmed += len(chunk)
                 continue
-            history.mark_delisted(pulled.dealer_id, pulled.platform, chunk)
+            history.fingerprints.mark_delisted(pulled.dealer_id, pulled.platform, chunk)
             tally.delisted += len(chunk)
             done.extend(chunk)
         if done:
@@ -504,13 +504,13 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 outcome.unconfirmed,
             )
             return
-        history.record_accepted(
+        history.fingerprints.record_accepted(
             pulled.dealer_id,
             pulled.platform,
             {vin: plan.hashes[vin] for vin in outcome.accepted},
             hash_version=HASH_VERSION,
         )
-        history.record_rejected(
+        history.fingerprints.record_rejected(
             pulled.dealer_id,
             pulled.platform,
             {vin: (plan.hashes[vin], reason) for vin, reason in outcome.rejected.items()},

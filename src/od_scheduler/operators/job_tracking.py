@@ -21,7 +21,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
-from od_scheduler.hooks.job_history import JobHistoryHook, OtherRun
+from od_scheduler.hooks.stores.executions import ExecutionStore, OtherRun
 from od_scheduler.models.job import DealerRef, ExecutionKey, JobStatus
 from od_scheduler.settings import get_settings
 
@@ -66,9 +66,9 @@ class DealerLease:
     """
 
     def __init__(
-        self, history: JobHistoryHook, key: ExecutionKey, *, label: str, what: str, held: bool = False
+        self, executions: ExecutionStore, key: ExecutionKey, *, label: str, what: str, held: bool = False
     ) -> None:
-        self.history = history
+        self.executions = executions
         self.key = key
         self.label = label
         self.what = what
@@ -78,7 +78,7 @@ class DealerLease:
 
     def hold(self) -> None:
         """Renew the lease now, or fail naming the run that holds it."""
-        holder = self.history.renew_lease(self.key, minutes=self.minutes)
+        holder = self.executions.renew_lease(self.key, minutes=self.minutes)
         if holder is not None:
             raise AirflowFailException(lease_lost(self.label, self.what, holder))
         self.renewed = time.monotonic()
@@ -114,7 +114,7 @@ def stale_pull(label: str, later: OtherRun) -> str:
 
 @contextmanager
 def failing_job(
-    history: JobHistoryHook,
+    executions: ExecutionStore,
     key: ExecutionKey,
     *,
     what: str,
@@ -141,18 +141,18 @@ def failing_job(
         # Not an error: the task waits in the triggerer and resumes; its row stays ``running``.
         raise
     except PERMANENT as err:
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
+        executions.finish(key, JobStatus.FAILED, error=f"try {try_number}: {describe(err)}")
         raise AirflowFailException(f"{what} failed for {label}: {describe(err)}") from err
     except InventoryAnomaly as err:
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}", anomaly=err.anomaly)
+        executions.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}", anomaly=err.anomaly)
         raise
     except AirflowFailException as err:
-        history.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}")
+        executions.finish(key, JobStatus.FAILED, error=f"try {try_number}: {err}")
         raise
     except BaseException as err:
         # Transient errors, timeouts, SIGTERM: record, then let Airflow decide (retry or fail).
         final = max_tries is not None and try_number > max_tries
-        history.finish(
+        executions.finish(
             key,
             JobStatus.FAILED,
             error=f"try {try_number}: {describe(err)}{_next(try_number, max_tries)}",

@@ -93,8 +93,8 @@ class ListDealersOperator(BaseOperator):
                 history, platform.id, platform.name, len(dealers) + len(invalid), params.force
             )
         # Names beside ids on the status page, in the status API and in alerts (one statement per listing).
-        history.remember_dealers([*dealers, *invalid], platform=platform.id)
-        histories = history.dealer_histories(platform.id, [d.id for d in dealers])
+        history.directory.remember_dealers([*dealers, *invalid], platform=platform.id)
+        histories = history.executions.dealer_histories(platform.id, [d.id for d in dealers])
         selection = select_dealers(
             dealers,
             histories,
@@ -151,7 +151,7 @@ class ListDealersOperator(BaseOperator):
     ) -> None:
         """A platform that had dealers and now lists none fails the run (and alerts, through this task's
         failure callback) unless ``force`` accepts the empty answer; otherwise the count is remembered."""
-        previous = history.last_listing(platform_id)
+        previous = history.directory.last_listing(platform_id)
         if listed == 0 and previous and not force:
             # Wrapping the PayloadError makes it a system alert (a refusal alone would not alert).
             empty = PayloadError(
@@ -168,7 +168,7 @@ class ListDealersOperator(BaseOperator):
                 name,
                 previous,
             )
-        history.record_listing(platform_id, listed)
+        history.directory.record_listing(platform_id, listed)
 
     def _fetch(self, platform_id: str, dealer_id: str | None) -> tuple[list[Dealer], list[InvalidDealer]]:
         try:

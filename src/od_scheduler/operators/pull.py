@@ -305,13 +305,13 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         """
         settings = get_settings()
         return plan_window(
-            history.get_state(dealer.id, self.platform_id),
+            history.fingerprints.get_state(dealer.id, self.platform_id),
             run_time=data_interval_time(context),
             run_id=str(context["run_id"]),
             overlap=timedelta(minutes=settings.incremental_overlap_minutes),
             full_every=timedelta(hours=settings.full_pull_hours),
             full_refresh=self.wants_full_refresh(),
-            has_success=history.last_success(dealer.id, self.platform_id) is not None,
+            has_success=history.executions.last_success(dealer.id, self.platform_id) is not None,
         )
 
     # -- the shard ---------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
 
     def dealers_to_pull(self, context: Context, shard: Shard, history: JobHistoryHook) -> list[DealerRef]:
         """The shard's dealers this try pulls: all but those pulled or done earlier in this run."""
-        rows = history.shard_rows(
+        rows = history.executions.shard_rows(
             context["dag"].dag_id, context["run_id"], self.platform_id, [d.dealer_id for d in shard.dealers]
         )
         todo = [ref for ref in shard.dealers if not pulled_in_this_run(rows.get(ref.dealer_id))]
@@ -398,9 +398,9 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         """
         platform = get_platform(self.platform_id)
         job = self._job(context, ref, history)
-        holder = job.history.acquire_lease(job.key, minutes=get_settings().lease_minutes)
+        holder = job.history.executions.acquire_lease(job.key, minutes=get_settings().lease_minutes)
         if holder is not None:
-            earlier = job.history.get(job.key) if job.try_number > 1 else None
+            earlier = job.history.executions.get(job.key) if job.try_number > 1 else None
             if earlier is not None and earlier.status != JobStatus.SKIPPED:
                 raise AirflowFailException(
                     f"{platform.name} pull refused for {ref.label}: this run no longer holds the dealer's "
@@ -408,11 +408,11 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
                     "re-run this dealer once that run has finished."
                 )
             reason = f"skipped: run {holder} is pulling this dealer right now"
-            job.history.skip(job.key, try_number=job.try_number, reason=reason)
+            job.history.executions.skip(job.key, try_number=job.try_number, reason=reason)
             raise AirflowSkipException(f"{ref.label}: {reason}")
         job.lease.renewed = time.monotonic()
-        job.history.start(job.key, try_number=job.try_number)
-        job.history.mark_pull_start(job.key)
+        job.history.executions.start(job.key, try_number=job.try_number)
+        job.history.executions.mark_pull_start(job.key)
         self.log.info("Pulling %s inventory for %s, try %d", platform.name, ref.label, job.try_number)
         return job
 
@@ -432,7 +432,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
             history=history,
             try_number=int(context["ti"].try_number or 1),
             max_tries=ti_max_tries(context),
-            lease=DealerLease(history, key, label=ref.label, what=f"{name} pull"),
+            lease=DealerLease(history.executions, key, label=ref.label, what=f"{name} pull"),
         )
 
     def guarded(self, job: PullJob) -> Any:
@@ -440,7 +440,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         and fails (or retries) the dealer."""
         name = get_platform(self.platform_id).name
         return failing_job(
-            job.history,
+            job.history.executions,
             job.key,
             what=f"{name} pull",
             label=job.ref.label,
@@ -496,7 +496,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
             notes=notes,
             state=state,
         )
-        job.history.progress(
+        job.history.executions.progress(
             job.key,
             found=result.vehicles_found,
             rejected=result.vehicles_rejected,
@@ -527,7 +527,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         )
         self.log.info("%s: staged to %s (sha256 %s)", job.ref.label, path, checksum)
         summary = result.model_dump(mode="json")
-        job.history.record_pull(job.key, summary)
+        job.history.executions.record_pull(job.key, summary)
         return summary
 
     def _check_parts(
@@ -540,7 +540,9 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         context: Context,
     ) -> bool:
         """Compare per-part counts with the last complete pull's; a part gone empty makes the pull partial."""
-        previous = parse_part_counts(job.history.get_state(dealer.id, self.platform_id).get(PART_COUNTS))
+        previous = parse_part_counts(
+            job.history.fingerprints.get_state(dealer.id, self.platform_id).get(PART_COUNTS)
+        )
         lost = lost_parts(previous, parts)
         if not lost:
             return complete

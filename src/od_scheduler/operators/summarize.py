@@ -194,11 +194,11 @@ class SummarizeRunOperator(BaseOperator):
     ) -> tuple[list[JobExecution], dict[str, DealerRef]]:
         """Close this run's rows its dead tasks left ``running``, release its leases, and read its rows
         (with the dealers named): everything the verdict needs from the job history."""
-        closed = history.close_stale(dag_id, run_id, STALE_MESSAGE)
-        history.release_run_leases(dag_id, run_id)
+        closed = history.executions.close_stale(dag_id, run_id, STALE_MESSAGE)
+        history.executions.release_run_leases(dag_id, run_id)
         if closed:
             self.log.warning("Closed %d job(s) left 'running' by a task that died", closed)
-        rows = [r for r in history.run_executions(dag_id, run_id) if r.platform == platform]
+        rows = [r for r in history.executions.run_executions(dag_id, run_id) if r.platform == platform]
         return rows, self._named(history, platform, dealers, rows)
 
     def _alert_database_down(self, context: Context, platform: str, dealers: int, error: str) -> None:
@@ -237,7 +237,7 @@ class SummarizeRunOperator(BaseOperator):
         refs = {d.dealer_id: d for d in dealers}
         unlisted = sorted({r.dealer_id for r in rows} - set(refs))
         if unlisted:
-            for dealer_id, (name, slug) in history.dealer_names(unlisted).items():
+            for dealer_id, (name, slug) in history.directory.dealer_names(unlisted).items():
                 refs[dealer_id] = DealerRef(dealer_id=dealer_id, platform=platform, name=name, slug=slug)
         return refs
 

@@ -214,7 +214,9 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                         run.describe(),
                     )
                     measured = merge_metrics(client.stats.as_metrics(), {"polls": 0, "wait_ms": 0})
-                    job.history.progress(job.key, metrics={**measured, "apify_run_status": run.status})
+                    job.history.executions.progress(
+                        job.key, metrics={**measured, "apify_run_status": run.status}
+                    )
                     return self.stage(
                         job, dealer, self._read_dataset(client, run, config, dealer, {}), context
                     )
@@ -252,7 +254,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         self, job: PullJob, client: ApifyClient, config: WebScrapingConfig, actor_input: Mapping[str, Any]
     ) -> ApifyRun:
         """The run an earlier try of this DAG run started, if it can still serve; else a new one."""
-        recorded = RecordedRun.of(job.history.get(job.key))
+        recorded = RecordedRun.of(job.history.executions.get(job.key))
         replaced = list(recorded.replaced)
         if recorded.run_id:
             run = self._current(job, client, recorded.run_id)
@@ -287,7 +289,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                     job.ref.label,
                     found.describe(),
                 )
-                job.history.progress(job.key, metrics={RUN_ID_KEY: found.id, START_SENT_KEY: None})
+                job.history.executions.progress(job.key, metrics={RUN_ID_KEY: found.id, START_SENT_KEY: None})
                 return found
             else:
                 self.log.warning(
@@ -324,7 +326,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
     ) -> ApifyRun:
         """Start the run, recording the time the start is sent before it and the run id right after."""
         sent_at = datetime.now(UTC)
-        job.history.progress(
+        job.history.executions.progress(
             job.key, metrics={RUN_ID_KEY: None, START_SENT_KEY: sent_at.isoformat(), REPLACED_KEY: replaced}
         )
         try:
@@ -333,9 +335,11 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
             # ``apify_start_sent_at`` stays: the next try looks for the run before it starts one.
             raise
         except (UpstreamError, PayloadError):
-            job.history.progress(job.key, metrics={START_SENT_KEY: None})  # certainly nothing started
+            job.history.executions.progress(
+                job.key, metrics={START_SENT_KEY: None}
+            )  # certainly nothing started
             raise
-        job.history.progress(job.key, metrics={RUN_ID_KEY: run.id, START_SENT_KEY: None})
+        job.history.executions.progress(job.key, metrics={RUN_ID_KEY: run.id, START_SENT_KEY: None})
         self.log.info(
             "%s: started Apify actor %s: %s, dataset %s",
             job.ref.label,
@@ -412,7 +416,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                     f"{job.ref.label}: the Apify trigger failed ({err}); the run goes on, the next try "
                     "resumes it"
                 ) from err
-            run_id = RecordedRun.of(job.history.get(job.key)).run_id
+            run_id = RecordedRun.of(job.history.executions.get(job.key)).run_id
             if run_id is None:
                 raise PermanentUpstreamError(
                     f"{job.ref.label}: the deferral timed out and no Apify run is recorded for this DAG run"
@@ -438,7 +442,9 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
             except (UpstreamError, PayloadError) as err:
                 self.log.error("%s: aborting Apify run %s failed: %s", job.ref.label, run_id, err)
                 outcome = f"the abort request failed ({err}); abort it in the Apify console"
-            job.history.progress(job.key, metrics=merge_metrics(measured, client.stats.as_metrics()))
+            job.history.executions.progress(
+                job.key, metrics=merge_metrics(measured, client.stats.as_metrics())
+            )
         self._track(job, None)
         return outcome
 
@@ -492,7 +498,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 dict(event.get("metrics") or {}),
                 {"polls": event.get("polls", 0), "wait_ms": int(float(event.get("waited_s") or 0) * 1000)},
             )
-            job.history.progress(
+            job.history.executions.progress(
                 job.key, metrics={**measured, "apify_run_status": run.status if run else None}
             )
             if event["status"] == ERROR:

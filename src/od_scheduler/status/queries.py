@@ -23,8 +23,9 @@ from od_scheduler import conn_ids
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.job_history import JobHistoryHook
 from od_scheduler.models.dealer import Dealer
+from od_scheduler.models.job import DealerHistory
 from od_scheduler.platforms import PLATFORMS
-from od_scheduler.scheduling import DealerHistory, interval_for, select_dealers
+from od_scheduler.scheduling import interval_for, is_overdue, select_dealers
 from od_scheduler.settings import get_settings
 from od_scheduler.status.schemas import (
     Aggregate,
@@ -475,12 +476,6 @@ class StatusQueries:
         return [RunSummaryRow(**r) for r in rows]
 
 
-def is_overdue(history: DealerHistory, *, first_run: datetime, interval: timedelta, now: datetime) -> bool:
-    """Last success older than ``overdue_factor()`` intervals; without any success, the first run is."""
-    reference = history.last_success if history.last_success is not None else first_run
-    return now - reference > overdue_factor() * interval
-
-
 def dealer_health(
     queries: StatusQueries,
     *,
@@ -506,7 +501,7 @@ def dealer_health(
         dealers = [
             Dealer(id=r["dealer_id"], name=r["dealer_id"], slug=r["dealer_id"], status="active") for r in rows
         ]
-        histories = queries.hook.dealer_histories(platform_id, [d.id for d in dealers])
+        histories = queries.hook.executions.dealer_histories(platform_id, [d.id for d in dealers])
         selection = select_dealers(
             dealers,
             histories,
@@ -531,7 +526,13 @@ def dealer_health(
                     consecutive_failures=history.consecutive_failures,
                     held=dealer.id in selection.held,
                     held_reason=selection.held.get(dealer.id),
-                    overdue=is_overdue(history, first_run=row["first_run"], interval=interval, now=now),
+                    overdue=is_overdue(
+                        history.last_success,
+                        row["first_run"],
+                        interval=interval,
+                        factor=overdue_factor(),
+                        now=now,
+                    ),
                     due=dealer.id in selected,
                     executions=row["executions"],
                     last_run=row["last_run"],

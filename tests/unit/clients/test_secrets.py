@@ -15,7 +15,7 @@ from od_scheduler.clients.cobalt import CobaltClient
 from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.clients.vinsolutions import VinsolutionsClient
 from od_scheduler.exceptions import PermanentUpstreamError
-from od_scheduler.hooks.job_history import MAX_STORED_ERROR_CHARS, stored_error
+from od_scheduler.hooks.stores.executions import MAX_STORED_ERROR_CHARS, stored_error
 from od_scheduler.models.alert import Alert, AlertDealer, AlertKind, Severity, slack_escape
 
 from .conftest import Script

@@ -9,7 +9,7 @@ import pytest
 
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.models.cobalt import MALFORMED_ROW, CobaltVehicle, split_urls
-from od_scheduler.models.vehicle import Condition
+from od_scheduler.models.normalize import Condition
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.models.homenet import HomenetVehicle, detail_page_url
-from od_scheduler.models.vehicle import Condition
+from od_scheduler.models.normalize import Condition
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from od_scheduler.models.normalize import (
+    Condition,
     absolute_url,
     clean_str,
     parse_bool,
+    parse_condition,
     parse_datetime,
     parse_int,
     parse_money,
@@ -409,3 +411,20 @@ def test_parse_int_of_an_int_is_what_the_decimal_path_gives() -> None:
         assert parse_int(edge) == parse_int(Decimal(edge))
     assert parse_int(True) is None
     assert parse_int(False) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("New", Condition.NEW),
+        ("USED", Condition.USED),
+        ("Pre-Owned", Condition.USED),
+        ("Certified Used", Condition.CERTIFIED),
+        ("CPO", Condition.CERTIFIED),
+        ("Demo", None),
+        ("", None),
+        ("Renewed", None),
+    ],
+)
+def test_parse_condition(text: str, expected: Condition | None) -> None:
+    assert parse_condition(text) == expected

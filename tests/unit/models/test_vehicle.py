@@ -11,13 +11,12 @@ import pytest
 from pydantic import ValidationError
 
 from od_scheduler.exceptions import RecordRejected
+from od_scheduler.models.normalize import Condition
 from od_scheduler.models.vehicle import (
     HASH_FIELDS,
     HASH_VERSION,
-    Condition,
     Vehicle,
     make_vehicle,
-    parse_condition,
 )
 
 pytestmark = pytest.mark.unit
@@ -127,23 +126,6 @@ def test_canonicalization() -> None:
     assert v.msrp is None
     assert v.images == ["https://img.test/1.jpg"]
     assert v.source_updated_at == datetime(2024, 12, 31, 23, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("New", Condition.NEW),
-        ("USED", Condition.USED),
-        ("Pre-Owned", Condition.USED),
-        ("Certified Used", Condition.CERTIFIED),
-        ("CPO", Condition.CERTIFIED),
-        ("Demo", None),
-        ("", None),
-        ("Renewed", None),
-    ],
-)
-def test_parse_condition(text: str, expected: Condition | None) -> None:
-    assert parse_condition(text) == expected
 
 
 def test_frozen_and_strict_about_unknown_fields() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from od_scheduler.exceptions import RecordRejected
-from od_scheduler.models.vehicle import Condition
+from od_scheduler.models.normalize import Condition
 from od_scheduler.models.vinsolutions import VinsolutionsVehicle
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from od_scheduler.exceptions import RecordRejected
-from od_scheduler.models.vehicle import Condition
+from od_scheduler.models.normalize import Condition
 from od_scheduler.models.vin import check_digit
 from od_scheduler.models.web_scraping import ApifyRun, ScrapedVehicle
 
