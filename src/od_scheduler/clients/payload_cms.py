@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from od_scheduler.clients.base import BaseClient, HeaderAuth, Page, PageNumberPaginator
 from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
-from od_scheduler.models.dealer import PLATFORM_IDS, Dealer, InvalidDealer, summarize_validation_error
+from od_scheduler.models.dealer import Dealer, InvalidDealer, summarize_validation_error
 from od_scheduler.models.normalize import parse_int
+from od_scheduler.platforms import PLATFORMS
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ class PayloadCmsClient(BaseClient):
     ) -> Iterator[Dealer | InvalidDealer]:
         """Active dealers on ``platform`` (``None``: any platform), optionally only ``dealer_id`` (or those
         among ``dealer_ids``), lazily."""
-        if platform is not None and platform not in PLATFORM_IDS:
-            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
+        if platform is not None and platform not in PLATFORMS:
+            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
         paginator: PageNumberPaginator[Any] = PageNumberPaginator(
             lambda page: self._fetch_dealers(
                 page, platform=platform, dealer_id=dealer_id, dealer_ids=dealer_ids

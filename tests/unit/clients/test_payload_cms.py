@@ -11,7 +11,8 @@ import pytest
 from od_scheduler.clients.base import RetryPolicy
 from od_scheduler.clients.payload_cms import PayloadCmsClient
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
-from od_scheduler.models.dealer import DealerComConfig, InvalidDealer
+from od_scheduler.models.dealer import InvalidDealer
+from od_scheduler.models.dealer_com import DealerComConfig
 
 from .conftest import FakeClock, Script
 
