@@ -33,7 +33,7 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # the deadline names ar
     task_group,
 )
 
-from od_scheduler.alert_rules import expected_run_minutes, task_timeout_minutes
+from od_scheduler.alert_rules import task_timeout_minutes
 from od_scheduler.models.alert import AlertKind
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.announce import AnnounceChangesOperator
@@ -41,7 +41,7 @@ from od_scheduler.operators.ingest import DataApiIngestOperator
 from od_scheduler.operators.list_dealers import ListDealersOperator
 from od_scheduler.operators.summarize import SummarizeRunOperator
 from od_scheduler.platforms import DATA_API_POOL, PAYLOAD_CMS_POOL, get_platform
-from od_scheduler.settings import get_settings
+from od_scheduler.settings import get_settings, platform_timing
 
 #: Shown as each mapped task's index in the UI: the shard's first dealers and its size (``Shard.label``).
 SHARD_LABEL = "{{ task.shard['label'] }}"
@@ -107,25 +107,21 @@ def inventory_params() -> dict[str, Param]:
 
 
 def platform_schedule(platform_id: str) -> CronDataIntervalTimetable:
-    """The platform's schedule (from settings) as cron with real data intervals.
+    """The platform's schedule (``platform_timing``) as cron with real data intervals.
 
     A run's ``[data_interval_start, data_interval_end)`` is the window incremental sources and backfills
     work on, which a bare cron string (a trigger-only timetable in Airflow 3) would not give.
     """
-    platform = get_platform(platform_id)
-    settings = get_settings()
-    return CronDataIntervalTimetable(
-        getattr(settings, platform.schedule_setting, settings.default_schedule), timezone="UTC"
-    )
+    return CronDataIntervalTimetable(platform_timing(platform_id).schedule, timezone="UTC")
 
 
 def long_run_deadline(platform_id: str) -> DeadlineAlert:
-    """Alert (through the triggerer) when a run is still going ``expected_run_minutes`` after it was queued.
+    """Alert (through the triggerer) when a run is still going its expected duration after it was queued.
 
     The callback is named by its dotted path: the triggerer imports it from the installed package (a function
     defined in a DAG file cannot be imported there). The deadline does not stop or fail the run.
     """
-    minutes = expected_run_minutes(platform_id)
+    minutes = platform_timing(platform_id).expected_run_minutes
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=minutes),

@@ -2,7 +2,8 @@
 
 An entry names the platform (id, display name), how it is reached (connection id, pool, pull operator,
 dealers in flight), what a dealer's CMS document holds for it (the config model; the document field follows
-from the id) and when it runs. ``models/dealer.py`` derives its per-platform validation from it.
+from the id) and when it runs (the settings holding its schedule and its expected run duration, a dealer's
+default interval). ``models/dealer.py`` derives its per-platform validation from it.
 
 A platform's operator is named by dotted path and imported on demand (the operators import this module).
 """
@@ -37,6 +38,8 @@ class Platform(Generic[C]):
     config_model: type[C]
     #: The setting (``Settings`` attribute, ``[od_scheduler]`` key) holding the DAG's cron schedule.
     schedule_setting: str
+    #: The setting holding how long one run is expected to take (the long-run alert, the task timeouts).
+    expected_run_setting: str
     #: How often a dealer is due when its CMS ``schedule`` sets no ``interval_minutes``.
     default_interval_minutes: int
     #: Dealers a shard task pulls at once (its ``pool_slots`` in the platform's pool): a Dealer.com dealer
@@ -72,6 +75,7 @@ DEALER_COM = Platform(
     operator="od_scheduler.operators.dealer_com.DealerComInventoryOperator",
     config_model=dealer_com.DealerComConfig,
     schedule_setting="dealer_com_schedule",
+    expected_run_setting="dealer_com_expected_run_minutes",
     default_interval_minutes=60,
     dealers_in_flight=16,
 )
@@ -84,6 +88,7 @@ WEB_SCRAPING = Platform(
     operator="od_scheduler.operators.web_scraping.WebScrapingInventoryOperator",
     config_model=web_scraping.WebScrapingConfig,
     schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
     default_interval_minutes=1440,
     dealers_in_flight=4,
 )
@@ -96,6 +101,7 @@ HOMENET = Platform(
     operator="od_scheduler.operators.homenet.HomenetInventoryOperator",
     config_model=homenet.HomenetConfig,
     schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
     default_interval_minutes=1440,
 )
 
@@ -107,6 +113,7 @@ COBALT = Platform(
     operator="od_scheduler.operators.cobalt.CobaltInventoryOperator",
     config_model=cobalt.CobaltConfig,
     schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
     default_interval_minutes=1440,
 )
 
@@ -118,6 +125,7 @@ VINSOLUTIONS = Platform(
     operator="od_scheduler.operators.vinsolutions.VinsolutionsInventoryOperator",
     config_model=vinsolutions.VinsolutionsConfig,
     schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
     default_interval_minutes=1440,
 )
 
@@ -129,6 +137,7 @@ DEALERSOCKET = Platform(
     operator="od_scheduler.operators.dealersocket.DealersocketInventoryOperator",
     config_model=dealersocket.DealersocketConfig,
     schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
     default_interval_minutes=1440,
 )
 
