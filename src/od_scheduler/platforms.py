@@ -1,26 +1,25 @@
 """The platform registry: one entry per inventory platform, the one home of everything about it.
 
-An entry names the platform (id, display name), how it is reached (connection id, pool, pull operator,
-dealers in flight), what a dealer's CMS document holds for it (the config model; the document field follows
-from the id) and when it runs (the settings holding its schedule and its expected run duration, a dealer's
-default interval). ``models/dealer.py`` derives its per-platform validation from it.
+An entry names the platform (id, display name, the paragraph its DAG's documentation opens with), how it is
+reached (connection id, pool, dealers in flight), what a dealer's CMS document holds for it (the config
+model; the document field follows from the id) and when it runs (the settings holding its schedule and its
+expected run duration, a dealer's default interval). The DAG id, the CMS field, the DAG's ``doc_md``, the
+``Dealer`` model's per-platform validation and the trigger forms' choices are all derived from it.
 
-A platform's operator is named by dotted path and imported on demand (the operators import this module).
+Only low-level modules are imported here (conn_ids, exceptions, the pydantic models), never Airflow or an
+operator: ``models/dealer.py`` builds on this registry, and each platform's operator names its entry. How to
+add a platform: docs/adding-a-platform.md.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from od_scheduler import conn_ids
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.models import cobalt, dealer_com, dealersocket, homenet, vinsolutions, web_scraping
 from od_scheduler.models.platform_config import PlatformConfig
-
-if TYPE_CHECKING:
-    from od_scheduler.operators.pull import PullInventoryOperator
 
 C = TypeVar("C", bound=PlatformConfig)
 
@@ -31,10 +30,10 @@ class Platform(Generic[C]):
 
     id: str
     name: str
+    #: What is particular to this platform, in Markdown: the opening of its DAG's ``doc_md``.
+    doc: str
     conn_id: str
     pool: str
-    #: The pull operator, by dotted path (imported on demand: the operators import this module).
-    operator: str
     config_model: type[C]
     #: The setting (``Settings`` attribute, ``[od_scheduler]`` key) holding the DAG's cron schedule.
     schedule_setting: str
@@ -61,18 +60,17 @@ class Platform(Generic[C]):
         """The dealer document's field holding this platform's config: ``<slug>_config``."""
         return f"{self.slug}_config"
 
-    def operator_class(self) -> type[PullInventoryOperator]:
-        """Import and return the platform's pull operator class."""
-        module_name, _, cls_name = self.operator.rpartition(".")
-        return getattr(importlib.import_module(module_name), cls_name)
-
 
 DEALER_COM = Platform(
     id=dealer_com.SOURCE,
     name="Dealer.com",
+    doc=(
+        "Pulls every active Dealer.com dealer's inventory from its site widget (new, certified and used "
+        "segments), normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer "
+        "Data API."
+    ),
     conn_id=conn_ids.DEALER_COM,
     pool="dealer_com_api",
-    operator="od_scheduler.operators.dealer_com.DealerComInventoryOperator",
     config_model=dealer_com.DealerComConfig,
     schedule_setting="dealer_com_schedule",
     expected_run_setting="dealer_com_expected_run_minutes",
@@ -83,9 +81,19 @@ DEALER_COM = Platform(
 WEB_SCRAPING = Platform(
     id=web_scraping.SOURCE,
     name="Web scraping (Apify)",
+    doc=(
+        "Scrapes every active web-scraping dealer's website with the dealer's Apify actor, normalizes the "
+        "scraped vehicles to the canonical vehicle, stages them, and ingests them into the Open Dealer Data "
+        "API.\n\n"
+        "`shard.pull_inventory` starts each dealer's actor run, then **defers** once for the shard: the "
+        "triggerer waits for the runs, so no worker slot is held while the scrapers work. Only a SUCCEEDED "
+        "run is pulled; FAILED, TIMED-OUT and ABORTED runs fail the dealer with the run id and status. A "
+        "run still going after the dealer's `max_wait_s` (else the `apify_max_wait_s` setting, 1 hour) is "
+        "aborted and the dealer fails. Scraped items without a valid VIN are rejected and counted by reason "
+        "in `performance_metrics.rejects`."
+    ),
     conn_id=conn_ids.APIFY,
     pool="apify_api",
-    operator="od_scheduler.operators.web_scraping.WebScrapingInventoryOperator",
     config_model=web_scraping.WebScrapingConfig,
     schedule_setting="default_schedule",
     expected_run_setting="default_expected_run_minutes",
@@ -96,9 +104,15 @@ WEB_SCRAPING = Platform(
 HOMENET = Platform(
     id=homenet.SOURCE,
     name="HomeNet",
+    doc=(
+        "Pulls every active HomeNet dealer's rooftop through the Open Dealer SOAP transformer, each with "
+        "the dealer's own rooftop id and integration token, normalizes it to the canonical vehicle, stages "
+        "it, and ingests it into the Open Dealer Data API. A dealer's first pull (and any `full_refresh` "
+        "run) reads the whole rooftop; later runs ask only for vehicles changed since the run's "
+        "`data_interval_start`: a partial pull, from which nothing is delisted."
+    ),
     conn_id=conn_ids.SOAP_TRANSFORMER,
     pool="homenet_api",
-    operator="od_scheduler.operators.homenet.HomenetInventoryOperator",
     config_model=homenet.HomenetConfig,
     schedule_setting="default_schedule",
     expected_run_setting="default_expected_run_minutes",
@@ -108,9 +122,14 @@ HOMENET = Platform(
 COBALT = Platform(
     id=cobalt.SOURCE,
     name="Cobalt",
+    doc=(
+        "Pulls every active Cobalt dealer's CSV inventory feed, normalizes it to the canonical vehicle, "
+        "stages it, and ingests it into the Open Dealer Data API. The feed is fetched conditionally on the "
+        "ETag of the dealer's last successful pull: when it has not changed (HTTP 304) nothing is fetched "
+        "or sent and the job succeeds as `unchanged`. `full_refresh` fetches and sends everything."
+    ),
     conn_id=conn_ids.COBALT,
     pool="cobalt_api",
-    operator="od_scheduler.operators.cobalt.CobaltInventoryOperator",
     config_model=cobalt.CobaltConfig,
     schedule_setting="default_schedule",
     expected_run_setting="default_expected_run_minutes",
@@ -120,9 +139,13 @@ COBALT = Platform(
 VINSOLUTIONS = Platform(
     id=vinsolutions.SOURCE,
     name="VinSolutions",
+    doc=(
+        "Pulls every active VinSolutions dealer's inventory from the VinSolutions inventory gateway (OAuth2 "
+        "client credentials; one token per dealer pull, refreshed once when it expires mid-pagination), "
+        "normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer Data API."
+    ),
     conn_id=conn_ids.VINSOLUTIONS,
     pool="vinsolutions_api",
-    operator="od_scheduler.operators.vinsolutions.VinsolutionsInventoryOperator",
     config_model=vinsolutions.VinsolutionsConfig,
     schedule_setting="default_schedule",
     expected_run_setting="default_expected_run_minutes",
@@ -132,9 +155,13 @@ VINSOLUTIONS = Platform(
 DEALERSOCKET = Platform(
     id=dealersocket.SOURCE,
     name="DealerSocket",
+    doc=(
+        "Pulls every active DealerSocket dealer's inventory from the DealerSocket XML API (paged; parsed "
+        "with a hardened XML parser, so a hostile document fails its dealer alone), normalizes it to the "
+        "canonical vehicle, stages it, and ingests it into the Open Dealer Data API."
+    ),
     conn_id=conn_ids.DEALERSOCKET,
     pool="dealersocket_api",
-    operator="od_scheduler.operators.dealersocket.DealersocketInventoryOperator",
     config_model=dealersocket.DealersocketConfig,
     schedule_setting="default_schedule",
     expected_run_setting="default_expected_run_minutes",
