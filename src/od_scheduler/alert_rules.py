@@ -46,18 +46,9 @@ from od_scheduler.models.alert import (
 )
 from od_scheduler.models.dealer import Dealer
 from od_scheduler.models.job import DealerHistory, DealerRef, JobExecution, JobStatus, RunSummary
-from od_scheduler.platforms import PLATFORMS, get_platform
+from od_scheduler.platforms import PLATFORMS
 from od_scheduler.scheduling import interval_for, is_failing, is_overdue
-from od_scheduler.settings import get_settings
-
-
-def expected_run_minutes(platform_id: str) -> float:
-    """How long a run of the platform's DAG may take: hourly Dealer.com has its own budget."""
-    settings = get_settings()
-    if get_platform(platform_id).schedule_setting == "dealer_com_schedule":
-        return settings.dealer_com_expected_run_minutes
-    return settings.default_expected_run_minutes
-
+from od_scheduler.settings import get_settings, platform_timing
 
 #: The shortest time a task may run before Airflow stops it, whatever the expected duration says.
 MIN_TASK_TIMEOUT_MINUTES = 10.0
@@ -66,7 +57,7 @@ MIN_TASK_TIMEOUT_MINUTES = 10.0
 def task_timeout_minutes(platform_id: str) -> float:
     """How long one try of a shard task may run: twice the platform's expected run duration (the long-run
     alert fires at once the duration; a try still going at twice is stuck), never less than 10 minutes."""
-    return max(2 * expected_run_minutes(platform_id), MIN_TASK_TIMEOUT_MINUTES)
+    return max(2 * platform_timing(platform_id).expected_run_minutes, MIN_TASK_TIMEOUT_MINUTES)
 
 
 def dealer_deadline_s(platform_id: str) -> float:

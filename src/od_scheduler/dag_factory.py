@@ -1,7 +1,10 @@
 """The shape every platform DAG shares, written once.
 
-``inventory_dag_kwargs(platform)`` gives the ``@dag`` arguments (schedule, params, defaults, tags);
-``inventory_tasks(platform)`` wires, inside the DAG being defined::
+A platform's DAG file passes its pull operator class (which names its platform, ``platform_id``) to
+``platform_schedule(operator)`` and ``inventory_dag_kwargs(operator)``, the ``@dag`` arguments (schedule,
+documentation, params, defaults, tags; the documentation composed from the platform's registry entry and
+the params themselves, so it cannot drift), and to ``inventory_tasks(operator)``, which wires, inside the
+DAG being defined::
 
     list_dealers >> shard[pull_inventory >> ingest_inventory] (mapped, one per shard) >> summarize_run
 
@@ -18,8 +21,9 @@ Nothing here touches the network, a database, Variables or Connections: DAG file
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,15 +37,17 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # the deadline names ar
     task_group,
 )
 
-from od_scheduler.alert_rules import expected_run_minutes, task_timeout_minutes
+from od_scheduler.alert_rules import task_timeout_minutes
+from od_scheduler.assets import inventory_asset
 from od_scheduler.models.alert import AlertKind
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.announce import AnnounceChangesOperator
 from od_scheduler.operators.ingest import DataApiIngestOperator
 from od_scheduler.operators.list_dealers import ListDealersOperator
+from od_scheduler.operators.pull import PullInventoryOperator
 from od_scheduler.operators.summarize import SummarizeRunOperator
 from od_scheduler.platforms import DATA_API_POOL, PAYLOAD_CMS_POOL, get_platform
-from od_scheduler.settings import get_settings
+from od_scheduler.settings import get_settings, platform_timing
 
 #: Shown as each mapped task's index in the UI: the shard's first dealers and its size (``Shard.label``).
 SHARD_LABEL = "{{ task.shard['label'] }}"
@@ -106,26 +112,22 @@ def inventory_params() -> dict[str, Param]:
     }
 
 
-def platform_schedule(platform_id: str) -> CronDataIntervalTimetable:
-    """The platform's schedule (from settings) as cron with real data intervals.
+def platform_schedule(operator: type[PullInventoryOperator]) -> CronDataIntervalTimetable:
+    """The schedule of ``operator``'s platform (``platform_timing``) as cron with real data intervals.
 
     A run's ``[data_interval_start, data_interval_end)`` is the window incremental sources and backfills
     work on, which a bare cron string (a trigger-only timetable in Airflow 3) would not give.
     """
-    platform = get_platform(platform_id)
-    settings = get_settings()
-    return CronDataIntervalTimetable(
-        getattr(settings, platform.schedule_setting, settings.default_schedule), timezone="UTC"
-    )
+    return CronDataIntervalTimetable(platform_timing(operator.platform_id).schedule, timezone="UTC")
 
 
 def long_run_deadline(platform_id: str) -> DeadlineAlert:
-    """Alert (through the triggerer) when a run is still going ``expected_run_minutes`` after it was queued.
+    """Alert (through the triggerer) when a run is still going its expected duration after it was queued.
 
     The callback is named by its dotted path: the triggerer imports it from the installed package (a function
     defined in a DAG file cannot be imported there). The deadline does not stop or fail the run.
     """
-    minutes = expected_run_minutes(platform_id)
+    minutes = platform_timing(platform_id).expected_run_minutes
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=minutes),
@@ -133,6 +135,49 @@ def long_run_deadline(platform_id: str) -> DeadlineAlert:
             "od_scheduler.notifications.notify_long_run",
             kwargs={"platform": platform_id, "expected_minutes": minutes},
         ),
+    )
+
+
+#: How every platform DAG runs, after its registry entry's own paragraph.
+FLOW_DOC = (
+    "`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool "
+    "`{pool}`, several dealers at once) → `shard.ingest_inventory` (pool `{data_api_pool}`) → "
+    "`summarize_run`, which fails the run when more than `max_failure_rate` of the dealers failed. "
+    "Every dealer's outcome is its own row in the `job_executions` table and its own folded section of the "
+    "shard's task log; a retry or clear of a shard re-does only the dealers that did not succeed in the run."
+)
+#: What ``announce_changes`` does (``{uri}``: the platform's asset).
+ANNOUNCE_DOC = (
+    "Beside `summarize_run`, `announce_changes` emits the asset event `{uri}` (extra: run id, dealers "
+    "changed, vehicles sent and delisted) when the run changed the Data API, and is skipped when it did not: "
+    "DAGs scheduled on that asset (see `example_inventory_updated`) run on real changes only."
+)
+
+
+def params_doc(params: Mapping[str, Param]) -> str:
+    """A Markdown list of the run parameters: name, trigger-form title (and section), description."""
+    lines = []
+    for name, param in params.items():
+        section = param.schema.get("section")
+        where = f", under {section}" if section else ""
+        lines.append(f"- `{name}` ({param.schema['title']}{where}): {param.description}")
+    return "\n".join(lines)
+
+
+def inventory_doc_md(platform_id: str) -> str:
+    """The platform DAG's documentation: the registry entry's paragraph, then what every platform DAG shares
+    (the flow, the asset event, every param from ``inventory_params()``, a trigger command)."""
+    platform = get_platform(platform_id)
+    example = json.dumps({"dealer_id": "<id>"})
+    return "\n\n".join(
+        [
+            f"### {platform.name} inventory (schedule `{platform_timing(platform.id).schedule}`, UTC)",
+            platform.doc,
+            FLOW_DOC.format(pool=platform.pool, data_api_pool=DATA_API_POOL),
+            ANNOUNCE_DOC.format(uri=inventory_asset(platform.id).uri),
+            "**Params** (the trigger form; `--conf` keys):\n\n" + params_doc(inventory_params()),
+            f"`airflow dags trigger {platform.dag_id} --conf '{example}'`",
+        ]
     )
 
 
@@ -171,12 +216,13 @@ def parsed_for_dags_test(argv: Sequence[str] | None = None) -> bool:
     return any(args[i : i + 2] == ["dags", "test"] for i in range(len(args)))
 
 
-def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
-    """The ``@dag(...)`` arguments of a platform DAG, apart from its schedule."""
-    platform = get_platform(platform_id)
+def inventory_dag_kwargs(operator: type[PullInventoryOperator]) -> dict[str, Any]:
+    """The ``@dag(...)`` arguments of the DAG of ``operator``'s platform, apart from its schedule."""
+    platform = get_platform(operator.platform_id)
     settings = get_settings()
     return {
         "dag_id": platform.dag_id,
+        "doc_md": inventory_doc_md(platform.id),
         "start_date": datetime(2026, 1, 1, tzinfo=UTC),
         "catchup": False,
         "max_active_runs": 1,
@@ -191,11 +237,11 @@ def inventory_dag_kwargs(platform_id: str) -> dict[str, Any]:
     }
 
 
-def inventory_tasks(platform_id: str) -> None:
-    """Wire the inventory pipeline of ``platform_id`` into the DAG being defined."""
-    platform = get_platform(platform_id)
+def inventory_tasks(operator: type[PullInventoryOperator]) -> None:
+    """Wire the inventory pipeline of ``operator``'s platform, pulling with ``operator``, into the DAG being
+    defined."""
+    platform = get_platform(operator.platform_id)
     settings = get_settings()
-    pull_operator = platform.operator_class()
 
     dealers = ListDealersOperator(
         task_id="list_dealers",
@@ -207,7 +253,7 @@ def inventory_tasks(platform_id: str) -> None:
 
     @task_group(group_id="shard")
     def per_shard(shard: dict[str, Any]) -> None:
-        pulled = pull_operator(
+        pulled = operator(
             task_id="pull_inventory",
             shard=shard,
             pool=platform.pool,

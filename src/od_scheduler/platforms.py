@@ -1,116 +1,184 @@
-"""The platform registry: one row per inventory platform, the single source of its ids and wiring.
+"""The platform registry: one entry per inventory platform, the one home of everything about it.
 
-A platform's operator is named by dotted path and imported on demand, so this module stays import-light
-and importable from anywhere (DAG files, the status API, setup tools) without cycles.
+An entry names the platform (id, display name, the paragraph its DAG's documentation opens with), how it is
+reached (connection id, pool, dealers in flight), what a dealer's CMS document holds for it (the config
+model; the document field follows from the id) and when it runs (the settings holding its schedule and its
+expected run duration, a dealer's default interval). The DAG id, the CMS field, the DAG's ``doc_md``, the
+``Dealer`` model's per-platform validation and the trigger forms' choices are all derived from it.
+
+Only low-level modules are imported here (conn_ids, exceptions, the pydantic models), never Airflow or an
+operator: ``models/dealer.py`` builds on this registry, and each platform's operator names its entry. How to
+add a platform: docs/adding-a-platform.md.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from od_scheduler import conn_ids
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.models import cobalt, dealer_com, dealersocket, homenet, vinsolutions, web_scraping
+from od_scheduler.models.platform_config import PlatformConfig
 
-if TYPE_CHECKING:
-    from od_scheduler.operators.pull import PullInventoryOperator
+C = TypeVar("C", bound=PlatformConfig)
 
 
 @dataclass(frozen=True)
-class Platform:
-    """One inventory platform."""
+class Platform(Generic[C]):
+    """One inventory platform; ``C`` is the model of its ``<platform>_config`` in a CMS dealer document."""
 
     id: str
     name: str
+    #: What is particular to this platform, in Markdown: the opening of its DAG's ``doc_md``.
+    doc: str
     conn_id: str
     pool: str
-    operator: str
+    config_model: type[C]
+    #: The setting (``Settings`` attribute, ``[od_scheduler]`` key) holding the DAG's cron schedule.
     schedule_setting: str
+    #: The setting holding how long one run is expected to take (the long-run alert, the task timeouts).
+    expected_run_setting: str
+    #: How often a dealer is due when its CMS ``schedule`` sets no ``interval_minutes``.
     default_interval_minutes: int
     #: Dealers a shard task pulls at once (its ``pool_slots`` in the platform's pool): a Dealer.com dealer
     #: is its own site with its own rate limit, the others share one API.
     dealers_in_flight: int = 2
 
     @property
+    def slug(self) -> str:
+        """The id with ``.`` replaced by ``_``, as DAG ids and CMS fields spell it (docs/contracts.md §1)."""
+        return self.id.replace(".", "_")
+
+    @property
     def dag_id(self) -> str:
-        """``inventory_<id>`` with ``.`` replaced by ``_`` (docs/contracts.md §1)."""
-        return "inventory_" + self.id.replace(".", "_")
+        """``inventory_<slug>``."""
+        return f"inventory_{self.slug}"
 
-    def operator_class(self) -> type[PullInventoryOperator]:
-        """Import and return the platform's pull operator class."""
-        module_name, _, cls_name = self.operator.rpartition(".")
-        return getattr(importlib.import_module(module_name), cls_name)
+    @property
+    def config_field(self) -> str:
+        """The dealer document's field holding this platform's config: ``<slug>_config``."""
+        return f"{self.slug}_config"
 
 
-PLATFORMS: dict[str, Platform] = {
-    p.id: p
-    for p in (
-        Platform(
-            id="dealer.com",
-            name="Dealer.com",
-            conn_id=conn_ids.DEALER_COM,
-            pool="dealer_com_api",
-            operator="od_scheduler.operators.dealer_com.DealerComInventoryOperator",
-            schedule_setting="dealer_com_schedule",
-            default_interval_minutes=60,
-            dealers_in_flight=16,
-        ),
-        Platform(
-            id="web_scraping",
-            name="Web scraping (Apify)",
-            conn_id=conn_ids.APIFY,
-            pool="apify_api",
-            operator="od_scheduler.operators.web_scraping.WebScrapingInventoryOperator",
-            schedule_setting="default_schedule",
-            default_interval_minutes=1440,
-            dealers_in_flight=4,
-        ),
-        Platform(
-            id="homenet",
-            name="HomeNet",
-            conn_id=conn_ids.SOAP_TRANSFORMER,
-            pool="homenet_api",
-            operator="od_scheduler.operators.homenet.HomenetInventoryOperator",
-            schedule_setting="default_schedule",
-            default_interval_minutes=1440,
-        ),
-        Platform(
-            id="cobalt",
-            name="Cobalt",
-            conn_id=conn_ids.COBALT,
-            pool="cobalt_api",
-            operator="od_scheduler.operators.cobalt.CobaltInventoryOperator",
-            schedule_setting="default_schedule",
-            default_interval_minutes=1440,
-        ),
-        Platform(
-            id="vinsolutions",
-            name="VinSolutions",
-            conn_id=conn_ids.VINSOLUTIONS,
-            pool="vinsolutions_api",
-            operator="od_scheduler.operators.vinsolutions.VinsolutionsInventoryOperator",
-            schedule_setting="default_schedule",
-            default_interval_minutes=1440,
-        ),
-        Platform(
-            id="dealersocket",
-            name="DealerSocket",
-            conn_id=conn_ids.DEALERSOCKET,
-            pool="dealersocket_api",
-            operator="od_scheduler.operators.dealersocket.DealersocketInventoryOperator",
-            schedule_setting="default_schedule",
-            default_interval_minutes=1440,
-        ),
-    )
+DEALER_COM = Platform(
+    id=dealer_com.SOURCE,
+    name="Dealer.com",
+    doc=(
+        "Pulls every active Dealer.com dealer's inventory from its site widget (new, certified and used "
+        "segments), normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer "
+        "Data API."
+    ),
+    conn_id=conn_ids.DEALER_COM,
+    pool="dealer_com_api",
+    config_model=dealer_com.DealerComConfig,
+    schedule_setting="dealer_com_schedule",
+    expected_run_setting="dealer_com_expected_run_minutes",
+    default_interval_minutes=60,
+    dealers_in_flight=16,
+)
+
+WEB_SCRAPING = Platform(
+    id=web_scraping.SOURCE,
+    name="Web scraping (Apify)",
+    doc=(
+        "Scrapes every active web-scraping dealer's website with the dealer's Apify actor, normalizes the "
+        "scraped vehicles to the canonical vehicle, stages them, and ingests them into the Open Dealer Data "
+        "API.\n\n"
+        "`shard.pull_inventory` starts each dealer's actor run, then **defers** once for the shard: the "
+        "triggerer waits for the runs, so no worker slot is held while the scrapers work. Only a SUCCEEDED "
+        "run is pulled; FAILED, TIMED-OUT and ABORTED runs fail the dealer with the run id and status. A "
+        "run still going after the dealer's `max_wait_s` (else the `apify_max_wait_s` setting, 1 hour) is "
+        "aborted and the dealer fails. Scraped items without a valid VIN are rejected and counted by reason "
+        "in `performance_metrics.rejects`."
+    ),
+    conn_id=conn_ids.APIFY,
+    pool="apify_api",
+    config_model=web_scraping.WebScrapingConfig,
+    schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
+    default_interval_minutes=1440,
+    dealers_in_flight=4,
+)
+
+HOMENET = Platform(
+    id=homenet.SOURCE,
+    name="HomeNet",
+    doc=(
+        "Pulls every active HomeNet dealer's rooftop through the Open Dealer SOAP transformer, each with "
+        "the dealer's own rooftop id and integration token, normalizes it to the canonical vehicle, stages "
+        "it, and ingests it into the Open Dealer Data API. A dealer's first pull (and any `full_refresh` "
+        "run) reads the whole rooftop; later runs ask only for vehicles changed since the run's "
+        "`data_interval_start`: a partial pull, from which nothing is delisted."
+    ),
+    conn_id=conn_ids.SOAP_TRANSFORMER,
+    pool="homenet_api",
+    config_model=homenet.HomenetConfig,
+    schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
+    default_interval_minutes=1440,
+)
+
+COBALT = Platform(
+    id=cobalt.SOURCE,
+    name="Cobalt",
+    doc=(
+        "Pulls every active Cobalt dealer's CSV inventory feed, normalizes it to the canonical vehicle, "
+        "stages it, and ingests it into the Open Dealer Data API. The feed is fetched conditionally on the "
+        "ETag of the dealer's last successful pull: when it has not changed (HTTP 304) nothing is fetched "
+        "or sent and the job succeeds as `unchanged`. `full_refresh` fetches and sends everything."
+    ),
+    conn_id=conn_ids.COBALT,
+    pool="cobalt_api",
+    config_model=cobalt.CobaltConfig,
+    schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
+    default_interval_minutes=1440,
+)
+
+VINSOLUTIONS = Platform(
+    id=vinsolutions.SOURCE,
+    name="VinSolutions",
+    doc=(
+        "Pulls every active VinSolutions dealer's inventory from the VinSolutions inventory gateway (OAuth2 "
+        "client credentials; one token per dealer pull, refreshed once when it expires mid-pagination), "
+        "normalizes it to the canonical vehicle, stages it, and ingests it into the Open Dealer Data API."
+    ),
+    conn_id=conn_ids.VINSOLUTIONS,
+    pool="vinsolutions_api",
+    config_model=vinsolutions.VinsolutionsConfig,
+    schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
+    default_interval_minutes=1440,
+)
+
+DEALERSOCKET = Platform(
+    id=dealersocket.SOURCE,
+    name="DealerSocket",
+    doc=(
+        "Pulls every active DealerSocket dealer's inventory from the DealerSocket XML API (paged; parsed "
+        "with a hardened XML parser, so a hostile document fails its dealer alone), normalizes it to the "
+        "canonical vehicle, stages it, and ingests it into the Open Dealer Data API."
+    ),
+    conn_id=conn_ids.DEALERSOCKET,
+    pool="dealersocket_api",
+    config_model=dealersocket.DealersocketConfig,
+    schedule_setting="default_schedule",
+    expected_run_setting="default_expected_run_minutes",
+    default_interval_minutes=1440,
+)
+
+#: Every platform by id, in the order the status page and the trigger forms list them.
+PLATFORMS: dict[str, Platform[Any]] = {
+    p.id: p for p in (DEALER_COM, WEB_SCRAPING, HOMENET, COBALT, VINSOLUTIONS, DEALERSOCKET)
 }
 
 DATA_API_POOL = "data_api"
 PAYLOAD_CMS_POOL = "payload_cms_api"
 
 
-def get_platform(platform_id: str) -> Platform:
-    """The registry row for ``platform_id``, or a ConfigError listing the known ids."""
+def get_platform(platform_id: str) -> Platform[Any]:
+    """The registry entry for ``platform_id``, or a ConfigError listing the known ids."""
     try:
         return PLATFORMS[platform_id]
     except KeyError:

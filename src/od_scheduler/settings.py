@@ -16,6 +16,7 @@ from functools import lru_cache
 from airflow.configuration import conf
 
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.platforms import get_platform
 
 SECTION = "od_scheduler"
 #: Dealers per mapped task instance (see bench/README.md for how it was chosen).
@@ -171,4 +172,25 @@ def get_settings() -> Settings:
         alert_channel=_one_of(
             "alert_channel", conf.get(SECTION, "alert_channel", fallback="webhook"), ALERT_CHANNELS
         ),
+    )
+
+
+@dataclass(frozen=True)
+class PlatformTiming:
+    """When a platform's DAG runs and how long one run is expected to take."""
+
+    #: The DAG's schedule (cron or preset, UTC).
+    schedule: str
+    #: Past this, a run raises the long-run alert; twice this bounds a try of a shard task.
+    expected_run_minutes: float
+
+
+def platform_timing(platform_id: str) -> PlatformTiming:
+    """The platform's timing: the settings its registry entry names (``schedule_setting``,
+    ``expected_run_setting``), read from :func:`get_settings`."""
+    platform = get_platform(platform_id)
+    settings = get_settings()
+    return PlatformTiming(
+        schedule=str(getattr(settings, platform.schedule_setting)),
+        expected_run_minutes=float(getattr(settings, platform.expected_run_setting)),
     )

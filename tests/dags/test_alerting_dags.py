@@ -24,18 +24,19 @@ def test_every_platform_dag_alerts_when_a_run_outlasts_its_expected_duration(dag
     from airflow.sdk.definitions.callback import AsyncCallback
     from airflow.sdk.definitions.deadline import DagRunQueuedAtDeadline
 
-    from od_scheduler.alert_rules import expected_run_minutes
     from od_scheduler.platforms import PLATFORMS
+    from od_scheduler.settings import platform_timing
 
     for platform in PLATFORMS.values():
         [deadline] = dagbag.dags[platform.dag_id].deadline
         assert isinstance(deadline.reference, DagRunQueuedAtDeadline), platform.id
-        assert deadline.interval == timedelta(minutes=expected_run_minutes(platform.id))
+        minutes = platform_timing(platform.id).expected_run_minutes
+        assert deadline.interval == timedelta(minutes=minutes)
         assert isinstance(deadline.callback, AsyncCallback), "runs in the triggerer"
         assert deadline.callback.path == "od_scheduler.notifications.notify_long_run"
         assert deadline.callback.kwargs == {
             "platform": platform.id,
-            "expected_minutes": expected_run_minutes(platform.id),
+            "expected_minutes": minutes,
         }
 
 

@@ -82,13 +82,14 @@ def test_dags_test_of_a_platform_dag_exits_0_with_long_run_alerts_on(
 def test_the_dag_processor_still_parses_the_deadline() -> None:
     """The guard is specific to `airflow dags test`: any other process gets the DeadlineAlert."""
     from od_scheduler.dag_factory import inventory_dag_kwargs, parsed_for_dags_test
+    from od_scheduler.operators.cobalt import CobaltInventoryOperator
 
     assert parsed_for_dags_test(["dags", "test", "inventory_cobalt"])
     assert parsed_for_dags_test(["-v", "dags", "test", "inventory_cobalt", "--use-executor"])
     assert not parsed_for_dags_test(["dag-processor"])
     assert not parsed_for_dags_test(["dags", "reserialize"])
     assert not parsed_for_dags_test(["tasks", "test", "inventory_cobalt", "list_dealers"])
-    assert inventory_dag_kwargs("cobalt")["deadline"] is not None  # pytest is not `dags test`
+    assert inventory_dag_kwargs(CobaltInventoryOperator)["deadline"] is not None  # pytest is not `dags test`
 
 
 def test_an_unknown_conf_key_fails_the_run_before_anything_is_pulled(dagbag, clean: httpx.Client) -> None:

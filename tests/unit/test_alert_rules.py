@@ -13,7 +13,6 @@ from od_scheduler.alert_rules import (
     check_freshness,
     database_down_alert,
     dealer_deadline_s,
-    expected_run_minutes,
     failure_rate_condition,
     freshness_alert,
     stuck_runs,
@@ -277,11 +276,6 @@ def test_error_groups_ignore_urls_and_ids_and_the_try_prefix() -> None:
     b = "try 2: GET https://b.test/y/9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d returned HTTP 404"
     assert error_group(a) == error_group(b) == "GET <url> returned HTTP 404"
     assert len(clean_error("x" * 1000)) == 500
-
-
-def test_expected_run_minutes_default_to_45_for_dealer_com_and_180_for_the_daily_platforms() -> None:
-    assert expected_run_minutes("dealer.com") == 45
-    assert {expected_run_minutes(p) for p in ("homenet", "cobalt", "web_scraping")} == {180}
 
 
 def test_a_dealers_deadline_is_the_setting_never_longer_than_a_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ import httpx
 from od_scheduler.clients.http import BaseClient
 from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError, PayloadError
-from od_scheduler.models.cobalt import COLUMNS, CobaltVehicle
+from od_scheduler.models.cobalt import COLUMNS, SOURCE, CobaltVehicle
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class CobaltClient(BaseClient):
     def __init__(self, *, base_url: str, login: str, password: str, **kw: Any) -> None:
         if not login or not password:
             raise ConfigError("Cobalt feeds need HTTP Basic credentials: set login and password")
-        kw.setdefault("service", "cobalt")
+        kw.setdefault("service", SOURCE)
         super().__init__(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(login, password), **kw)
         self.redactor.add(password)
         # What really travels: ``Authorization: Basic base64(login:password)`` (httpx encodes UTF-8).

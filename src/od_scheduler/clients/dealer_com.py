@@ -33,7 +33,7 @@ from od_scheduler.clients.pagination import FetchedPage, OffsetPaginator, Page, 
 from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import PayloadError
 from od_scheduler.models.dealer import summarize_validation_error
-from od_scheduler.models.dealer_com import DealerComVehicle
+from od_scheduler.models.dealer_com import SOURCE, DealerComVehicle
 from od_scheduler.models.normalize import parse_int
 from od_scheduler.models.vin import normalize_vin
 
@@ -60,7 +60,7 @@ class DealerComClient(BaseClient):
         max_pages_per_segment: int = 500,
         **kw: Any,
     ) -> None:
-        kw.setdefault("service", "dealer.com")
+        kw.setdefault("service", SOURCE)
         base_url = base_url.strip().rstrip("/")
         if "://" not in base_url:  # CMS configs often hold "www.dealer-site.com"
             base_url = f"https://{base_url.lstrip('/')}"

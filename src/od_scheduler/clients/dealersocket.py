@@ -32,7 +32,7 @@ from od_scheduler.clients.pagination import Page, PageNumberPaginator, PullRepor
 from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError, PayloadError
 from od_scheduler.models.dealer import summarize_validation_error
-from od_scheduler.models.dealersocket import DealersocketVehicle
+from od_scheduler.models.dealersocket import SOURCE, DealersocketVehicle
 from od_scheduler.models.normalize import clean_str, parse_int
 from od_scheduler.models.vin import normalize_vin
 
@@ -116,7 +116,7 @@ class DealersocketClient(BaseClient):
     def __init__(self, *, base_url: str, api_key: str, max_pages: int = 1000, **kw: Any) -> None:
         if not api_key:
             raise ConfigError("DealerSocket needs an API key: set the connection's password")
-        kw.setdefault("service", "dealersocket")
+        kw.setdefault("service", SOURCE)
         super().__init__(
             base_url=base_url.rstrip("/"),
             auth=HeaderAuth("X-Api-Key", api_key),

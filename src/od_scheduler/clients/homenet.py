@@ -24,7 +24,7 @@ from od_scheduler.clients.auth import BearerAuth
 from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
 from od_scheduler.models.dealer import summarize_validation_error
-from od_scheduler.models.homenet import HomenetVehicle
+from od_scheduler.models.homenet import SOURCE, HomenetVehicle
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class HomenetClient(BaseClient):
     ) -> None:
         if not integration_token:
             raise ConfigError("HomeNet needs an integration token (homenet_config or the connection extra)")
-        kw.setdefault("service", "homenet")
+        kw.setdefault("service", SOURCE)
         super().__init__(
             base_url=base_url.rstrip("/"),
             auth=BearerAuth(token),

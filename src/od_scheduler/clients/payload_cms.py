@@ -18,8 +18,9 @@ from od_scheduler.clients.auth import HeaderAuth
 from od_scheduler.clients.http import BaseClient, RequestStats
 from od_scheduler.clients.pagination import Page, PageNumberPaginator
 from od_scheduler.exceptions import ConfigError, PayloadError, UpstreamError
-from od_scheduler.models.dealer import PLATFORM_IDS, Dealer, InvalidDealer, summarize_validation_error
+from od_scheduler.models.dealer import Dealer, InvalidDealer, summarize_validation_error
 from od_scheduler.models.normalize import parse_int
+from od_scheduler.platforms import PLATFORMS
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class PayloadCmsClient(BaseClient):
         shard of dealers costs a few requests instead of one each and the URL stays short; an empty
         ``dealer_ids`` asks nothing.
         """
-        if platform is not None and platform not in PLATFORM_IDS:
-            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
+        if platform is not None and platform not in PLATFORMS:
+            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
         if dealer_ids is None:
             yield from self._read_dealers(platform=platform, dealer_id=dealer_id)
             return

@@ -31,7 +31,7 @@ from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstream
 from od_scheduler.models.dealer import summarize_validation_error
 from od_scheduler.models.normalize import parse_int
 from od_scheduler.models.vin import normalize_vin
-from od_scheduler.models.vinsolutions import VinsolutionsVehicle
+from od_scheduler.models.vinsolutions import SOURCE, VinsolutionsVehicle
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class VinsolutionsClient(BaseClient):
         ]
         if missing:
             raise ConfigError(f"VinSolutions needs {', '.join(missing)}: set them in the connection")
-        kw.setdefault("service", "vinsolutions")
+        kw.setdefault("service", SOURCE)
         # The token's lifetime is measured on the client's clock (injectable in tests).
         self.oauth = OAuth2ClientCredentials(
             token_url, client_id, client_secret, SCOPE, clock=kw.get("clock", time.monotonic)

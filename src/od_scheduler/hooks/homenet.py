@@ -18,6 +18,7 @@ from od_scheduler.clients.http import BaseClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import auth_probe
+from od_scheduler.models.homenet import SOURCE
 
 #: The connection extra holding the fallback integration token.
 INTEGRATION_TOKEN_EXTRA = "integration_token"  # noqa: S105 - a key name, not a secret
@@ -58,7 +59,7 @@ class HomenetHook(OdHttpHook):
         fallback = "set" if str(self.extras.get(INTEGRATION_TOKEN_EXTRA) or "").strip() else "not set"
         with BaseClient(
             base_url=str(self.base_url()),
-            service="homenet",
+            service=SOURCE,
             auth=BearerAuth(self.secret(what="SOAP transformer bearer token")),
             **self.client_kwargs(),
         ) as client:

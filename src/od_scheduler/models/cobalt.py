@@ -26,10 +26,20 @@ from od_scheduler.models.normalize import (
     parse_money,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 from od_scheduler.models.vin import normalize_vin
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "cobalt"
+
+
+class CobaltConfig(PlatformConfig):
+    """``cobalt_config``: the dealer's Cobalt feed code."""
+
+    dealer_code: NonEmptyStr
+
+
 MALFORMED_ROW = "malformed_csv_row"
 
 #: The header row of the contract, in order.

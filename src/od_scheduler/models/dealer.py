@@ -11,43 +11,15 @@ Secret config values (``integration_token``) are excluded from ``repr`` so they 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, overload
+from typing import Any, TypeVar, overload
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from od_scheduler.exceptions import ConfigError
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
+from od_scheduler.platforms import PLATFORMS, Platform
 
-HOMENET = "homenet"
-DEALER_COM = "dealer.com"
-WEB_SCRAPING = "web_scraping"
-VINSOLUTIONS = "vinsolutions"
-DEALERSOCKET = "dealersocket"
-COBALT = "cobalt"
-#: Every platform id, exactly as the CMS spells it.
-PLATFORM_IDS = (HOMENET, DEALER_COM, WEB_SCRAPING, VINSOLUTIONS, DEALERSOCKET, COBALT)
-
-
-def _id_to_str(v: object) -> object:
-    # Payload on Postgres uses numeric ids; treat them as the strings the rest of the project expects.
-    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-
-def _non_empty(v: str) -> str:
-    v = v.strip()
-    if not v:
-        raise ValueError("must not be empty")
-    return v
-
-
-NonEmptyStr = Annotated[str, BeforeValidator(_id_to_str), AfterValidator(_non_empty)]
+C = TypeVar("C", bound=PlatformConfig)
 
 
 def summarize_validation_error(err: ValidationError, limit: int = 300) -> str:
@@ -58,10 +30,6 @@ def summarize_validation_error(err: ValidationError, limit: int = 300) -> str:
         parts.append(f"{loc}: {e['msg']}")
     text = "; ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class DealerSchedule(BaseModel):
@@ -80,68 +48,6 @@ class DealerSchedule(BaseModel):
         return data
 
 
-class HomenetConfig(_Config):
-    """``homenet_config``: the HomeNet rooftop and, optionally, the dealer's own integration token."""
-
-    rooftop_id: NonEmptyStr
-    integration_token: str | None = Field(default=None, repr=False)
-
-
-class DealerComConfig(_Config):
-    """``dealer_com_config``: the Dealer.com site id and the dealer site's base URL."""
-
-    site_id: NonEmptyStr
-    base_url: NonEmptyStr
-
-
-class WebScrapingConfig(_Config):
-    """``web_scraping_config``: the Apify actor and the pages it starts from."""
-
-    actor_id: NonEmptyStr
-    start_urls: list[NonEmptyStr] = Field(min_length=1)
-    max_items: int | None = Field(default=None, ge=1)
-    #: Our own limit on the run (seconds); past it the run is aborted. Default: setting apify_max_wait_s.
-    max_wait_s: int | None = Field(default=None, ge=1)
-
-
-class VinsolutionsConfig(_Config):
-    """``vinsolutions_config``: the dealer's VinSolutions id."""
-
-    dealer_id: NonEmptyStr
-
-
-class DealersocketConfig(_Config):
-    """``dealersocket_config``: the dealer's DealerSocket code."""
-
-    dealer_code: NonEmptyStr
-
-
-class CobaltConfig(_Config):
-    """``cobalt_config``: the dealer's Cobalt feed code."""
-
-    dealer_code: NonEmptyStr
-
-
-PlatformConfig = (
-    HomenetConfig
-    | DealerComConfig
-    | WebScrapingConfig
-    | VinsolutionsConfig
-    | DealersocketConfig
-    | CobaltConfig
-)
-
-#: platform id -> (document field, config model)
-CONFIG_FIELDS: dict[str, tuple[str, type[_Config]]] = {
-    HOMENET: ("homenet_config", HomenetConfig),
-    DEALER_COM: ("dealer_com_config", DealerComConfig),
-    WEB_SCRAPING: ("web_scraping_config", WebScrapingConfig),
-    VINSOLUTIONS: ("vinsolutions_config", VinsolutionsConfig),
-    DEALERSOCKET: ("dealersocket_config", DealersocketConfig),
-    COBALT: ("cobalt_config", CobaltConfig),
-}
-
-
 class Dealer(BaseModel):
     """One dealer document from the CMS, with the configs of the platforms it uses."""
 
@@ -155,12 +61,8 @@ class Dealer(BaseModel):
     timezone: str | None = None
     platforms: list[str] = Field(default_factory=list)
     schedule: DealerSchedule | None = None
-    homenet_config: HomenetConfig | None = None
-    dealer_com_config: DealerComConfig | None = None
-    web_scraping_config: WebScrapingConfig | None = None
-    vinsolutions_config: VinsolutionsConfig | None = None
-    dealersocket_config: DealersocketConfig | None = None
-    cobalt_config: CobaltConfig | None = None
+    #: platform id -> its valid config, read from the document field the registry names (``cobalt_config``...)
+    configs: dict[str, PlatformConfig] = Field(default_factory=dict)
     #: document field -> why its config was set aside (filled by validation, reported by ``config_for``)
     config_errors: dict[str, str] = Field(default_factory=dict)
 
@@ -170,55 +72,46 @@ class Dealer(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        configs: dict[str, PlatformConfig] = {}
         errors: dict[str, str] = {}
-        for field, model in CONFIG_FIELDS.values():
-            raw = data.get(field)
+        for platform in PLATFORMS.values():
+            raw = data.get(platform.config_field)
             if raw is None:
                 continue
             try:
-                data[field] = model.model_validate(raw)
+                configs[platform.id] = platform.config_model.model_validate(raw)
             except ValidationError as err:
-                errors[field] = summarize_validation_error(err)
-                data[field] = None
+                errors[platform.config_field] = summarize_validation_error(err)
+        data["configs"] = configs
         data["config_errors"] = errors
         if data.get("platforms") is None:
             data["platforms"] = []
         return data
 
     @overload
-    def config_for(self, platform: Literal["homenet"]) -> HomenetConfig: ...
-    @overload
-    def config_for(self, platform: Literal["dealer.com"]) -> DealerComConfig: ...
-    @overload
-    def config_for(self, platform: Literal["web_scraping"]) -> WebScrapingConfig: ...
-    @overload
-    def config_for(self, platform: Literal["vinsolutions"]) -> VinsolutionsConfig: ...
-    @overload
-    def config_for(self, platform: Literal["dealersocket"]) -> DealersocketConfig: ...
-    @overload
-    def config_for(self, platform: Literal["cobalt"]) -> CobaltConfig: ...
+    def config_for(self, platform: Platform[C]) -> C: ...
     @overload
     def config_for(self, platform: str) -> PlatformConfig: ...
 
-    def config_for(self, platform: str) -> PlatformConfig:
-        """The config object for ``platform``, or ``ConfigError`` naming the dealer, platform and field.
-
-        Returns ``HomenetConfig`` for ``homenet``, ``DealerComConfig`` for ``dealer.com``, and so on.
-        """
-        if platform not in CONFIG_FIELDS:
-            raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_IDS)}")
-        field, _ = CONFIG_FIELDS[platform]
-        config: PlatformConfig | None = getattr(self, field)
+    def config_for(self, platform: Platform[Any] | str) -> PlatformConfig:
+        """The config object for ``platform`` (its registry entry, typed; or its id), or ``ConfigError``
+        naming the dealer, platform and field."""
+        if isinstance(platform, str):
+            if platform not in PLATFORMS:
+                raise ConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
+            platform = PLATFORMS[platform]
+        config = self.configs.get(platform.id)
         if config is not None:
             return config
+        field = platform.config_field
         who = f"dealer {self.name!r} (id {self.id}, slug {self.slug})"
         if field in self.config_errors:
             raise ConfigError(
-                f"{who}: {field} for platform {platform!r} is invalid: {self.config_errors[field]}. "
+                f"{who}: {field} for platform {platform.id!r} is invalid: {self.config_errors[field]}. "
                 "Fix the dealer's configuration in the CMS."
             )
         raise ConfigError(
-            f"{who} has no {field}, required for platform {platform!r}. "
+            f"{who} has no {field}, required for platform {platform.id!r}. "
             "Add it in the CMS or remove the platform from the dealer."
         )
 

@@ -27,9 +27,18 @@ from od_scheduler.models.normalize import (
     parse_us_date,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "dealer.com"
+
+
+class DealerComConfig(PlatformConfig):
+    """``dealer_com_config``: the Dealer.com site id and the dealer site's base URL."""
+
+    site_id: NonEmptyStr
+    base_url: NonEmptyStr
 
 
 class _Raw(BaseModel):

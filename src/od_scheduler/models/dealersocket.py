@@ -26,9 +26,19 @@ from od_scheduler.models.normalize import (
     parse_money,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "dealersocket"
+
+
+class DealersocketConfig(PlatformConfig):
+    """``dealersocket_config``: the dealer's DealerSocket code."""
+
+    dealer_code: NonEmptyStr
+
+
 INTERNET = "internet"
 MSRP = "msrp"
 

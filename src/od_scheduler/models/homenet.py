@@ -31,9 +31,20 @@ from od_scheduler.models.normalize import (
     parse_money,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "homenet"
+
+
+class HomenetConfig(PlatformConfig):
+    """``homenet_config``: the HomeNet rooftop and, optionally, the dealer's own integration token."""
+
+    rooftop_id: NonEmptyStr
+    integration_token: str | None = Field(default=None, repr=False)
+
+
 #: HomeNet's spellings of "unknown" (after stripping).
 UNKNOWN = frozenset({"", "0"})
 

@@ -23,9 +23,17 @@ from od_scheduler.models.normalize import (
     parse_money,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "vinsolutions"
+
+
+class VinsolutionsConfig(PlatformConfig):
+    """``vinsolutions_config``: the dealer's VinSolutions id."""
+
+    dealer_id: NonEmptyStr
 
 
 def _photo_objects(v: object) -> list[Any]:

@@ -26,9 +26,22 @@ from od_scheduler.models.normalize import (
     parse_money,
     parse_year,
 )
+from od_scheduler.models.platform_config import NonEmptyStr, PlatformConfig
 from od_scheduler.models.vehicle import Vehicle, make_vehicle
 
+#: The platform id (as the CMS spells it): the registry entry's id and every vehicle's Data API ``source``.
 SOURCE = "web_scraping"
+
+
+class WebScrapingConfig(PlatformConfig):
+    """``web_scraping_config``: the Apify actor and the pages it starts from."""
+
+    actor_id: NonEmptyStr
+    start_urls: list[NonEmptyStr] = Field(min_length=1)
+    max_items: int | None = Field(default=None, ge=1)
+    #: Our own limit on the run (seconds); past it the run is aborted. Default: setting apify_max_wait_s.
+    max_wait_s: int | None = Field(default=None, ge=1)
+
 
 #: Apify run statuses (docs/contracts.md §4). Only SUCCEEDED is a success.
 SUCCEEDED: Final = "SUCCEEDED"

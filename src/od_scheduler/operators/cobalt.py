@@ -7,8 +7,9 @@ from airflow.sdk import Context
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.hooks.cobalt import CobaltHook
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.dealer import CobaltConfig, Dealer
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, PullStream
+from od_scheduler.platforms import COBALT
 
 
 class CobaltInventoryOperator(PullInventoryOperator):
@@ -20,11 +21,10 @@ class CobaltInventoryOperator(PullInventoryOperator):
     whose row could not be read are never delisted.
     """
 
-    platform_id = "cobalt"
+    platform_id = COBALT.id
 
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
-        config = dealer.config_for(self.platform_id)
-        assert isinstance(config, CobaltConfig)
+        config = dealer.config_for(COBALT)
         etag: str | None = None
         if self.wants_full_refresh():
             self.log.info("Cobalt feed %s: full_refresh, fetching unconditionally", config.dealer_code)

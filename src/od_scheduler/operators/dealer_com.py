@@ -6,8 +6,9 @@ from airflow.sdk import Context
 
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.hooks.dealer_com import DealerComHook
-from od_scheduler.models.dealer import Dealer, DealerComConfig
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, PullStream
+from od_scheduler.platforms import DEALER_COM
 
 
 class DealerComInventoryOperator(PullInventoryOperator):
@@ -20,11 +21,10 @@ class DealerComInventoryOperator(PullInventoryOperator):
     a lot does not sell out between two hourly runs; delisting it would take real cars off the market).
     """
 
-    platform_id = "dealer.com"
+    platform_id = DEALER_COM.id
 
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
-        config = dealer.config_for(self.platform_id)
-        assert isinstance(config, DealerComConfig)
+        config = dealer.config_for(DEALER_COM)
         with DealerComHook().get_client(config.base_url, dealer=dealer) as client:
             for raw in client.iter_inventory(config.site_id):
                 try:

@@ -6,18 +6,18 @@ from airflow.sdk import Context
 
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.hooks.dealersocket import DealersocketHook
-from od_scheduler.models.dealer import Dealer, DealersocketConfig
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, PullStream
+from od_scheduler.platforms import DEALERSOCKET
 
 
 class DealersocketInventoryOperator(PullInventoryOperator):
     """Pages the dealer's XML inventory; a hostile document fails the dealer at once (``PayloadError``)."""
 
-    platform_id = "dealersocket"
+    platform_id = DEALERSOCKET.id
 
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
-        config = dealer.config_for(self.platform_id)
-        assert isinstance(config, DealersocketConfig)
+        config = dealer.config_for(DEALERSOCKET)
         with DealersocketHook().get_client() as client:
             for raw in client.iter_inventory(config.dealer_code):
                 try:

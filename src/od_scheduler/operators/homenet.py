@@ -9,8 +9,9 @@ from airflow.sdk import Context
 from od_scheduler.exceptions import RecordRejected
 from od_scheduler.hooks.homenet import HomenetHook
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.dealer import Dealer, HomenetConfig
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.operators.pull import PullInventoryOperator, PullOutcome, PullStream
+from od_scheduler.platforms import HOMENET
 
 
 class HomenetInventoryOperator(PullInventoryOperator):
@@ -24,11 +25,10 @@ class HomenetInventoryOperator(PullInventoryOperator):
     succeeded (see ``od_scheduler.operators.pull``).
     """
 
-    platform_id = "homenet"
+    platform_id = HOMENET.id
 
     def pull(self, dealer: Dealer, context: Context) -> PullStream:
-        config = dealer.config_for(self.platform_id)
-        assert isinstance(config, HomenetConfig)
+        config = dealer.config_for(HOMENET)
         # Mask the dealer's token before anything can log it.
         self.register_secret(config.integration_token)
         hook = HomenetHook()

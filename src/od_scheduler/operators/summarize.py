@@ -33,7 +33,6 @@ from od_scheduler.alert_rules import (
     anomaly_alert,
     anomaly_conditions,
     database_down_alert,
-    expected_run_minutes,
     failure_rate_alert,
     failure_rate_condition,
 )
@@ -48,7 +47,7 @@ from od_scheduler.notifications import (
     task_ref,
 )
 from od_scheduler.platforms import get_platform
-from od_scheduler.settings import get_settings
+from od_scheduler.settings import get_settings, platform_timing
 
 STALE_MESSAGE = (
     "task ended without reporting (killed, timed out or lost its worker); see the task's Airflow log"
@@ -277,7 +276,7 @@ class SummarizeRunOperator(BaseOperator):
         started = getattr(context["dag_run"], "start_date", None)
         if started is not None:
             elapsed = (datetime.now(UTC) - started).total_seconds() / 60
-            if elapsed <= expected_run_minutes(summary.platform):
+            if elapsed <= platform_timing(summary.platform).expected_run_minutes:
                 cleared.append(condition_key(ConditionKind.LONG_RUN, summary.dag_id))
         notifier.clear(cleared)
         notifier.send_resolved(dag_id=summary.dag_id, run_id=summary.run_id, platform=summary.platform)

@@ -37,10 +37,10 @@ from od_scheduler.exceptions import (
 )
 from od_scheduler.hooks.apify import ApifyHook
 from od_scheduler.hooks.job_history import JobHistoryHook
-from od_scheduler.models.dealer import Dealer, WebScrapingConfig
+from od_scheduler.models.dealer import Dealer
 from od_scheduler.models.job import DealerRef, JobExecution, RunParams, Shard
 from od_scheduler.models.normalize import parse_datetime
-from od_scheduler.models.web_scraping import ApifyRun
+from od_scheduler.models.web_scraping import ApifyRun, WebScrapingConfig
 from od_scheduler.operators.pull import (
     DealerDocs,
     PullInventoryOperator,
@@ -49,6 +49,7 @@ from od_scheduler.operators.pull import (
     PullStream,
 )
 from od_scheduler.operators.shard import DealerOutcome, DealerWaits, finish_shard, run_dealers
+from od_scheduler.platforms import WEB_SCRAPING
 from od_scheduler.settings import get_settings
 from od_scheduler.triggers.apify import ERROR, FINISHED, TIMEOUT, ApifyShardTrigger
 
@@ -107,7 +108,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
     """Starts (or resumes) the Apify runs of a shard's dealers, waits for them in the triggerer (one
     deferral for the whole shard), then stages each dealer's dataset."""
 
-    platform_id = "web_scraping"
+    platform_id = WEB_SCRAPING.id
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -117,9 +118,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         self._live_lock = threading.Lock()
 
     def _config(self, dealer: Dealer) -> WebScrapingConfig:
-        config = dealer.config_for(self.platform_id)
-        assert isinstance(config, WebScrapingConfig)
-        return config
+        return dealer.config_for(WEB_SCRAPING)
 
     @staticmethod
     def max_wait_s(config: WebScrapingConfig) -> int:

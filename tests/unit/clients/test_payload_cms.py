@@ -12,7 +12,8 @@ from od_scheduler.clients.http import RequestStats
 from od_scheduler.clients.payload_cms import DealerListing, PayloadCmsClient
 from od_scheduler.clients.retry import RetryPolicy
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError
-from od_scheduler.models.dealer import Dealer, DealerComConfig, InvalidDealer
+from od_scheduler.models.dealer import Dealer, InvalidDealer
+from od_scheduler.models.dealer_com import DealerComConfig
 
 from .conftest import FakeClock, Script
 

@@ -8,18 +8,14 @@ import pytest
 from pydantic import ValidationError
 
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.models.dealer import (
-    PLATFORM_IDS,
-    CobaltConfig,
-    Dealer,
-    DealerComConfig,
-    DealerSchedule,
-    DealersocketConfig,
-    HomenetConfig,
-    InvalidDealer,
-    VinsolutionsConfig,
-    WebScrapingConfig,
-)
+from od_scheduler.models.cobalt import CobaltConfig
+from od_scheduler.models.dealer import Dealer, DealerSchedule, InvalidDealer
+from od_scheduler.models.dealer_com import DealerComConfig
+from od_scheduler.models.dealersocket import DealersocketConfig
+from od_scheduler.models.homenet import HomenetConfig
+from od_scheduler.models.vinsolutions import VinsolutionsConfig
+from od_scheduler.models.web_scraping import WebScrapingConfig
+from od_scheduler.platforms import COBALT, PLATFORMS, WEB_SCRAPING
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +30,7 @@ def doc(**over: Any) -> dict[str, Any]:
         "domain": "acmemotors.test",
         "status": "active",
         "timezone": "America/Denver",
-        "platforms": list(PLATFORM_IDS),
+        "platforms": list(PLATFORMS),
         "schedule": {"interval_minutes": 120, "paused": False},
         "homenet_config": {"rooftop_id": "RT-1", "integration_token": TOKEN},
         "dealer_com_config": {"site_id": "acmemotors", "base_url": "https://www.acmemotors.test"},
@@ -145,3 +141,25 @@ def test_invalid_dealer_keeps_identity() -> None:
     invalid = InvalidDealer.from_document({"id": 9, "name": " X ", "slug": ""}, "slug: required")
     assert invalid == InvalidDealer(id="9", name="X", slug=None, error="slug: required")
     assert InvalidDealer.from_document(["not", "a", "dict"], "not an object").id is None
+
+
+def test_config_for_a_registry_entry_is_the_same_config_typed() -> None:
+    dealer = Dealer.model_validate(doc())
+    assert dealer.config_for(COBALT) is dealer.config_for("cobalt")
+    assert dealer.config_for(WEB_SCRAPING).start_urls == ["https://acmemotors.test/used"]
+    with pytest.raises(ConfigError, match="has no cobalt_config, required for platform 'cobalt'"):
+        Dealer.model_validate(doc(cobalt_config=None)).config_for(COBALT)
+
+
+def test_every_registered_platform_has_its_config_read_from_its_document_field() -> None:
+    dealer = Dealer.model_validate(doc())
+    for platform in PLATFORMS.values():
+        assert isinstance(dealer.config_for(platform), platform.config_model), platform.id
+    assert [p.config_field for p in PLATFORMS.values()] == [
+        "dealer_com_config",
+        "web_scraping_config",
+        "homenet_config",
+        "cobalt_config",
+        "vinsolutions_config",
+        "dealersocket_config",
+    ]
