@@ -50,9 +50,10 @@ up: install  ## Start the whole local Airflow (UI on http://127.0.0.1:8080, admi
 down:  ## Stop the local Airflow, the sandbox and embedded PostgreSQL
 	@test -x $(BIN)/python && $(BIN)/python -m include.tools.stack down || true
 
-lint: install  ## ruff check + format check
+lint: install  ## ruff check + format check + the layer contract (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

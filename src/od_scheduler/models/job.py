@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from od_scheduler.models.dealer import Dealer, InvalidDealer
 
@@ -130,6 +130,20 @@ class DealerRef(BaseModel):
     slug: str | None = None
     error: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_of_the_task(cls, data: Any, info: ValidationInfo) -> Any:
+        # A shard listed before refs carried their platform (a run in flight across an upgrade) gets the
+        # platform of the task reading it (Shard.load); never a guess.
+        if (
+            isinstance(data, dict)
+            and "platform" not in data
+            and info.context
+            and info.context.get("platform")
+        ):
+            return {**data, "platform": info.context["platform"]}
+        return data
+
     @classmethod
     def of(cls, doc: Dealer | InvalidDealer, platform: str) -> DealerRef:
         """The identity of a CMS document on ``platform``; an invalid one keeps its error (and, without an
@@ -172,6 +186,11 @@ class Shard(BaseModel):
 
     dealers: list[DealerRef]
     label: str
+
+    @classmethod
+    def load(cls, value: Any, platform: str) -> Shard:
+        """The shard a task received from ``list_dealers`` (its XCom), read by a task of ``platform``."""
+        return cls.model_validate(value, context={"platform": platform})
 
     @classmethod
     def of(cls, dealers: Sequence[DealerRef]) -> Shard:

@@ -154,7 +154,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         return self._api_slots if self._api_slots is not None else contextlib.nullcontext()
 
     def execute(self, context: Context) -> dict[str, Any]:
-        shard = Shard.model_validate(self.shard)
+        shard = Shard.load(self.shard, self.platform)
         self.params_of_run = RunParams.of(context["params"])
         platform = get_platform(self.platform)
         history = JobHistoryHook(reuse_connections=True)

@@ -316,7 +316,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
 
     # -- the shard ---------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        shard = Shard.model_validate(self.shard)
+        shard = Shard.load(self.shard, self.platform_id)
         self.params_of_run = RunParams.of(context["params"])
         platform = get_platform(self.platform_id)
         history = JobHistoryHook(reuse_connections=True)

@@ -126,7 +126,7 @@ class SummarizeRunOperator(BaseOperator):
             raise AirflowFailException(
                 f"{self.list_task_id} produced no dealer list (it failed or was skipped): nothing was pulled"
             )
-        dealers = [ref for shard in listed for ref in Shard.model_validate(shard).dealers]
+        dealers = [ref for shard in listed for ref in Shard.load(shard, self.platform).dealers]
         history = JobHistoryHook()
         try:
             rows, refs = self._read_history(history, dag_id, run_id, platform.id, dealers)

@@ -143,7 +143,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
                 self._live_runs.pop(job.ref.label, None)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        shard = Shard.model_validate(self.shard)
+        shard = Shard.load(self.shard, self.platform_id)
         self.params_of_run = RunParams.of(context["params"])
         history = JobHistoryHook(reuse_connections=True)
         waits: dict[str, dict[str, Any]] = {}
@@ -381,7 +381,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         self, context: Context, next_kwargs: dict[str, Any] | None, err: BaseException, *, timed_out: bool
     ) -> dict[str, Any]:
         """No event from the trigger: fail each waiting dealer (aborting its run on a timeout)."""
-        shard = Shard.model_validate(self.shard)
+        shard = Shard.load(self.shard, self.platform_id)
         self.params_of_run = RunParams.of(context["params"])
         early = list((next_kwargs or {}).get("early") or [])
         ended = {o["dealer_id"] for o in early}
@@ -452,7 +452,7 @@ class WebScrapingInventoryOperator(PullInventoryOperator):
         self, context: Context, event: dict[str, Any] | None = None, early: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
         """Resumed by the trigger: per dealer, fail, abort, or read and stage its run's dataset."""
-        shard = Shard.model_validate(self.shard)
+        shard = Shard.load(self.shard, self.platform_id)
         self.params_of_run = RunParams.of(context["params"])
         events = event.get("events") if isinstance(event, dict) else None
         if not isinstance(events, list):

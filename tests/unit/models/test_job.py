@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from od_scheduler.models.dealer import Dealer, InvalidDealer
 from od_scheduler.models.job import DealerRef, ExecutionKey, Shard, dealer_label
@@ -70,3 +71,18 @@ def test_a_shard_survives_its_xcom_round_trip_with_the_platform() -> None:
     assert again == shard
     assert again.label == "Hilltop Motors (hilltop-motors)"
     assert again.dealers[0].platform == "dealer.com"
+
+
+def test_a_shard_listed_before_refs_carried_their_platform_is_read_with_the_tasks_platform() -> None:
+    # A run in flight across the upgrade: its list_dealers XCom has no "platform" in its refs.
+    listed = {"dealers": [{"dealer_id": "d1", "name": "Acme", "slug": "acme"}], "label": "Acme (acme)"}
+    shard = Shard.load(listed, "cobalt")
+    assert shard.dealers[0].platform == "cobalt"
+    assert shard.dealers[0].key(dag_id="inventory_cobalt", run_id="r").platform == "cobalt"
+
+
+def test_a_refs_own_platform_is_kept_and_a_missing_one_without_a_task_platform_is_an_error() -> None:
+    listed = {"dealers": [{"dealer_id": "d1", "platform": "homenet"}], "label": "d1"}
+    assert Shard.load(listed, "cobalt").dealers[0].platform == "homenet"
+    with pytest.raises(ValidationError, match="platform"):
+        Shard.model_validate({"dealers": [{"dealer_id": "d1"}], "label": "d1"})
