@@ -59,7 +59,7 @@ class DealerComHook(OdHttpHook):
         Raises ``ConfigError`` naming the dealer and the field for a URL that is refused; nothing is sent.
         ``resolver`` (``socket.getaddrinfo``'s signature) is for tests.
         """
-        who = _dealer_label(dealer)
+        who = dealer.described if isinstance(dealer, Dealer) else dealer or "(unnamed)"
         allowlist = get_settings().url_allowlist
         checked = check_base_url(
             base_url,
@@ -74,9 +74,3 @@ class DealerComHook(OdHttpHook):
             peer_check=peer_checker(dealer=who, field=BASE_URL_FIELD, allowlist=allowlist),
             **self.client_kwargs(),
         )
-
-
-def _dealer_label(dealer: Dealer | str | None) -> str:
-    if isinstance(dealer, Dealer):
-        return f"{dealer.name!r} (id {dealer.id}, slug {dealer.slug})"
-    return dealer or "(unnamed)"

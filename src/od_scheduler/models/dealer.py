@@ -88,6 +88,11 @@ class Dealer(BaseModel):
             data["platforms"] = []
         return data
 
+    @property
+    def described(self) -> str:
+        """How configuration messages name the dealer: ``'Name' (id <id>, slug <slug>)``."""
+        return f"{self.name!r} (id {self.id}, slug {self.slug})"
+
     @overload
     def config_for(self, platform: Platform[C]) -> C: ...
     @overload
@@ -104,7 +109,7 @@ class Dealer(BaseModel):
         if config is not None:
             return config
         field = platform.config_field
-        who = f"dealer {self.name!r} (id {self.id}, slug {self.slug})"
+        who = f"dealer {self.described}"
         if field in self.config_errors:
             raise ConfigError(
                 f"{who}: {field} for platform {platform.id!r} is invalid: {self.config_errors[field]}. "
