@@ -81,9 +81,13 @@ class AnnounceChangesOperator(BaseOperator):
         return extra
 
     def announced(self, context: Context, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """The extras of the events this run already emitted on the asset (newest first)."""
+        """The extras of the events this run already emitted on the asset.
+
+        Read oldest first from the run's ``run_after``: this run's events come before those of the runs after
+        it, so a run cleared weeks later (hundreds of later events) still finds its own.
+        """
         since = context["dag_run"].run_after.isoformat()
-        events = context["inlet_events"][self.asset].after(since).ascending(False).limit(100)
+        events = context["inlet_events"][self.asset].after(since).ascending(True).limit(100)
         return [
             dict(e.extra or {}) for e in events if e.source_dag_id == dag_id and e.source_run_id == run_id
         ]
