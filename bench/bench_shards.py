@@ -210,11 +210,31 @@ def process_cpu_s(match: str) -> float:
     return total
 
 
-def cpu_snapshot() -> dict[str, float]:
+def session_cpu_s(session: int) -> float:
+    """CPU seconds used so far by the live processes of one session, with their reaped children's.
+
+    Each Airflow service is started in its own session, so this is the service with everything it ran:
+    the scheduler's includes its executor workers and the task processes they ran and reaped.
+    """
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[3]) == session:
+            total += sum(int(v) for v in stat[11:15]) / TICK
+    return total
+
+
+def cpu_snapshot(services: dict[str, int] | None = None) -> dict[str, float]:
     return {
         "machine": machine_busy_s(),
         "sandbox": process_cpu_s("include.sandbox"),
         "postgres": process_cpu_s("postgres"),
+        **{name: session_cpu_s(pid) for name, pid in (services or {}).items()},
     }
 
 
@@ -234,7 +254,8 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         control = httpx.Client(base_url=stack.sandbox, timeout=60)
         for target in ("cms", "data_api"):
             control.put(f"/_sandbox/faults/{target}", json={"latency_s": args.latency}).raise_for_status()
-        cpu_before = cpu_snapshot()
+        services = {name: proc.pid for name, proc in stack.procs.items()}
+        cpu_before = cpu_snapshot(services)
         stack.api.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
         scheduler = stack.procs["scheduler"].pid
         peak = 0.0
@@ -249,11 +270,22 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(2)
         if run is None or run["state"] not in ("success", "failed"):
             raise RuntimeError(f"no finished run within {args.timeout:.0f}s: {run}")
-        cpu = {k: round(v - cpu_before[k], 1) for k, v in cpu_snapshot().items()}
+        cpu = {k: round(v - cpu_before[k], 1) for k, v in cpu_snapshot(services).items()}
         wall = _ts(run["end_date"]) - _ts(run["start_date"])
-        tis = stack.api.get(
-            f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", params={"limit": 1}
-        ).json()["total_entries"]
+        listed = stack.api.get(
+            f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", params={"limit": 1000}
+        ).json()
+        tis = listed["total_entries"]
+        # Each task instance's start and end, in seconds from the run's start: where the wall time goes.
+        timeline = sorted(
+            (
+                round(_ts(ti["start_date"]) - _ts(run["start_date"]), 1),
+                round(_ts(ti["end_date"]) - _ts(run["start_date"]), 1),
+                ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""),
+            )
+            for ti in listed["task_instances"]
+            if ti["start_date"] and ti["end_date"]
+        )
         pools = {
             p["name"]: p["slots"]
             for p in stack.api.get("/api/v2/pools", params={"limit": 100}).json()["pools"]
@@ -287,12 +319,14 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "task_instances": tis,
             "scheduler_peak_rss_mb": round(peak, 1),
             # CPU seconds from unpausing to the end (2 cores: at most 2 s per second of wall time); the
-            # sandbox serves every upstream and PostgreSQL both databases on the same 2 cores.
+            # sandbox serves every upstream and PostgreSQL both databases on the same 2 cores; each Airflow
+            # service with the processes it started (the scheduler's: the executor and the task processes).
             "cpu_s": cpu,
             "jobs": dict(statuses),
             "requests": {"dealer.com": sum(site.values()), "data_api": sum(data.values())},
             "vehicles_stored": stored,
             "pools": {"dealer_com_api": pools["dealer_com_api"], "data_api": pools["data_api"]},
+            "timeline": timeline,
         }
         print(json.dumps(result), flush=True)
         return result

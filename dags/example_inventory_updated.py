@@ -2,7 +2,7 @@
 ### Example: a DAG scheduled on "inventory updated" (paused at creation)
 
 Runs whenever any platform run changed the Data API: each platform DAG's `announce_changes` task emits an
-event on its asset `od://inventory/<platform>` (skipped, so no event, when the run sent and delisted
+event on its asset `x-od://inventory/<platform>` (skipped, so no event, when the run sent and delisted
 nothing). The event's extra says what changed: `platform`, `dag_id`, `run_id`, `dealers_changed`,
 `vehicles_sent`, `vehicles_delisted`.
 

@@ -104,7 +104,7 @@ def test_platform_dags_have_the_documented_shape(dagbag) -> None:
         announce = tasks["announce_changes"]
         assert announce.upstream_task_ids == {"shard.ingest_inventory"}
         assert announce.trigger_rule == "all_done"
-        assert [a.uri for a in announce.outlets] == [f"od://inventory/{platform.id}"]
+        assert [a.uri for a in announce.outlets] == [f"x-od://inventory/{platform.id}"]
         assert tasks["shard.ingest_inventory"].trigger_rule == "all_done", (
             "one failed pull never holds back the shard"
         )

@@ -1,6 +1,6 @@
 """A platform run that changed the Data API triggers a DAG scheduled on its asset, with a real scheduler.
 
-``example_inventory_updated`` is scheduled on every ``od://inventory/<platform>`` asset. A forced
+``example_inventory_updated`` is scheduled on every ``x-od://inventory/<platform>`` asset. A forced
 ``inventory_cobalt`` run (on an empty job history, so it sends every vehicle) emits the event from its
 ``announce_changes`` task; the scheduler then runs the example, whose ``report_changes`` returns what each
 triggering event said. Unpausing the platform DAG also starts its latest scheduled run: whichever of the two
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 DAG_ID = "inventory_cobalt"
 CONSUMER = "example_inventory_updated"
-ASSET = "od://inventory/cobalt"
+ASSET = "x-od://inventory/cobalt"
 
 
 def when(text: str) -> datetime:

@@ -251,7 +251,7 @@ def test_a_run_that_changed_the_data_api_emits_the_platforms_asset_event(runs) -
     assert sent > 0
     assert first["events"] == [
         (
-            "od://inventory/cobalt",
+            "x-od://inventory/cobalt",
             {
                 "platform": PLATFORM,
                 "dag_id": DAG_ID,
@@ -263,7 +263,7 @@ def test_a_run_that_changed_the_data_api_emits_the_platforms_asset_event(runs) -
         )
     ]
     [(uri, extra)] = changed["events"]
-    assert (uri, extra["dealers_changed"], extra["vehicles_sent"]) == ("od://inventory/cobalt", 1, 1)
+    assert (uri, extra["dealers_changed"], extra["vehicles_sent"]) == ("x-od://inventory/cobalt", 1, 1)
 
 
 def test_a_run_that_changed_nothing_emits_no_event(runs) -> None:

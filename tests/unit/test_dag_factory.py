@@ -29,7 +29,7 @@ def test_each_platform_dag_doc_is_its_entry_paragraph_then_the_shared_text(platf
     assert paragraph == platform.doc.split("\n\n")[0]
     assert platform.doc in doc
     assert f"(pool `{platform.pool}`, several dealers at once)" in doc
-    assert f"`od://inventory/{platform.id}`" in doc
+    assert f"`x-od://inventory/{platform.id}`" in doc
     assert params_doc(inventory_params()) in doc
     assert f'`airflow dags trigger {platform.dag_id} --conf \'{{"dealer_id": "<id>"}}\'`' in doc
 

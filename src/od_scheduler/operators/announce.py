@@ -3,7 +3,7 @@
 It runs when every shard is done (``trigger_rule=all_done``, beside ``summarize_run``, which keeps the
 run's verdict), sums the run's job rows and, when any dealer's vehicles were sent or delisted — by a
 dealer that failed later in the run too, since what was sent is at the Data API — emits the event on
-``od://inventory/<platform>`` with an ``InventoryChange`` as its extra. A run that changed nothing skips
+``x-od://inventory/<platform>`` with an ``InventoryChange`` as its extra. A run that changed nothing skips
 the task: no event, so nothing downstream runs for nothing. A cleared or retried task whose run already
 announced this same change skips too (the asset is also its inlet, to read the run's earlier events), so
 a downstream DAG does not run twice on one change; a run that changed more since (its shards cleared and
