@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from od_scheduler.models.job import JobStatus
+from od_scheduler.models.job import DealerRef, JobStatus
 from od_scheduler.platforms import PLATFORMS
 
 #: The largest page any endpoint returns.
@@ -285,6 +285,13 @@ class DealerHealth(BaseModel):
     last_status: JobStatus
     last_failure: datetime | None
     last_error: str | None
+
+    @property
+    def dealer(self) -> DealerRef:
+        """The dealer's identity on this platform, as the rest of the project reads it (not in the JSON)."""
+        return DealerRef(
+            dealer_id=self.dealer_id, platform=self.platform, name=self.dealer_name, slug=self.dealer_slug
+        )
 
 
 class HealthData(BaseModel):
