@@ -315,13 +315,7 @@ def check_freshness(
                 )
                 continue
             interval = interval_for(dealer, platform.default_interval_minutes)
-            if not is_overdue(
-                past.last_success,
-                past.first_execution,
-                interval=interval,
-                factor=missing_after_intervals,
-                now=now,
-            ):
+            if not is_overdue(past, interval=interval, factor=missing_after_intervals, now=now):
                 continue
             allowed = interval * missing_after_intervals
             minutes = int(interval / timedelta(minutes=1))

@@ -264,9 +264,10 @@ class DealerHealth(BaseModel):
     """Health of one dealer x platform, judged by the scheduler's own rules.
 
     ``held`` and ``consecutive_failures`` come from the same history query and hold rule the scheduled
-    runs use (a CMS pause is not visible here: the API does not call the CMS). ``overdue``: the last
-    success is older than ``overdue_factor`` x the platform's default interval or, for a dealer that never
-    succeeded, its first execution is.
+    runs use (a CMS pause is not visible here: the API does not call the CMS). ``overdue``: the freshness
+    check's rule (``scheduling.is_overdue``) over the same history: the last success is older than
+    ``overdue_factor`` x the platform's default interval or, for a dealer that never succeeded, its first
+    finished execution is (skipped and running rows do not count).
     """
 
     dealer_id: str
