@@ -19,7 +19,12 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag
 
 from od_scheduler.dag_factory import default_args
-from od_scheduler.operators.run_all import PlanRunAllOperator, ReportRunsOperator, run_all_params
+from od_scheduler.operators.run_all import (
+    PLAN_RUNS_TASK_ID,
+    PlanRunAllOperator,
+    ReportRunsOperator,
+    run_all_params,
+)
 
 
 @dag(
@@ -33,7 +38,7 @@ from od_scheduler.operators.run_all import PlanRunAllOperator, ReportRunsOperato
 )
 def inventory_run_all() -> None:
     plan = PlanRunAllOperator(
-        task_id="plan_runs",
+        task_id=PLAN_RUNS_TASK_ID,
         platform="{{ params.platform }}",
         dealer_id="{{ params.dealer_id }}",
         force="{{ params.force }}",

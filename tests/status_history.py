@@ -326,14 +326,15 @@ def health(rows: list[Row], *, now: datetime) -> dict[tuple[str, str], dict[str,
         successes = [r.start_time for r in group if r.status == "success"]
         last_success = max(successes) if successes else None
         interval = timedelta(minutes=PLATFORMS[platform].default_interval_minutes)
-        reference = last_success or min(r.start_time for r in group)
+        # Never succeeded: overdue from the first finished execution (skipped and running rows prove nothing).
+        reference = last_success or min((r.start_time for r in finished), default=None)
         held = failures >= HOLD_AFTER_FAILURES
         failed = [r for r in group if r.status == "failed"]
         out[(platform, dealer)] = {
             "last_success": last_success,
             "consecutive_failures": failures,
             "held": held,
-            "overdue": now - reference > OVERDUE_FACTOR * interval,
+            "overdue": reference is not None and now - reference > OVERDUE_FACTOR * interval,
             "due": not held
             and (last_success is None or now - last_success >= interval - timedelta(minutes=5)),
             "executions": len(group),

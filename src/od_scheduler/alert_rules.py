@@ -67,17 +67,15 @@ def dealer_deadline_s(platform_id: str) -> float:
     return 60 * min(settings.dealer_deadline_minutes, task_timeout_minutes(platform_id))
 
 
-def _dealer(
-    ref: DealerRef | None, dealer_id: str, platform: str, condition: str, detail: str | None
-) -> AlertDealer:
-    return AlertDealer(
-        dealer_id=dealer_id,
-        platform=platform,
-        name=ref.name if ref else None,
-        slug=ref.slug if ref else None,
-        condition=condition,
-        detail=clean_error(detail) if detail else None,
-    )
+def _ref(refs: Mapping[str, DealerRef], dealer_id: str, platform: str) -> DealerRef:
+    """The run's identity of ``dealer_id``; a dealer the run did not list is known by its id alone."""
+    ref = refs.get(dealer_id)
+    return ref if ref is not None else DealerRef(dealer_id=dealer_id, platform=platform)
+
+
+def _dealer(ref: DealerRef, condition: str, error: str | None) -> AlertDealer:
+    """``ref``'s dealer in an alert, its last ``error`` (if any) cleaned for reading."""
+    return AlertDealer.of(ref, condition=condition, detail=clean_error(error) if error else None)
 
 
 def _run_counts(summary: RunSummary) -> dict[str, int | float]:
@@ -107,7 +105,7 @@ def failure_rate_condition(summary: RunSummary, threshold: float) -> tuple[Condi
 def failure_rate_alert(summary: RunSummary, refs: Mapping[str, DealerRef], threshold: float) -> Alert:
     """One alert for the run: every failed dealer, grouped by error in the text."""
     dealers = [
-        _dealer(refs.get(dealer_id), dealer_id, summary.platform, "failed", error)
+        _dealer(_ref(refs, dealer_id, summary.platform), "failed", error)
         for dealer_id, error in sorted(summary.failed_dealers.items())
     ]
     return Alert(
@@ -136,7 +134,7 @@ def anomaly_conditions(
         key = condition_key(ConditionKind.ANOMALY, row.platform, row.dealer_id)
         error = row.errors[-1] if row.errors else None
         if row.status == JobStatus.FAILED and row.anomaly:
-            dealer = _dealer(refs.get(row.dealer_id), row.dealer_id, row.platform, "anomaly", error)
+            dealer = _dealer(_ref(refs, row.dealer_id, row.platform), "anomaly", error)
             present.append(
                 Condition(key=key, kind=ConditionKind.ANOMALY, dealer=dealer, detail=dealer.detail)
             )
@@ -298,7 +296,7 @@ def check_freshness(
             if past.last_status == JobStatus.SUCCESS.value:
                 report.cleared_anomalies.append(anomaly_key)
             elif past.last_anomaly:
-                item = _dealer(ref, dealer.id, platform.id, "anomaly", past.last_error)
+                item = _dealer(ref, "anomaly", past.last_error)
                 report.conditions.append(
                     Condition(key=anomaly_key, kind=ConditionKind.ANOMALY, dealer=item, detail=item.detail)
                 )
@@ -310,22 +308,14 @@ def check_freshness(
                     f"held back from scheduled runs: the last {past.consecutive_failures} executions failed "
                     f"(hold_after_failures {hold_after_failures}); last error: {clean_error(past.last_error)}"
                 )
-                item = _dealer(ref, dealer.id, platform.id, "held", None).model_copy(
-                    update={"detail": detail}
-                )
+                item = AlertDealer.of(ref, condition="held", detail=detail)
                 key = condition_key(ConditionKind.HELD, platform.id, dealer.id)
                 report.conditions.append(
                     Condition(key=key, kind=ConditionKind.HELD, dealer=item, detail=detail)
                 )
                 continue
             interval = interval_for(dealer, platform.default_interval_minutes)
-            if not is_overdue(
-                past.last_success,
-                past.first_execution,
-                interval=interval,
-                factor=missing_after_intervals,
-                now=now,
-            ):
+            if not is_overdue(past, interval=interval, factor=missing_after_intervals, now=now):
                 continue
             allowed = interval * missing_after_intervals
             minutes = int(interval / timedelta(minutes=1))
@@ -335,7 +325,7 @@ def check_freshness(
                 first = past.first_execution
                 detail = "no success since its first execution" + (f" {_ago(now, first)}" if first else "")
             detail += f"; interval {minutes} min, alert after {int(allowed / timedelta(minutes=1))} min"
-            item = _dealer(ref, dealer.id, platform.id, "missing", None).model_copy(update={"detail": detail})
+            item = AlertDealer.of(ref, condition="missing", detail=detail)
             key = condition_key(ConditionKind.MISSING, platform.id, dealer.id)
             report.conditions.append(
                 Condition(key=key, kind=ConditionKind.MISSING, dealer=item, detail=detail)

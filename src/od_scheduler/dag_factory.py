@@ -43,7 +43,7 @@ from od_scheduler.models.alert import AlertKind
 from od_scheduler.notifications import WebhookAlertNotifier
 from od_scheduler.operators.announce import AnnounceChangesOperator
 from od_scheduler.operators.ingest import DataApiIngestOperator
-from od_scheduler.operators.list_dealers import ListDealersOperator
+from od_scheduler.operators.list_dealers import LIST_DEALERS_TASK_ID, ListDealersOperator
 from od_scheduler.operators.pull import PullInventoryOperator
 from od_scheduler.operators.summarize import SummarizeRunOperator
 from od_scheduler.platforms import DATA_API_POOL, PAYLOAD_CMS_POOL, get_platform
@@ -244,7 +244,7 @@ def inventory_tasks(operator: type[PullInventoryOperator]) -> None:
     settings = get_settings()
 
     dealers = ListDealersOperator(
-        task_id="list_dealers",
+        task_id=LIST_DEALERS_TASK_ID,
         platform=platform.id,
         pool=PAYLOAD_CMS_POOL,
         execution_timeout=SMALL_TASK_TIMEOUT,

@@ -48,18 +48,12 @@ def is_failing(past: DealerHistory, hold_after_failures: int) -> bool:
     return hold_after_failures > 0 and past.consecutive_failures >= hold_after_failures
 
 
-def is_overdue(
-    last_success: datetime | None,
-    first_execution: datetime | None,
-    *,
-    interval: timedelta,
-    factor: float,
-    now: datetime,
-) -> bool:
+def is_overdue(past: DealerHistory, *, interval: timedelta, factor: float, now: datetime) -> bool:
     """The overdue rule (the freshness check's "missing executions", the status API's ``overdue``): the last
-    success is older than ``factor`` x ``interval``; without any success, the first execution is. A dealer
-    with neither has not run yet, so it is not overdue."""
-    reference = last_success if last_success is not None else first_execution
+    success is older than ``factor`` x ``interval``; without any success, the first finished execution is.
+    A dealer with neither (no execution, or only skipped and running ones) has not run yet, so it is not
+    overdue. Both readers pass the same ``DealerHistory``, so they cannot judge from different dates."""
+    reference = past.last_success if past.last_success is not None else past.first_execution
     return reference is not None and now - reference > interval * factor
 
 

@@ -333,6 +333,63 @@ def test_health_matches_the_scheduler_rules_written_out_in_python(api: TestClien
     assert got[("homenet", "dealer-06")]["overdue"] is False
 
 
+def test_health_and_the_freshness_alert_judge_a_never_successful_dealer_overdue_alike(
+    api: TestClient, history
+) -> None:
+    """Without a success, both measure from the first finished execution: a skipped row (another run held
+    the lease) is no evidence either way, so neither calls a dealer overdue because of one."""
+    from od_scheduler.alert_rules import check_freshness
+    from od_scheduler.hooks.job_history import JobHistoryHook
+    from od_scheduler.models.alert import ConditionKind
+    from od_scheduler.models.dealer import Dealer
+
+    now = datetime.now(UTC)
+    days, hours = timedelta(days=1), timedelta(hours=1)
+    seeded = {  # dealer -> (status, started how long ago); cobalt: daily, overdue after 48 h
+        "od-rule-skipped-then-failed": [("skipped", 5 * days), ("failed", 3 * hours)],
+        "od-rule-only-skipped": [("skipped", 5 * days)],
+        "od-rule-failed-long-ago": [("failed", 3 * days), ("skipped", 1 * hours)],
+    }
+    with job_history_conn() as db:
+        for dealer_id, executions in seeded.items():
+            for n, (status, ago) in enumerate(executions):
+                db.execute(
+                    "INSERT INTO job_executions (job_id, dag_id, run_id, dealer_id, platform, status, "
+                    "start_time, end_time) VALUES (%s, 'inventory_cobalt', %s, %s, 'cobalt', %s, %s, %s)",
+                    (f"{dealer_id}_cobalt", f"manual__od_rule_{n}", dealer_id, status, now - ago, now - ago),
+                )
+    try:
+        page = {}
+        for dealer_id in seeded:
+            (row,) = api.get(HEALTH, params={"dealer_id": dealer_id}).json()["data"]["dealers"]
+            page[dealer_id] = row["overdue"]
+        histories = JobHistoryHook().executions.dealer_histories("cobalt", list(seeded))
+        report = check_freshness(
+            [
+                Dealer.model_validate(
+                    {"id": d, "name": d, "slug": d, "status": "active", "platforms": ["cobalt"]}
+                )
+                for d in seeded
+            ],
+            {("cobalt", d): h for d, h in histories.items()},
+            now=now,
+            hold_after_failures=sh.HOLD_AFTER_FAILURES,
+            missing_after_intervals=sh.OVERDUE_FACTOR,
+        )
+        alerted = {c.dealer.dealer_id for c in report.of_kind(ConditionKind.MISSING) if c.dealer}
+        assert page == {
+            "od-rule-skipped-then-failed": False,
+            "od-rule-only-skipped": False,
+            "od-rule-failed-long-ago": True,
+        }
+        assert page == {d: d in alerted for d in seeded}
+        overdue_table = api.get("/ui").text.split('id="overdue-dealers"', 1)[1].split("</table>", 1)[0]
+        assert [d for d in seeded if f'data-dealer="{d}"' in overdue_table] == ["od-rule-failed-long-ago"]
+    finally:
+        with job_history_conn() as db:
+            db.execute("DELETE FROM job_executions WHERE dealer_id = ANY(%s)", (list(seeded),))
+
+
 @pytest.mark.parametrize("only", ["failing", "held", "overdue"])
 def test_health_only_filters(api: TestClient, history, only: str) -> None:
     now, rows = history

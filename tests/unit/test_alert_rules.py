@@ -13,6 +13,7 @@ from od_scheduler.alert_rules import (
     check_freshness,
     database_down_alert,
     dealer_deadline_s,
+    failure_rate_alert,
     failure_rate_condition,
     freshness_alert,
     stuck_runs,
@@ -237,6 +238,20 @@ def test_the_failure_rate_condition_needs_dealers_and_a_rate_above_the_threshold
     assert failure_rate_condition(run(10, 3), 0.2)[0] is not None
     assert failure_rate_condition(run(10, 2), 0.2) == (None, "failure_rate:d")  # at the threshold: fine
     assert failure_rate_condition(run(0, 0), 0.2) == (None, "failure_rate:d")
+
+
+def test_a_failure_rate_alert_names_each_dealer_as_the_run_listed_it() -> None:
+    run = RunSummary(
+        dag_id="d", run_id="r", platform="homenet", dealers=2, succeeded=0, failed=2, running=0, skipped=0,
+        failure_rate=1.0, max_failure_rate=0, vehicles_found=0, vehicles_processed=0, vehicles_rejected=0,
+        failed_dealers={"listed": "try 1: HTTP 500", "gone": "try 2: HTTP 404"},
+    )  # fmt: skip
+    refs = {"listed": DealerRef(dealer_id="listed", platform="homenet", name="Listed Kia", slug="listed-kia")}
+    alert = failure_rate_alert(run, refs, 0.2)
+    assert [(d.dealer_id, d.platform, d.label, d.condition, d.detail) for d in alert.dealers] == [
+        ("gone", "homenet", "gone", "failed", "HTTP 404"),  # not in the run's list: its id, no made-up name
+        ("listed", "homenet", "Listed Kia (listed-kia, id listed)", "failed", "HTTP 500"),
+    ]
 
 
 def test_anomaly_conditions_of_a_run() -> None:

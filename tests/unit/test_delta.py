@@ -21,6 +21,7 @@ from od_scheduler.delta import (
 )
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.models.vin import check_digit
+from tests.fingerprints import rejected_content
 
 pytestmark = pytest.mark.unit
 
@@ -40,18 +41,6 @@ def car(serial: int, **fields: Any) -> Vehicle:
 def accepted(vehicle: Vehicle, *, live: bool = True, revision: int = 1) -> Fingerprint:
     return Fingerprint(
         content_hash=vehicle.content_hash(), hash_version=HASH_VERSION, live=live, revision=revision
-    )
-
-
-def rejected(vehicle: Vehicle, reason: str, base: Fingerprint = NEW) -> Fingerprint:
-    return Fingerprint(
-        content_hash=base.content_hash,
-        hash_version=base.hash_version,
-        live=base.live,
-        revision=base.revision,
-        rejected_hash=vehicle.content_hash(),
-        rejected_hash_version=HASH_VERSION,
-        rejected_reason=reason,
     )
 
 
@@ -86,7 +75,7 @@ def test_new_changed_and_delisted_are_sent_unchanged_are_not() -> None:
 
 def test_a_rejected_vehicle_is_not_resent_until_its_content_changes() -> None:
     bad = car(1, price=20000)
-    known = {bad.vin: rejected(bad, "vehicle is on a recall hold")}
+    known = {bad.vin: rejected_content(bad, "vehicle is on a recall hold")}
     plan = plan_delta([bad], known, hash_version=HASH_VERSION)
     assert plan.send == ()
     assert plan.still_rejected == {bad.vin: "vehicle is on a recall hold"}
@@ -100,14 +89,16 @@ def test_a_rejected_vehicle_is_not_resent_until_its_content_changes() -> None:
 def test_a_rejection_of_other_content_does_not_hide_what_the_api_holds() -> None:
     # The API accepted A, rejected B; the source is back at A: nothing to send, nothing rejected.
     a, b = car(1, price=20000), car(1, price=1)
-    plan = plan_delta([a], {a.vin: rejected(b, "price too low", base=accepted(a))}, hash_version=HASH_VERSION)
+    plan = plan_delta(
+        [a], {a.vin: rejected_content(b, "price too low", base=accepted(a))}, hash_version=HASH_VERSION
+    )
     assert plan.unchanged == (a.vin,)
     assert plan.still_rejected == {}
 
 
 def test_full_refresh_sends_everything_including_standing_rejections() -> None:
     same, bad = car(1), car(2)
-    known = {same.vin: accepted(same), bad.vin: rejected(bad, "no")}
+    known = {same.vin: accepted(same), bad.vin: rejected_content(bad, "no")}
     plan = plan_delta([same, bad], known, hash_version=HASH_VERSION, full_refresh=True)
     assert [v.vin for v in plan.send] == sorted([same.vin, bad.vin])
     assert plan.unchanged == ()
@@ -250,7 +241,7 @@ def test_the_lot_of_a_partial_pull_includes_what_the_job_history_knows() -> None
     changed = [car(1, price=30000)]
     known = {
         **{car(i).vin: accepted(car(i)) for i in range(1, 6)},
-        car(7).vin: rejected(car(7), "recall"),
+        car(7).vin: rejected_content(car(7), "recall"),
         car(8).vin: accepted(car(8), live=False),
     }
     plan = plan_delta(changed, known, hash_version=HASH_VERSION)
@@ -354,7 +345,7 @@ def test_a_rejected_record_with_a_known_vin_is_present_not_missing() -> None:
 def test_delisted_and_never_accepted_vins_are_not_counted() -> None:
     known = {
         vin(0): accepted(car(0), live=False),
-        vin(1): rejected(car(1), "recall hold"),
+        vin(1): rejected_content(car(1), "recall hold"),
         **{vin(i): accepted(car(i)) for i in range(2, 6)},
     }
     plan = decide(known, {vin(i) for i in range(2, 6)}, after_misses=1)

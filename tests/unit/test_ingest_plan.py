@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from od_scheduler.delta import NEW, Fingerprint, idempotency_key
+from od_scheduler.delta import Fingerprint, idempotency_key
 from od_scheduler.ingest_plan import IngestPlan, IngestRules, judge, plan_ingest
 from od_scheduler.models.job import PullResult
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
 from od_scheduler.models.vin import check_digit
+from tests.fingerprints import rejected_content
 
 pytestmark = pytest.mark.unit
 
@@ -41,18 +42,6 @@ def held(vehicle: Vehicle, **over: Any) -> Fingerprint:
 def live(serial: int, **over: Any) -> Fingerprint:
     """A live vehicle whose held content differs from ``car(serial)``."""
     return held(car(serial, model="older"), **over)
-
-
-def refused(vehicle: Vehicle, reason: str, base: Fingerprint = NEW) -> Fingerprint:
-    return Fingerprint(
-        content_hash=base.content_hash,
-        hash_version=base.hash_version,
-        live=base.live,
-        revision=base.revision,
-        rejected_hash=vehicle.content_hash(),
-        rejected_hash_version=HASH_VERSION,
-        rejected_reason=reason,
-    )
 
 
 def pull(found: int, *, complete: bool = True, rejected: int = 0, **over: Any) -> PullResult:
@@ -137,7 +126,7 @@ def test_nothing_to_send_is_no_batch() -> None:
 
 def test_full_refresh_sends_everything_even_unchanged_and_still_rejected() -> None:
     same, bad = car(1), car(2)
-    known = {same.vin: held(same), bad.vin: refused(bad, "bad price")}
+    known = {same.vin: held(same), bad.vin: rejected_content(bad, "bad price")}
     p = plan([same, bad], known, full_refresh=True)
     assert [v.vin for v in p.delta.send] == [same.vin, bad.vin]
     assert (p.seen, p.still_rejected) == ((), Counter())
@@ -146,7 +135,7 @@ def test_full_refresh_sends_everything_even_unchanged_and_still_rejected() -> No
 # -- rejections ------------------------------------------------------------------------------------------
 def test_a_rejected_content_is_not_resent_and_counts_as_rejected_again() -> None:
     bad = car(1)
-    p = plan([bad, car(2)], {bad.vin: refused(bad, "bad price")})
+    p = plan([bad, car(2)], {bad.vin: rejected_content(bad, "bad price")})
     assert [v.vin for v in p.delta.send] == [car(2).vin]
     assert p.seen == (bad.vin,)
     assert p.still_rejected == Counter({"bad price": 1})
@@ -155,14 +144,14 @@ def test_a_rejected_content_is_not_resent_and_counts_as_rejected_again() -> None
 
 def test_an_unchanged_vehicle_with_a_rejection_of_other_content_ends_that_rejection() -> None:
     same = car(1)
-    p = plan([same], {same.vin: refused(car(1, model="other"), "bad trim", base=held(same))})
+    p = plan([same], {same.vin: rejected_content(car(1, model="other"), "bad trim", base=held(same))})
     assert p.seen == (same.vin,)
     assert p.rejections_over == (same.vin,)
 
 
 def test_a_partial_pull_keeps_the_rejections_of_vehicles_it_did_not_see() -> None:
     away, here = car(1), car(2)
-    known = {away.vin: refused(away, "bad price"), here.vin: held(here)}
+    known = {away.vin: rejected_content(away, "bad price"), here.vin: held(here)}
     p = plan([here], known, complete=False)
     assert p.standing == {away.vin: "bad price"}
     assert p.still_rejected == Counter({"bad price": 1})
@@ -231,7 +220,7 @@ def test_a_partial_pull_counts_and_delists_nothing() -> None:
 
 def test_a_complete_pull_ends_the_rejections_of_vehicles_that_left_the_lot() -> None:
     here, left = car(1), car(2)
-    p = plan([here], {here.vin: held(here), left.vin: refused(left, "bad price")})
+    p = plan([here], {here.vin: held(here), left.vin: rejected_content(left, "bad price")})
     assert p.rejections_left == (left.vin,)
 
 

@@ -99,15 +99,21 @@ def test_selection_summary_counts_every_reason() -> None:
     }
 
 
+def past(last_success: datetime | None, first_execution: datetime | None) -> DealerHistory:
+    return DealerHistory(last_success=last_success, first_execution=first_execution)
+
+
 def test_overdue_past_the_factor_of_intervals_since_the_last_success() -> None:
     hour = timedelta(hours=1)
-    assert not is_overdue(NOW - 2 * hour, NOW - 30 * hour, interval=hour, factor=2, now=NOW), "exactly 2x"
-    assert is_overdue(NOW - 2 * hour - timedelta(seconds=1), None, interval=hour, factor=2, now=NOW)
-    assert not is_overdue(NOW - 5 * hour, None, interval=3 * hour, factor=2, now=NOW)
+    assert not is_overdue(past(NOW - 2 * hour, NOW - 30 * hour), interval=hour, factor=2, now=NOW), (
+        "exactly 2x"
+    )
+    assert is_overdue(past(NOW - 2 * hour - timedelta(seconds=1), None), interval=hour, factor=2, now=NOW)
+    assert not is_overdue(past(NOW - 5 * hour, None), interval=3 * hour, factor=2, now=NOW)
 
 
 def test_never_successful_dealers_are_overdue_from_their_first_execution() -> None:
     hour = timedelta(hours=1)
-    assert is_overdue(None, NOW - 3 * hour, interval=hour, factor=2, now=NOW)
-    assert not is_overdue(None, NOW - hour, interval=hour, factor=2, now=NOW)
-    assert not is_overdue(None, None, interval=hour, factor=2, now=NOW), "nothing ran yet: not overdue"
+    assert is_overdue(past(None, NOW - 3 * hour), interval=hour, factor=2, now=NOW)
+    assert not is_overdue(past(None, NOW - hour), interval=hour, factor=2, now=NOW)
+    assert not is_overdue(DealerHistory(), interval=hour, factor=2, now=NOW), "nothing ran yet: not overdue"

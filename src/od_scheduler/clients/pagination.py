@@ -154,16 +154,14 @@ class PageNumberPaginator(_Paginator[T]):
         self,
         fetch: Callable[[int], Page[T]],
         *,
-        first_page: int = 1,
         key: Callable[[T], Hashable | None] | None = None,
         max_pages: int = 1000,
     ) -> None:
         super().__init__(fetch, key=key, max_pages=max_pages)
-        self.first_page = first_page
 
     def iter_pages(self) -> Iterator[FetchedPage[T]]:
         """Fetch lazily and yield each page; ``stop_reason`` is set when the iterator ends."""
-        number = self.first_page
+        number = 1
         while True:
             if self.pages >= self.max_pages:
                 self._stop(StopReason.MAX_PAGES)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from od_scheduler.models.job import dealer_label
+from od_scheduler.models.job import DealerRef, dealer_label
 
 #: Dealers named per group in the ``text``; the structured ``dealers`` field always lists every one.
 MAX_DEALERS_IN_TEXT = 15
@@ -163,6 +163,18 @@ class AlertDealer(BaseModel):
     #: ``failed``, ``anomaly``, ``missing``, ``held`` or ``running``.
     condition: str | None = None
     detail: str | None = None
+
+    @classmethod
+    def of(cls, ref: DealerRef, *, condition: str, detail: str | None = None) -> AlertDealer:
+        """The dealer ``ref`` identifies (its id, platform, name and slug), as an alert names it."""
+        return cls(
+            dealer_id=ref.dealer_id,
+            platform=ref.platform,
+            name=ref.name,
+            slug=ref.slug,
+            condition=condition,
+            detail=detail,
+        )
 
     @property
     def label(self) -> str:

@@ -28,6 +28,9 @@ from od_scheduler.platforms import get_platform
 from od_scheduler.scheduling import select_dealers
 from od_scheduler.settings import get_settings
 
+#: The task id of ``ListDealersOperator`` in a platform DAG: ``summarize_run`` reads the run's shards from it.
+LIST_DEALERS_TASK_ID = "list_dealers"
+
 #: Run types that always pull every selected dealer: a backfill asks for its windows explicitly.
 FORCED_RUN_TYPES = ("backfill",)
 

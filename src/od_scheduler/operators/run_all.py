@@ -21,6 +21,9 @@ from od_scheduler.operators.list_dealers import check_conf, declared_params
 from od_scheduler.platforms import PLATFORMS, get_platform
 from od_scheduler.staging import safe_component
 
+#: The task id of ``PlanRunAllOperator`` in ``inventory_run_all``: ``ReportRunsOperator`` reads its plan.
+PLAN_RUNS_TASK_ID = "plan_runs"
+
 
 def run_all_params() -> dict[str, Param]:
     """Typed params of ``inventory_run_all``; an unknown platform is refused at trigger time."""
@@ -154,14 +157,10 @@ class ReportRunsOperator(BaseOperator):
 
     ui_color = "#f4ecf7"
 
-    def __init__(self, *, plan_task_id: str = "plan_runs", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan_task_id = plan_task_id
-
     def execute(self, context: Context) -> dict[str, str]:
-        plan = context["ti"].xcom_pull(task_ids=self.plan_task_id) or []
+        plan = context["ti"].xcom_pull(task_ids=PLAN_RUNS_TASK_ID) or []
         runs = {item["trigger_dag_id"]: item["trigger_run_id"] for item in plan}
-        paused = set(context["ti"].xcom_pull(task_ids=self.plan_task_id, key="paused") or [])
+        paused = set(context["ti"].xcom_pull(task_ids=PLAN_RUNS_TASK_ID, key="paused") or [])
         for dag_id, run_id in runs.items():
             if dag_id in paused:
                 self.log.warning(

@@ -46,6 +46,7 @@ from od_scheduler.notifications import (
     describe_database_error,
     task_ref,
 )
+from od_scheduler.operators.list_dealers import LIST_DEALERS_TASK_ID
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings, platform_timing
 
@@ -108,23 +109,22 @@ class SummarizeRunOperator(BaseOperator):
         self,
         *,
         platform: str,
-        list_task_id: str = "list_dealers",
         max_failure_rate: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.platform = platform
-        self.list_task_id = list_task_id
         self.max_failure_rate = max_failure_rate
 
     def execute(self, context: Context) -> dict[str, Any]:
         platform = get_platform(self.platform)
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         max_rate = parse_rate(self.max_failure_rate)
-        listed = context["ti"].xcom_pull(task_ids=self.list_task_id)
+        listed = context["ti"].xcom_pull(task_ids=LIST_DEALERS_TASK_ID)
         if listed is None:
             raise AirflowFailException(
-                f"{self.list_task_id} produced no dealer list (it failed or was skipped): nothing was pulled"
+                f"{LIST_DEALERS_TASK_ID} produced no dealer list (it failed or was skipped): "
+                "nothing was pulled"
             )
         dealers = [ref for shard in listed for ref in Shard.load(shard, self.platform).dealers]
         history = JobHistoryHook()

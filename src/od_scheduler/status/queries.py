@@ -382,7 +382,7 @@ class StatusQueries:
 
     # -- /api/dealers/health ------------------------------------------------------------------------
     def pairs(self, *, dealer_id: str | None, platform: str | None) -> list[dict[str, Any]]:
-        """Per dealer x readable registry platform: executions, first/last run, last failure."""
+        """Per dealer x readable registry platform: executions, last run, last failure."""
         where, params = _where(
             dag_ids=self.readable_dag_ids(),
             dealer_id=dealer_id,
@@ -393,7 +393,7 @@ class StatusQueries:
         return self._rows(
             f"""
             WITH pairs AS (
-                SELECT platform, dealer_id, count(*) AS executions, min(start_time) AS first_run
+                SELECT platform, dealer_id, count(*) AS executions
                   FROM job_executions{where}
                  GROUP BY platform, dealer_id
             ), last_execution AS (
@@ -526,13 +526,7 @@ def dealer_health(
                     consecutive_failures=history.consecutive_failures,
                     held=dealer.id in selection.held,
                     held_reason=selection.held.get(dealer.id),
-                    overdue=is_overdue(
-                        history.last_success,
-                        row["first_run"],
-                        interval=interval,
-                        factor=overdue_factor(),
-                        now=now,
-                    ),
+                    overdue=is_overdue(history, interval=interval, factor=overdue_factor(), now=now),
                     due=dealer.id in selected,
                     executions=row["executions"],
                     last_run=row["last_run"],

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from od_scheduler.models.job import JobStatus
+from od_scheduler.models.job import DealerRef, JobStatus
 from od_scheduler.platforms import PLATFORMS
 
 #: The largest page any endpoint returns.
@@ -264,9 +264,10 @@ class DealerHealth(BaseModel):
     """Health of one dealer x platform, judged by the scheduler's own rules.
 
     ``held`` and ``consecutive_failures`` come from the same history query and hold rule the scheduled
-    runs use (a CMS pause is not visible here: the API does not call the CMS). ``overdue``: the last
-    success is older than ``overdue_factor`` x the platform's default interval or, for a dealer that never
-    succeeded, its first execution is.
+    runs use (a CMS pause is not visible here: the API does not call the CMS). ``overdue``: the freshness
+    check's rule (``scheduling.is_overdue``) over the same history: the last success is older than
+    ``overdue_factor`` x the platform's default interval or, for a dealer that never succeeded, its first
+    finished execution is (skipped and running rows do not count).
     """
 
     dealer_id: str
@@ -285,6 +286,13 @@ class DealerHealth(BaseModel):
     last_status: JobStatus
     last_failure: datetime | None
     last_error: str | None
+
+    @property
+    def dealer(self) -> DealerRef:
+        """The dealer's identity on this platform, as the rest of the project reads it (not in the JSON)."""
+        return DealerRef(
+            dealer_id=self.dealer_id, platform=self.platform, name=self.dealer_name, slug=self.dealer_slug
+        )
 
 
 class HealthData(BaseModel):
