@@ -348,8 +348,8 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
     "min_shards": _option(
         "integer",
         "4",
-        "At least this many shards while each still gets 10 dealers, so a small run still fills the pools' "
-        "concurrency.",
+        "At least this many shards, and a whole multiple of it, while each still gets 10 dealers: a small "
+        "run still fills the pools' concurrency and the last wave of ingests is as full as the others.",
     ),
     "ingest_dealers_in_flight": _option(
         "integer",

@@ -17,7 +17,9 @@ goes to Airflow's ``mask_secret`` as well, so Airflow masks it in task logs too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -51,6 +53,43 @@ def metadata_db_connection(conn_id: str, not_found: Exception) -> Any:
 #: through the task's supervisor is not made for concurrent callers everywhere (under ``airflow dags test``,
 #: after a deferral, concurrent lookups failed as "isn't defined").
 CONNECTION_LOOKUP_LOCK = threading.Lock()
+
+#: The Connections this task looked up while its shard runs (:func:`shared_connections`), by id; None outside.
+_SHARED_CONNECTIONS: ContextVar[dict[str, Any] | None] = ContextVar("od_shared_connections", default=None)
+
+
+@contextmanager
+def shared_connections() -> Iterator[None]:
+    """While a shard task works on its dealers, each Connection is looked up once and shared by them all.
+
+    Every dealer builds its own hook, and a lookup goes through the task's supervisor to the API server one
+    at a time (:data:`CONNECTION_LOOKUP_LOCK`): a hundred dealers in flight queued on that lock for their
+    turn, each a round trip. The dealers' threads run in copies of the task's context, so they all see the
+    dict set here. A Connection edited while the shard runs is seen by the next task.
+    """
+    token = _SHARED_CONNECTIONS.set({})
+    try:
+        yield
+    finally:
+        _SHARED_CONNECTIONS.reset(token)
+
+
+def lookup_connection(hook: BaseHook, conn_id: str) -> Any:
+    """``hook.get_connection(conn_id)``, one lookup at a time, shared inside :func:`shared_connections`."""
+    shared = _SHARED_CONNECTIONS.get()
+    if shared is not None and conn_id in shared:
+        return shared[conn_id]
+    with CONNECTION_LOOKUP_LOCK:
+        if shared is not None and conn_id in shared:
+            return shared[conn_id]
+        try:
+            conn = hook.get_connection(conn_id)
+        except AirflowNotFoundException as err:
+            conn = metadata_db_connection(conn_id, err)
+        if shared is not None:
+            shared[conn_id] = conn
+        return conn
+
 
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
 
@@ -94,11 +133,7 @@ class OdHttpHook(BaseHook):
     def connection(self) -> Any:
         """The Airflow Connection, fetched on first use (never at construction or parse time)."""
         if self._conn is None:
-            with CONNECTION_LOOKUP_LOCK:
-                try:
-                    self._conn = self.get_connection(self.conn_id)
-                except AirflowNotFoundException as err:
-                    self._conn = metadata_db_connection(self.conn_id, err)
+            self._conn = lookup_connection(self, self.conn_id)
         return self._conn
 
     @property

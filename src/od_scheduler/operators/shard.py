@@ -25,6 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from od_scheduler.clients.bounded import work_budget
 from od_scheduler.exceptions import OdSchedulerError
+from od_scheduler.hooks.http_base import shared_connections
 from od_scheduler.models.job import DealerRef
 from od_scheduler.operators.job_tracking import TASK_STOPPING, describe
 from od_scheduler.task_gc import task_gc
@@ -235,7 +236,7 @@ def run_dealers(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dealer")
     try:
         # The task's own process: a larger young GC generation for its parsing (see od_scheduler.task_gc).
-        with capture_package_logs(), task_gc():
+        with capture_package_logs(), task_gc(), shared_connections():
             # Each dealer's thread runs in a copy of the task's context (Airflow keeps some of a task's state,
             # e.g. connections preset for it, in context variables, which new threads would not see).
             futures = [pool.submit(contextvars.copy_context().run, one, ref) for ref in dealers]

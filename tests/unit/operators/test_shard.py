@@ -47,7 +47,19 @@ def test_a_run_of_a_hundred_dealers_still_fills_the_pools_with_min_shards() -> N
     assert sizes == [25, 25, 25, 25]
     few = plan_shards(refs(19), dealers_per_task=100, max_shards=1024, min_shards=4)
     assert len(few) == 1, "fewer than 10 dealers a shard is not worth a task"
-    assert len(plan_shards(refs(5000), dealers_per_task=100, max_shards=1024, min_shards=4)) == 50
+    assert len(plan_shards(refs(5000), dealers_per_task=100, max_shards=1024, min_shards=4)) == 52
+
+
+def test_shards_come_in_whole_waves_of_min_shards_while_each_gets_ten_dealers() -> None:
+    sizes = [
+        len(s.dealers) for s in plan_shards(refs(1000), dealers_per_task=100, max_shards=1024, min_shards=4)
+    ]
+    assert (len(sizes), min(sizes), max(sizes), sum(sizes)) == (12, 83, 84, 1000)
+    # Never past max_map_length, never below ten dealers a shard, never more dealers than dealers_per_task.
+    assert len(plan_shards(refs(1030), dealers_per_task=1, max_shards=1024, min_shards=4)) == 1024
+    assert len(plan_shards(refs(45), dealers_per_task=10, max_shards=1024, min_shards=4)) == 5
+    assert len(plan_shards(refs(21), dealers_per_task=1, max_shards=1024, min_shards=4)) == 21
+    assert len(plan_shards(refs(50), dealers_per_task=10, max_shards=1024, min_shards=1)) == 5
 
 
 def test_dealers_per_task_1_keeps_one_dealer_per_task_below_the_cap() -> None:
