@@ -39,7 +39,8 @@ RUN --mount=type=bind,source=requirements.txt,target=/tmp/od-scheduler-requireme
 # The DAGs and the Airflow plugin (the status app) at the image's default dags_folder and plugins_folder;
 # the package itself comes only from the wheel (.dockerignore keeps any plugins/od_scheduler copy out, which
 # would shadow it: plugins_folder is on sys.path). include/ carries the setup tool (airflow-init runs
-# `python -m include.tools.setup_project` from /opt/airflow) and the pool definitions.
+# `python -m include.tools.setup_project` from /opt/airflow) and the shared pools (a platform's pool is in the
+# package's registry).
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 include/ /opt/airflow/include/

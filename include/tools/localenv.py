@@ -141,7 +141,15 @@ def start_sandbox(
 
 # -- Airflow environment -----------------------------------------------------------------------------
 def sandbox_connections(sandbox_url: str) -> dict[str, dict[str, Any]]:
-    """The project's upstream connections pointing at the sandbox (keys are the sandbox's defaults)."""
+    """The project's upstream connections pointing at the sandbox (keys are the sandbox's defaults).
+
+    Each registered platform's comes from its sandbox module (``Platform.airflow_connection``), under the
+    connection id of its registry entry; the CMS, the Data API and the alert webhook are the sandbox's own."""
+    from include.sandbox.platforms import PLATFORMS as SANDBOX_PLATFORMS
+    from od_scheduler.platforms import PLATFORMS
+
+    if missing := sorted(set(PLATFORMS) - set(SANDBOX_PLATFORMS)):
+        raise RuntimeError(f"the sandbox serves no {', '.join(missing)}: add include/sandbox/platforms/")
     return {
         "od_payload_cms": {
             "conn_type": "http",
@@ -149,39 +157,7 @@ def sandbox_connections(sandbox_url: str) -> dict[str, dict[str, Any]]:
             "password": SANDBOX_CMS_KEY,
             "extra": {"auth_collection": "users"},
         },
-        "od_dealer_com": {
-            "conn_type": "http",
-            "description": "Dealer.com: per-dealer base_url comes from the CMS",
-            "extra": {"requests_per_second": 20},
-        },
-        "od_soap_transformer": {
-            "conn_type": "http",
-            "host": f"{sandbox_url}/homenet",
-            "password": "sandbox-homenet-token",
-            "extra": {"integration_token": "sandbox-homenet-integration"},
-        },
-        "od_apify": {"conn_type": "http", "host": f"{sandbox_url}/apify", "password": "sandbox-apify-token"},
-        "od_vinsolutions": {
-            "conn_type": "http",
-            "host": f"{sandbox_url}/vinsolutions",
-            "login": "sandbox-vs-client",
-            "password": "sandbox-vs-secret",
-            "extra": {
-                "token_url": f"{sandbox_url}/vinsolutions/oauth/token",
-                "api_key": "sandbox-vs-api-key",
-            },
-        },
-        "od_dealersocket": {
-            "conn_type": "http",
-            "host": f"{sandbox_url}/dealersocket",
-            "password": "sandbox-dealersocket-key",
-        },
-        "od_cobalt": {
-            "conn_type": "http",
-            "host": f"{sandbox_url}/cobalt",
-            "login": "sandbox-cobalt",
-            "password": "sandbox-cobalt-pass",
-        },
+        **{p.conn_id: SANDBOX_PLATFORMS[p.id].airflow_connection(sandbox_url) for p in PLATFORMS.values()},
         "od_data_api": {
             "conn_type": "http",
             "host": f"{sandbox_url}/data-api",

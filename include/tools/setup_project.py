@@ -9,7 +9,8 @@
    clean``) is created from ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` only while ``[od_scheduler]
    metadata_cleanup_in_task`` is on. While it is off (the default) no task may hold those credentials:
    an ``od_airflow_db`` an earlier setup created is removed, and one defined elsewhere is reported.
-3. Pools from ``include/pools.json`` (created or resized).
+3. Pools (created or resized): each registered platform's (its registry entry's ``pool``, ``pool_slots``
+   and ``pool_description``) and the shared ones in ``include/pools.json`` (the CMS, the Data API).
 4. The job-history schema (the package's ``od_scheduler/sql/*.sql``, idempotent) on the ``od_job_history``
    connection.
 
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The shared pools (the CMS, the Data API); each platform's pool comes from its registry entry.
+POOLS_FILE = ROOT / "include" / "pools.json"
 
 
 def required_connections() -> tuple[str, ...]:
@@ -162,11 +165,25 @@ def retire_metadata_connection() -> None:
     )
 
 
+def pools(pools_file: Path = POOLS_FILE) -> dict[str, dict[str, Any]]:
+    """Every pool the project's tasks name: the shared ones in ``pools_file``, then each platform's."""
+    from od_scheduler.platforms import platform_pools
+
+    shared: dict[str, dict[str, Any]] = json.loads(pools_file.read_text())
+    per_platform = platform_pools()
+    if clash := sorted(shared.keys() & per_platform.keys()):
+        raise SystemExit(
+            f"{pools_file} defines {', '.join(clash)}, which a platform's registry entry sizes: remove it"
+        )
+    return {**shared, **per_platform}
+
+
 def import_pools(pools_file: Path) -> None:
     from airflow.models.pool import Pool
 
-    step(f"Pools from {pools_file.relative_to(ROOT) if pools_file.is_relative_to(ROOT) else pools_file}")
-    for name, spec in json.loads(pools_file.read_text()).items():
+    where = pools_file.relative_to(ROOT) if pools_file.is_relative_to(ROOT) else pools_file
+    step(f"Pools from the platform registry and {where}")
+    for name, spec in pools(pools_file).items():
         Pool.create_or_update_pool(
             name=name,
             slots=int(spec["slots"]),
@@ -204,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("OD_CONNECTIONS_FILE"),
         help="JSON file of connections to create where not already defined",
     )
-    parser.add_argument("--pools", type=Path, default=ROOT / "include" / "pools.json")
+    parser.add_argument(
+        "--pools", type=Path, default=POOLS_FILE, help="the shared pools (each platform's is in its entry)"
+    )
     parser.add_argument(
         "--sql-dir", type=Path, default=None, help="default: the installed package's od_scheduler/sql"
     )

@@ -5,14 +5,14 @@ standard fields show and what they are called, placeholders, and the extras each
 fields) and the ``[od_scheduler]`` configuration section with every key's description, type and default
 (``airflow config list`` shows them; the defaults are the ones :mod:`od_scheduler.settings` falls back to).
 
-Everything here is plain data, read without importing a hook: Airflow loads it in every process that
-looks at providers or reads a config key it does not find elsewhere. Only the package's version is
-imported.
+Everything here is plain data, read without importing a hook or Airflow: Airflow loads it in every process
+that looks at providers or reads a config key it does not find elsewhere. A platform's connection type is
+its registry entry's ``connection_form`` (:mod:`od_scheduler.platforms`, which imports the pydantic config
+models); the shared connections' forms are below.
 
 Connection types are ``od_*``; the job history stays a ``postgres`` connection (``od_job_history``), and a
 connection of type ``http``, as every connection was defined before these types existed, keeps working:
-the hooks read the same fields whatever the type. Form fields are stored in the connection's extra as
-plain keys (Airflow 3's UI) or as ``extra__<type>__<key>`` (older forms); the hooks read both.
+the hooks read the same fields whatever the type (:mod:`od_scheduler.connection_forms`).
 """
 
 from __future__ import annotations
@@ -20,209 +20,55 @@ from __future__ import annotations
 from typing import Any
 
 from od_scheduler import __version__
+from od_scheduler.connection_forms import NO_SCHEMA_PORT, ConnectionForm, text_field
+from od_scheduler.platforms import PLATFORMS
 
 PACKAGE_NAME = "od-scheduler"
-#: Standard fields the forms never use: every base URL is a full URL in ``host``.
-_NO_SCHEMA_PORT = ["schema", "port"]
 
+PAYLOAD_CMS_FORM = ConnectionForm(
+    "od_payload_cms",
+    "payload_cms.PayloadCmsHook",
+    "Open Dealer PayloadCMS",
+    hidden=(*NO_SCHEMA_PORT, "login"),
+    relabeling={"host": "CMS base URL", "password": "API key"},
+    placeholders={"host": "https://cms.example.com", "password": "API key of the auth collection's user"},
+    fields={
+        "auth_collection": text_field(
+            "Auth collection",
+            "The Payload collection the API key belongs to (header 'Authorization: <collection> "
+            "API-Key <key>').",
+            default="users",
+        )
+    },
+)
 
-def _number(label: str, description: str, *, integer: bool = False, minimum: float = 0) -> dict[str, Any]:
-    """An optional numeric extra. No default: an empty field falls back to the ``[od_scheduler]``
-    setting named in the description (a default here would be written into the extra and outlive a
-    change of that setting)."""
-    return {
-        "label": label,
-        "description": description,
-        "schema": {"type": ["integer" if integer else "number", "null"], "minimum": minimum},
-    }
+DATA_API_FORM = ConnectionForm(
+    "od_data_api",
+    "data_api.DataApiHook",
+    "Open Dealer Data API",
+    hidden=(*NO_SCHEMA_PORT, "login"),
+    relabeling={"host": "Data API base URL", "password": "API key (X-API-Key)"},
+    placeholders={"host": "https://data.example.com"},
+)
 
+ALERTS_FORM = ConnectionForm(
+    "od_alerts",
+    "alerts.AlertWebhookHook",
+    "Open Dealer alert webhook",
+    hidden=(*NO_SCHEMA_PORT, "login"),
+    relabeling={"host": "Webhook URL", "password": "Bearer token (optional)"},
+    placeholders={"host": "https://hooks.slack.com/services/..."},
+)
 
-def _text(
-    label: str, description: str, *, secret: bool = False, url: bool = False, default: str | None = None
-) -> dict[str, Any]:
-    """An optional text extra; ``secret`` ones are masked in the form and in the API's answers."""
-    schema: dict[str, Any] = {"type": ["string", "null"]}
-    if secret:
-        schema["format"] = "password"
-    elif url:
-        schema["format"] = "url"
-    if default is not None:
-        schema["default"] = default
-    return {"label": label, "description": description, "schema": schema}
-
-
-#: The extras every HTTP connection of the project reads (``OdHttpHook.client_kwargs``).
-HTTP_FIELDS: dict[str, dict[str, Any]] = {
-    "timeout": _number(
-        "Request timeout (s)",
-        "Seconds one HTTP request may take. Empty: [od_scheduler] http_timeout_s (30).",
-        minimum=0.1,
-    ),
-    "max_attempts": _number(
-        "Attempts per request",
-        "Tries for transient errors (timeouts, 429, 5xx). Empty: [od_scheduler] http_max_attempts (5).",
-        integer=True,
-        minimum=1,
-    ),
-    "deadline_s": _number(
-        "Request deadline (s)",
-        "Overall bound of one request, all attempts and waits included. "
-        "Empty: [od_scheduler] http_deadline_s (300).",
-        minimum=0.1,
-    ),
-    "max_response_mb": _number(
-        "Largest response (MB)",
-        "Largest response body read, raw and decoded. Empty: [od_scheduler] max_response_mb (50).",
-        minimum=0.001,
-    ),
-}
-
-
-def _connection_type(
-    conn_type: str,
-    hook: str,
-    name: str,
-    *,
-    hidden: list[str],
-    relabeling: dict[str, str],
-    placeholders: dict[str, str],
-    fields: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    return {
-        "connection-type": conn_type,
-        "hook-class-name": f"od_scheduler.hooks.{hook}",
-        "hook-name": name,
-        "ui-field-behaviour": {
-            "hidden-fields": hidden,
-            "relabeling": relabeling,
-            "placeholders": placeholders,
-        },
-        "conn-fields": {**(fields or {}), **HTTP_FIELDS},
-    }
-
-
+#: The CMS, every registered platform's upstream (in the registry's order), the Data API, the alerts.
 CONNECTION_TYPES: list[dict[str, Any]] = [
-    _connection_type(
-        "od_payload_cms",
-        "payload_cms.PayloadCmsHook",
-        "Open Dealer PayloadCMS",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "CMS base URL", "password": "API key"},
-        placeholders={"host": "https://cms.example.com", "password": "API key of the auth collection's user"},
-        fields={
-            "auth_collection": _text(
-                "Auth collection",
-                "The Payload collection the API key belongs to (header 'Authorization: <collection> "
-                "API-Key <key>').",
-                default="users",
-            )
-        },
-    ),
-    _connection_type(
-        "od_homenet",
-        "homenet.HomenetHook",
-        "Open Dealer HomeNet (SOAP transformer)",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "SOAP transformer base URL", "password": "Bearer token"},
-        placeholders={"host": "https://transformer.example.com"},
-        fields={
-            "integration_token": _text(
-                "Fallback integration token",
-                "HomeNet integration token for dealers whose CMS homenet_config has none (a dealer's own "
-                "token always wins). Optional.",
-                secret=True,
-            )
-        },
-    ),
-    _connection_type(
-        "od_dealer_com",
-        "dealer_com.DealerComHook",
-        "Open Dealer Dealer.com",
-        # No credentials and no fixed host: each dealer's site and id come from the CMS.
-        hidden=[*_NO_SCHEMA_PORT, "host", "login", "password"],
-        relabeling={},
-        placeholders={},
-        fields={
-            "requests_per_second": _number(
-                "Requests per second per site",
-                "Politeness cap for each dealer site. Empty: [od_scheduler] dealer_com_requests_per_second "
-                "(2).",
-                minimum=0.01,
-            )
-        },
-    ),
-    _connection_type(
-        "od_apify",
-        "apify.ApifyHook",
-        "Open Dealer Apify",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "Apify API base URL", "password": "API token"},
-        placeholders={"host": "https://api.apify.com"},
-        fields={
-            "items_page_size": _number(
-                "Dataset items per request",
-                "Items read per dataset request. Empty: 1000.",
-                integer=True,
-                minimum=1,
-            )
-        },
-    ),
-    _connection_type(
-        "od_vinsolutions",
-        "vinsolutions.VinsolutionsHook",
-        "Open Dealer VinSolutions",
-        hidden=_NO_SCHEMA_PORT,
-        relabeling={
-            "host": "Gateway base URL",
-            "login": "OAuth2 client id",
-            "password": "OAuth2 client secret",
-        },
-        placeholders={"host": "https://api.vinsolutions.example.com"},
-        fields={
-            "token_url": _text(
-                "Token URL", "The OAuth2 token endpoint (client-credentials grant).", url=True
-            ),
-            "api_key": _text(
-                "API key", "Sent as the api_key header on every inventory request.", secret=True
-            ),
-        },
-    ),
-    _connection_type(
-        "od_dealersocket",
-        "dealersocket.DealersocketHook",
-        "Open Dealer DealerSocket",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "Inventory API base URL", "password": "API key (X-Api-Key)"},
-        placeholders={"host": "https://api.dealersocket.example.com"},
-    ),
-    _connection_type(
-        "od_cobalt",
-        "cobalt.CobaltHook",
-        "Open Dealer Cobalt feeds",
-        hidden=_NO_SCHEMA_PORT,
-        relabeling={
-            "host": "Feed server base URL",
-            "login": "Basic-auth user",
-            "password": "Basic-auth password",
-        },
-        placeholders={"host": "https://feeds.cobalt.example.com"},
-    ),
-    _connection_type(
-        "od_data_api",
-        "data_api.DataApiHook",
-        "Open Dealer Data API",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "Data API base URL", "password": "API key (X-API-Key)"},
-        placeholders={"host": "https://data.example.com"},
-    ),
-    _connection_type(
-        "od_alerts",
-        "alerts.AlertWebhookHook",
-        "Open Dealer alert webhook",
-        hidden=[*_NO_SCHEMA_PORT, "login"],
-        relabeling={"host": "Webhook URL", "password": "Bearer token (optional)"},
-        placeholders={"host": "https://hooks.slack.com/services/..."},
-    ),
+    form.provider_info()
+    for form in (
+        PAYLOAD_CMS_FORM,
+        *(p.connection_form for p in PLATFORMS.values()),
+        DATA_API_FORM,
+        ALERTS_FORM,
+    )
 ]
 
 

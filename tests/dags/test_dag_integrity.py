@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from include.tools import setup_project
+
 pytestmark = pytest.mark.dags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,8 +71,9 @@ def test_every_dag_file_imports_without_network_or_database(guarded_parse: dict)
     assert expected <= set(guarded_parse["dags"]), "each DAG id must equal its file name"
 
 
-def test_every_pool_named_by_a_task_exists_in_pools_json(dagbag) -> None:
-    pools = set(json.loads((ROOT / "include" / "pools.json").read_text()))
+def test_every_pool_named_by_a_task_is_one_setup_creates(dagbag) -> None:
+    """The shared pools of include/pools.json and each platform's (its registry entry)."""
+    pools = set(setup_project.pools())
     missing = {
         (dag_id, task.task_id, task.pool)
         for dag_id, dag in dagbag.dags.items()
@@ -152,7 +155,7 @@ def test_every_dag_has_an_owner_retries_tags_and_documented_params(dagbag) -> No
 
 def test_every_task_fits_its_pool(dagbag) -> None:
     """A task whose ``pool_slots`` exceed its pool's size would wait forever: the shipped pools fit them."""
-    pools = json.loads((ROOT / "include" / "pools.json").read_text())
+    pools = setup_project.pools()
     for dag in dagbag.dags.values():
         for task in dag.tasks:
             if task.pool in pools:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from od_scheduler.models.job import ExecutionKey, JobStatus
+from od_scheduler.platforms import PLATFORMS
 from tests.fixtures import job_history_conn
 
 pytestmark = pytest.mark.integration
@@ -111,10 +112,13 @@ def test_setup_imports_pools(airflow_db: None) -> None:
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
 
-    expected = json.loads((Path(__file__).resolve().parents[2] / "include" / "pools.json").read_text())
+    from include.tools.setup_project import pools as setup_pools
+
+    expected = {name: (spec["slots"], spec["description"]) for name, spec in setup_pools().items()}
+    assert {"payload_cms_api", "data_api", *(p.pool for p in PLATFORMS.values())} == set(expected)
     with create_session() as session:
-        pools = {p.pool: p.slots for p in session.query(Pool).all()}
-    assert {name: spec["slots"] for name, spec in expected.items()}.items() <= pools.items()
+        pools = {p.pool: (p.slots, p.description) for p in session.query(Pool).all()}
+    assert expected.items() <= pools.items()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from include.tools import compose_env
 from od_scheduler import conn_ids
+from od_scheduler.platforms import DEALER_COM, HOMENET, PLATFORMS, VINSOLUTIONS
 
 pytestmark = pytest.mark.unit
 
@@ -44,8 +45,14 @@ CELERY_RESULTS_SCRIPT = INIT_DIR / "02-celery-results.sh"
 
 AIRFLOW_IMAGE = "apache/airflow:3.3.2-python3.11"
 CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.2/constraints-3.11.txt"
-#: Every connection id the project spells (each is a constant of ``od_scheduler.conn_ids``).
-CONN_IDS = tuple(value for name, value in vars(conn_ids).items() if name.isupper() and isinstance(value, str))
+#: The shared connection ids (each a constant of ``od_scheduler.conn_ids``).
+SHARED_CONN_IDS = tuple(
+    value for name, value in vars(conn_ids).items() if name.isupper() and isinstance(value, str)
+)
+#: Every connection id the project reads: the shared ones and each registered platform's.
+CONN_IDS = (*SHARED_CONN_IDS, *(p.conn_id for p in PLATFORMS.values()))
+#: The optional file of connections every service running the project's code reads (``env_file``).
+CONNECTIONS_FILE = ".env.connections"
 
 #: Every service running Airflow (the project's image).
 AIRFLOW_SERVICES = (
@@ -345,7 +352,16 @@ def test_the_login_is_what_env_says(
 def test_every_connection_the_project_reads_reaches_the_containers(
     compose: dict[str, Any], deployment_env: dict[str, str]
 ) -> None:
-    wanted = {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in CONN_IDS if conn_id != conn_ids.AIRFLOW_DB}
+    """The shared connections from .env; any connection (a platform's added later) from .env.connections."""
+    for service in PROJECT_SERVICES:
+        assert compose["services"][service].get("env_file") == [
+            {"path": CONNECTIONS_FILE, "required": False}
+        ], f"{service} does not read {CONNECTIONS_FILE}"
+    for service in set(compose["services"]) - set(PROJECT_SERVICES):
+        assert "env_file" not in compose["services"][service], f"{service} needs no connection"
+    wanted = {
+        f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in SHARED_CONN_IDS if conn_id != conn_ids.AIRFLOW_DB
+    }
     # A value in .env (JSON included: compose takes .env values literally) arrives untouched.
     given = {
         name: '{"conn_type": "http", "host": "https://x.example.com/a}b", "extra": {"k": 1}}'
@@ -439,14 +455,23 @@ def test_example_connections_resolve_through_the_projects_hooks(
     wanted = {
         f"AIRFLOW_CONN_{c.upper()}" for c in CONN_IDS if c not in (conn_ids.AIRFLOW_DB, conn_ids.JOB_HISTORY)
     }
-    assert set(shown) == wanted
+    # Every shared connection is shown; a platform's may be (README "Connections" has every one).
+    assert (
+        {f"AIRFLOW_CONN_{c.upper()}" for c in SHARED_CONN_IDS}
+        - {
+            "AIRFLOW_CONN_OD_AIRFLOW_DB",
+            "AIRFLOW_CONN_OD_JOB_HISTORY",
+        }
+        <= set(shown)
+        <= wanted
+    )
     for name, value in shown.items():
         monkeypatch.setenv(name, value)
     for name in shown:
         conn_id = name.removeprefix("AIRFLOW_CONN_").lower()
         hook = OdHttpHook(conn_id)
         assert hook.connection.conn_type == "http", name
-        if conn_id == conn_ids.DEALER_COM:
+        if conn_id == DEALER_COM.conn_id:
             assert hook.base_url(required=False) is None
             assert float(hook.extras["requests_per_second"]) == 2
             continue
@@ -454,11 +479,11 @@ def test_example_connections_resolve_through_the_projects_hooks(
         if conn_id != conn_ids.ALERTS:
             assert hook.connection.password, name
     assert OdHttpHook(conn_ids.ALERTS).base_url() == "https://hooks.slack.com/services/T000/B000/XXXX"
-    vinsolutions = OdHttpHook(conn_ids.VINSOLUTIONS)
+    vinsolutions = OdHttpHook(VINSOLUTIONS.conn_id)
     assert vinsolutions.extras["token_url"].startswith("https://")
     assert vinsolutions.connection.login
     assert OdHttpHook(conn_ids.PAYLOAD_CMS).extras == {"auth_collection": "users"}
-    assert "integration_token" in OdHttpHook(conn_ids.SOAP_TRANSFORMER).extras
+    assert "integration_token" in OdHttpHook(HOMENET.conn_id).extras
 
 
 # -- staging on S3 -----------------------------------------------------------------------------------------
@@ -815,7 +840,14 @@ def test_the_build_context_has_what_the_dockerfile_copies_and_no_secrets() -> No
         assert not _ignored(source, patterns), f"{source} is excluded by .dockerignore"
     missing = {source for source in sources if not (ROOT / source).exists()}
     assert not missing, f"the Dockerfile copies what the repository does not have: {missing}"
-    for secret_or_local in (".env", ".venv/bin/python", ".local/pg", ".git/config", "tests/unit"):
+    for secret_or_local in (
+        ".env",
+        CONNECTIONS_FILE,
+        ".venv/bin/python",
+        ".local/pg",
+        ".git/config",
+        "tests/unit",
+    ):
         assert _ignored(secret_or_local, patterns), secret_or_local
     # The package comes from the wheel only: a plugins/od_scheduler copy would shadow it (plugins_folder is
     # on sys.path); the sandbox is for local runs only.

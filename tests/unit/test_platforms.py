@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from od_scheduler.exceptions import ConfigError
-from od_scheduler.platforms import COBALT, DEALER_COM, PLATFORMS, get_platform
+from od_scheduler.platforms import (
+    COBALT,
+    DATA_API_POOL,
+    DEALER_COM,
+    PAYLOAD_CMS_POOL,
+    PLATFORMS,
+    get_platform,
+    platform_pools,
+)
 from od_scheduler.settings import Settings, get_settings, platform_timing
 
 pytestmark = pytest.mark.unit
@@ -16,16 +24,35 @@ def test_dag_id_and_cms_field_follow_the_id_with_dots_as_underscores() -> None:
     assert (COBALT.dag_id, COBALT.config_field) == ("inventory_cobalt", "cobalt_config")
 
 
-def test_the_registry_lists_the_six_platforms_in_the_status_page_order() -> None:
-    assert list(PLATFORMS) == [
-        "dealer.com",
-        "web_scraping",
-        "homenet",
-        "cobalt",
-        "vinsolutions",
-        "dealersocket",
-    ]
+def test_the_registry_keeps_the_status_page_order() -> None:
+    """The order of ``PLATFORMS`` is the status page's and the trigger forms'; a new platform goes anywhere
+    without reordering these."""
+    first_six = ["dealer.com", "web_scraping", "homenet", "cobalt", "vinsolutions", "dealersocket"]
+    assert [platform_id for platform_id in PLATFORMS if platform_id in first_six] == first_six
     assert all(platform_id == p.id for platform_id, p in PLATFORMS.items())
+
+
+def test_each_platform_has_its_own_connection_type_and_pool() -> None:
+    entries = list(PLATFORMS.values())
+    assert len({p.conn_id for p in entries}) == len(entries)
+    assert len({p.connection_form.conn_type for p in entries}) == len(entries)
+    assert len({p.pool for p in entries}) == len(entries)
+    for platform in entries:
+        assert platform.conn_id.startswith("od_"), platform.id
+        assert platform.connection_form.conn_type.startswith("od_"), platform.id
+        # A shard holds dealers_in_flight slots: a smaller pool would never run it.
+        assert platform.pool_slots >= platform.dealers_in_flight, platform.id
+        assert platform.pool_description, platform.id
+
+
+def test_the_platform_pools_are_the_entries_pools() -> None:
+    assert platform_pools()["cobalt_api"] == {
+        "slots": 4,
+        "description": "Cobalt CSV feeds (shared): dealers in flight; a shard takes 2",
+        "include_deferred": False,
+    }
+    assert list(platform_pools()) == [p.pool for p in PLATFORMS.values()]
+    assert {DATA_API_POOL, PAYLOAD_CMS_POOL}.isdisjoint(platform_pools())
 
 
 def test_an_unknown_platform_is_a_config_error_listing_the_known_ones() -> None:

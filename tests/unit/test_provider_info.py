@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import importlib
 import json
+import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from od_scheduler import settings
 from od_scheduler.hooks import http_base
 from od_scheduler.hooks.http_base import OdHttpHook, connection_extras
+from od_scheduler.platforms import PLATFORMS
 from od_scheduler.provider_info import CONFIG_OPTIONS, CONNECTION_TYPES, get_provider_info
 
 pytestmark = pytest.mark.unit
@@ -55,18 +57,30 @@ def test_the_package_version_is_the_distribution_version() -> None:
 
 
 def test_one_connection_type_per_upstream() -> None:
-    assert sorted(BY_TYPE) == [
-        "od_alerts",
-        "od_apify",
-        "od_cobalt",
-        "od_data_api",
-        "od_dealer_com",
-        "od_dealersocket",
-        "od_homenet",
-        "od_payload_cms",
-        "od_vinsolutions",
-    ]
+    """The CMS's, the Data API's, the alert webhook's, and each registered platform's (its entry's form)."""
+    platform_types = [p.connection_form.conn_type for p in PLATFORMS.values()]
+    assert len(CONNECTION_TYPES) == len(BY_TYPE) == 3 + len(PLATFORMS)
+    assert set(BY_TYPE) == {"od_payload_cms", "od_data_api", "od_alerts", *platform_types}
+    assert {"od_dealer_com", "od_apify", "od_homenet", "od_cobalt"} <= set(platform_types)
     assert "postgres" not in BY_TYPE  # od_job_history stays a postgres connection
+
+
+@pytest.mark.parametrize("platform_id", list(PLATFORMS))
+def test_each_platform_hook_reads_its_entrys_connection(platform_id: str) -> None:
+    platform = PLATFORMS[platform_id]
+    hook = hook_class(platform.connection_form.conn_type)
+    assert hook.default_conn_name == platform.conn_id
+    assert BY_TYPE[hook.conn_type] == platform.connection_form.provider_info()
+
+
+def test_provider_info_reads_no_hook_and_no_airflow() -> None:
+    """Airflow calls get_provider_info() in nearly every process: it is plain data, no hook imported."""
+    code = (
+        "import sys; import od_scheduler.provider_info as p; p.get_provider_info(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('airflow', 'od_scheduler.hooks', 'httpx'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("conn_type", sorted(BY_TYPE))

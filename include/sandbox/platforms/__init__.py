@@ -2,7 +2,9 @@
 
 A platform module subclasses ``Platform``: it names its platform id, fills in the per-request
 parts of its CMS config, renders a ``SourceVehicle`` into its wire format, optionally lists its
-segments, and returns a router serving its HTTP contract (docs/contracts.md). Adding a platform =
+segments, returns a router serving its HTTP contract (docs/contracts.md), and says how the scheduler's
+connection reaches it (``include/tools/localenv.py`` names that connection by the platform's registry
+entry: the sandbox does not import ``od_scheduler``). Adding a platform =
 one module here + one line in ``PLATFORMS`` + dealer rows in ``dealers.py``. Platforms with
 dealers in the table but no module would appear in the CMS with their static config only
 (every platform has one now).
@@ -39,6 +41,11 @@ class Platform:
 
     def router(self, state: SandboxState) -> APIRouter:
         """The platform's HTTP contract, bound to ``state``."""
+        raise NotImplementedError
+
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection to this platform here (one entry of Airflow's ``connections import``
+        JSON, credentials the sandbox accepts); ``base_url`` = this server."""
         raise NotImplementedError
 
 

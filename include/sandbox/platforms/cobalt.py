@@ -138,6 +138,10 @@ class CobaltPlatform(Platform):
             writer.writerow(self.render(dealer, vehicle))
         return (BOM + out.getvalue()).encode("utf-8")
 
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: the feed server with its Basic-auth credentials."""
+        return {"conn_type": "http", "host": f"{base_url}{PREFIX}", "login": LOGIN, "password": PASSWORD}
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["cobalt"])
 

@@ -143,6 +143,15 @@ class DealerComPlatform(Platform):
             return {"retailPrice": "0", "dprice": dprice}
         return {"retailPrice": "", "dprice": dprice}
 
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: no host (each dealer's site is in the CMS), a faster
+        politeness cap than the production default."""
+        return {
+            "conn_type": "http",
+            "description": "Dealer.com: per-dealer base_url comes from the CMS",
+            "extra": {"requests_per_second": 20},
+        }
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["dealer.com"])
 

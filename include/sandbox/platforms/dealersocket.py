@@ -192,6 +192,10 @@ class DealersocketPlatform(Platform):
                     ET.SubElement(element, tag).text = record[tag] or None
         return _xml(root)
 
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: the XML API and its key."""
+        return {"conn_type": "http", "host": f"{base_url}{PREFIX}", "password": API_KEY}
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["dealersocket"])
 

@@ -121,6 +121,16 @@ class HomenetPlatform(Platform):
         model = v.model.replace(" ", "-")
         return f"https://{dealer.domain}/{condition}/{v.year}-{v.make}-{model}-{v.vin}.htm"
 
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: the transformer, its bearer token, the shared integration
+        token."""
+        return {
+            "conn_type": "http",
+            "host": f"{base_url}{PREFIX}",
+            "password": BEARER_TOKEN,
+            "extra": {"integration_token": SHARED_INTEGRATION_TOKEN},
+        }
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["homenet"])
 

@@ -127,6 +127,16 @@ class VinsolutionsPlatform(Platform):
             "vdpUrl": vdp,
         }
 
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: the gateway, its OAuth2 client and token URL, the API key."""
+        return {
+            "conn_type": "http",
+            "host": f"{base_url}{PREFIX}",
+            "login": CLIENT_ID,
+            "password": CLIENT_SECRET,
+            "extra": {"token_url": f"{base_url}{PREFIX}{TOKEN_PATH}", "api_key": API_KEY},
+        }
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["vinsolutions"])
         issuer = TokenIssuer(state.config.seed)

@@ -322,6 +322,10 @@ class WebScrapingPlatform(Platform):
         return everything[:max_items] if max_items is not None else everything
 
     # --- HTTP -------------------------------------------------------------------------------------
+    def airflow_connection(self, base_url: str) -> dict[str, Any]:
+        """The scheduler's connection here: the Apify API and its token."""
+        return {"conn_type": "http", "host": f"{base_url}{PREFIX}", "password": TOKEN}
+
     def router(self, state: SandboxState) -> APIRouter:
         router = APIRouter(tags=["apify"])
 

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.apify import (
     DEFAULT_BASE_URL,
     DEFAULT_PAGE_SIZE,
@@ -36,6 +35,7 @@ from od_scheduler.clients.redaction import excerpt
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook, metadata_db_connection
 from od_scheduler.hooks.probe import ANY_STATUS, PROBE_ID
+from od_scheduler.platforms import WEB_SCRAPING
 
 PAGE_SIZE_EXTRA = "items_page_size"
 
@@ -43,9 +43,9 @@ PAGE_SIZE_EXTRA = "items_page_size"
 class ApifyHook(OdHttpHook):
     """Builds Apify clients from the ``od_apify`` connection."""
 
-    default_conn_name = conn_ids.APIFY
-    conn_type = "od_apify"
-    hook_name = "Open Dealer Apify"
+    default_conn_name = WEB_SCRAPING.conn_id
+    conn_type = WEB_SCRAPING.connection_form.conn_type
+    hook_name = WEB_SCRAPING.connection_form.name
 
     def __init__(self, conn_id: str | None = None) -> None:
         super().__init__(conn_id)

@@ -6,19 +6,19 @@ extras ``timeout`` and ``max_attempts``). Each dealer's ``dealer_code`` comes fr
 
 from __future__ import annotations
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.cobalt import CobaltClient, feed_path
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import PROBE_ID, auth_probe
+from od_scheduler.platforms import COBALT
 
 
 class CobaltHook(OdHttpHook):
     """Builds the Cobalt inventory-feed client."""
 
-    default_conn_name = conn_ids.COBALT
-    conn_type = "od_cobalt"
-    hook_name = "Open Dealer Cobalt feeds"
+    default_conn_name = COBALT.conn_id
+    conn_type = COBALT.connection_form.conn_type
+    hook_name = COBALT.connection_form.name
 
     def get_client(self) -> CobaltClient:
         """A configured client; the caller closes it."""

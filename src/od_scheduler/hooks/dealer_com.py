@@ -13,12 +13,12 @@ opens is checked again against the address really reached.
 
 from __future__ import annotations
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.dealer_com import DealerComClient
 from od_scheduler.clients.url_guard import Resolver, check_base_url, peer_checker
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.models.dealer import Dealer
+from od_scheduler.platforms import DEALER_COM
 from od_scheduler.settings import get_settings
 
 BASE_URL_FIELD = "dealer_com_config.base_url"
@@ -27,9 +27,9 @@ BASE_URL_FIELD = "dealer_com_config.base_url"
 class DealerComHook(OdHttpHook):
     """Builds a Dealer.com widget client for one dealer site."""
 
-    default_conn_name = conn_ids.DEALER_COM
-    conn_type = "od_dealer_com"
-    hook_name = "Open Dealer Dealer.com"
+    default_conn_name = DEALER_COM.conn_id
+    conn_type = DEALER_COM.connection_form.conn_type
+    hook_name = DEALER_COM.connection_form.name
 
     def requests_per_second(self) -> float:
         """Per-site request rate cap (docs/contracts.md §3: be polite)."""

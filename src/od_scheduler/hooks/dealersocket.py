@@ -6,18 +6,18 @@ optional extras ``timeout`` and ``max_attempts``. Each dealer's ``dealer_code`` 
 
 from __future__ import annotations
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.dealersocket import DealersocketClient, vehicles_path
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import PROBE_ID, auth_probe
+from od_scheduler.platforms import DEALERSOCKET
 
 
 class DealersocketHook(OdHttpHook):
     """Builds the DealerSocket inventory client."""
 
-    default_conn_name = conn_ids.DEALERSOCKET
-    conn_type = "od_dealersocket"
-    hook_name = "Open Dealer DealerSocket"
+    default_conn_name = DEALERSOCKET.conn_id
+    conn_type = DEALERSOCKET.connection_form.conn_type
+    hook_name = DEALERSOCKET.connection_form.name
 
     def get_client(self) -> DealersocketClient:
         """A configured client; the caller closes it."""

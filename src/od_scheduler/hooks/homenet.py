@@ -11,7 +11,6 @@ token, ``400`` (rooftop is required) with it. Integration tokens are per rooftop
 
 from __future__ import annotations
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.auth import BearerAuth
 from od_scheduler.clients.homenet import TRANSFORM_PATH, HomenetClient
 from od_scheduler.clients.http import BaseClient
@@ -19,6 +18,7 @@ from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import auth_probe
 from od_scheduler.models.homenet import SOURCE
+from od_scheduler.platforms import HOMENET
 
 #: The connection extra holding the fallback integration token.
 INTEGRATION_TOKEN_EXTRA = "integration_token"  # noqa: S105 - a key name, not a secret
@@ -27,9 +27,9 @@ INTEGRATION_TOKEN_EXTRA = "integration_token"  # noqa: S105 - a key name, not a 
 class HomenetHook(OdHttpHook):
     """Builds a HomeNet (SOAP transformer) client bound to one dealer's integration token."""
 
-    default_conn_name = conn_ids.SOAP_TRANSFORMER
-    conn_type = "od_homenet"
-    hook_name = "Open Dealer HomeNet (SOAP transformer)"
+    default_conn_name = HOMENET.conn_id
+    conn_type = HOMENET.connection_form.conn_type
+    hook_name = HOMENET.connection_form.name
 
     def integration_token(self, dealer_token: str | None) -> tuple[str, str]:
         """``(token, where it came from)``: the dealer's own token, else the connection's extra."""

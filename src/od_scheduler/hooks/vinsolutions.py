@@ -11,19 +11,19 @@ the gateway checks the token and the api_key first, then answers ``400`` (dealer
 
 from __future__ import annotations
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.vinsolutions import INVENTORY_PATH, VinsolutionsClient
 from od_scheduler.exceptions import ConfigError
 from od_scheduler.hooks.http_base import OdHttpHook
 from od_scheduler.hooks.probe import auth_probe
+from od_scheduler.platforms import VINSOLUTIONS
 
 
 class VinsolutionsHook(OdHttpHook):
     """Builds the VinSolutions inventory client."""
 
-    default_conn_name = conn_ids.VINSOLUTIONS
-    conn_type = "od_vinsolutions"
-    hook_name = "Open Dealer VinSolutions"
+    default_conn_name = VINSOLUTIONS.conn_id
+    conn_type = VINSOLUTIONS.connection_form.conn_type
+    hook_name = VINSOLUTIONS.connection_form.name
     # "token_url" looks like a secret's name to the generic rule; the URL is not secret, and error messages
     # should show it.
     public_extras = ("token_url",)

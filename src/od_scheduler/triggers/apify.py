@@ -17,10 +17,10 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from od_scheduler import conn_ids
 from od_scheduler.clients.apify import MAX_WAIT_FOR_FINISH_S, ApifyRunWatcher, WatchResult
 from od_scheduler.exceptions import ConfigError, PayloadError, PermanentUpstreamError, TransientUpstreamError
 from od_scheduler.hooks.apify import ApifyHook
+from od_scheduler.platforms import WEB_SCRAPING
 
 FINISHED = "finished"
 TIMEOUT = "timeout"
@@ -41,7 +41,7 @@ class ApifyRunTrigger(BaseTrigger):
         run_id: str,
         deadline: float,
         dealer: str = "",
-        conn_id: str = conn_ids.APIFY,
+        conn_id: str = WEB_SCRAPING.conn_id,
         wait_for_finish_s: int = MAX_WAIT_FOR_FINISH_S,
         poll_interval_s: float = 1.0,
         carry: dict[str, Any] | None = None,
