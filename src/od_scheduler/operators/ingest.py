@@ -235,13 +235,17 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     rejected_vins=staged.rejected_vins,
                     lease=lease,
                 )
-            history.executions.progress(
-                key,
-                processed=result.vehicles_processed,
-                rejected=pulled.vehicles_rejected + result.vehicles_rejected,
-                delisted=result.vehicles_delisted,
-                metrics={"ingest_ms": int((time.monotonic() - started) * 1000), **metrics},
-            )
+            ingest_ms = int((time.monotonic() - started) * 1000)
+
+            def record_counts() -> None:
+                history.executions.progress(
+                    key,
+                    processed=result.vehicles_processed,
+                    rejected=pulled.vehicles_rejected + result.vehicles_rejected,
+                    delisted=result.vehicles_delisted,
+                    metrics={"ingest_ms": ingest_ms, **metrics},
+                )
+
             self.log.info(
                 "%s: %d unchanged (not sent), %d still rejected (not sent), sent %d in %d batch(es); "
                 "Data API processed %d, rejected %d %s; delisted %d",
@@ -255,11 +259,14 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 result.api_errors or "",
                 result.vehicles_delisted,
             )
-            if verdict.problem and verdict.anomaly:
-                raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
             if verdict.problem:
+                # The counts are the row's whatever the verdict; failing_job ends the row failed.
+                record_counts()
+                if verdict.anomaly:
+                    raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
                 raise AirflowFailException(verdict.problem)
-            if pulled.state and metrics["batches_unconfirmed"]:
+            advance = bool(pulled.state) and not metrics["batches_unconfirmed"]
+            if pulled.state and not advance:
                 # The Data API did not confirm every batch: keep the old window / ETag, so the next run
                 # fetches these vehicles again instead of asking only for what changed after this pull.
                 self.log.warning(
@@ -267,10 +274,13 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     ref.label,
                     metrics["batches_unconfirmed"],
                 )
-            elif pulled.state:
-                # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
-                history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
-            history.executions.finish(key, JobStatus.SUCCESS)
+            # The closing writes together: the counts, the source state and the row's success.
+            with history.transaction():
+                record_counts()
+                if advance:
+                    # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
+                    history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
+                history.executions.finish(key, JobStatus.SUCCESS)
         return result.model_dump(mode="json")
 
     @staticmethod
@@ -336,9 +346,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 plan.vehicles_sent,
                 tally.processed,
             )
-        history.fingerprints.touch_seen(dealer_id, platform, plan.seen)
-        # The Data API holds these vehicles' current content: a rejection of other content is over.
-        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_over)
         still_rejected = plan.still_rejected
         if still_rejected:
             self.log.info(
@@ -346,8 +353,10 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 still_rejected.total(),
                 dict(still_rejected),
             )
-        if lease is not None:
-            lease.hold()
+        with history.transaction():
+            if lease is not None:
+                lease.hold()
+            self._record_pull(history, plan)
         gone = self._delist_gone(client, history, pulled, plan)
         verdict = judge(
             plan, failed_batches=tally.failed, reported=tally.reported, delist_failed=gone.problem
@@ -384,14 +393,28 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         }
         return result, metrics, verdict
 
+    @staticmethod
+    def _record_pull(history: JobHistoryHook, plan: IngestPlan) -> None:
+        """Write what the plan says of the VINs it did not send, in one statement set: their ``last_seen``
+        moves on; rejections are over for unchanged vehicles (the Data API holds their current content) and
+        for vehicles that left the lot; present VINs' misses are reset; after a complete pull that is no
+        anomaly, live VINs missing from it count one miss (nothing for a partial pull or an anomaly)."""
+        history.fingerprints.record_pull(
+            plan.dealer_id,
+            plan.platform,
+            seen=plan.seen,
+            rejections_over=(*plan.rejections_over, *plan.rejections_left),
+            reset=plan.delisting.reset,
+            missing=plan.delisting.count,
+            run=plan.run,
+        )
+
     def _delist_gone(
         self, client: DataApiClient, history: JobHistoryHook, pulled: PullResult, plan: IngestPlan
     ) -> DelistTally:
-        """Reset the misses of present VINs; after a complete pull count the misses of live VINs missing
-        from it and delist those that reached the threshold, unless the pull is an anomaly."""
-        dealer_id, platform = pulled.dealer_id, pulled.platform
+        """After a complete pull that is no anomaly, delist the live VINs that reached the miss threshold
+        (their misses are counted and the present VINs' reset before, see :meth:`_record_pull`)."""
         decision = plan.delisting
-        history.fingerprints.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:
             self.log.info(
                 "Partial or unchanged pull (%s): no miss is counted, nothing is delisted",
@@ -405,7 +428,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 decision.anomaly,
             )
             return DelistTally()
-        history.fingerprints.count_missing(dealer_id, platform, decision.count, run=plan.run)
         if decision.waiting:
             self.log.info(
                 "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
@@ -416,8 +438,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             )
         tally = self._delist(client, history, pulled, list(decision.delist))
         tally.waiting = len(decision.waiting)
-        # Vehicles that left the lot while rejected: their rejection no longer stands.
-        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_left)
         return tally
 
     def _delist(
@@ -504,15 +524,11 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 outcome.unconfirmed,
             )
             return
-        history.fingerprints.record_accepted(
+        # Recorded as soon as it arrives, in one transaction: a crash after it neither re-sends nor loses it.
+        history.fingerprints.record_answer(
             pulled.dealer_id,
             pulled.platform,
             {vin: plan.hashes[vin] for vin in outcome.accepted},
-            hash_version=HASH_VERSION,
-        )
-        history.fingerprints.record_rejected(
-            pulled.dealer_id,
-            pulled.platform,
             {vin: (plan.hashes[vin], reason) for vin, reason in outcome.rejected.items()},
             hash_version=HASH_VERSION,
         )
