@@ -41,8 +41,9 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
@@ -50,7 +51,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.data_api import DataApiClient
-from od_scheduler.delta import BatchOutcome, DeltaPlan, reconcile, reconcile_delist
+from od_scheduler.delta import BatchOutcome, DeltaPlan, Fingerprint, reconcile, reconcile_delist
 from od_scheduler.exceptions import BatchTooLarge, PayloadError
 from od_scheduler.hooks.data_api import DataApiHook
 from od_scheduler.hooks.job_history import JobHistoryHook
@@ -198,10 +199,11 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         platform = get_platform(self.platform)
         key = execution_key(context, ref)
         try_number = int(context["ti"].try_number or 1)
-        # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
-        # another run holding it fails the try before anything is written (see job_tracking).
+        # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and after every
+        # batch; another run holding it fails the try before anything is written (see job_tracking).
         lease = DealerLease(history.executions, key, label=ref.label, what="Data API ingest")
 
+        # failing_job gets no lease to renew: it is renewed below, in one transaction with the reads.
         with failing_job(
             history.executions,
             key,
@@ -209,9 +211,11 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             label=ref.label,
             try_number=try_number,
             max_tries=ti_max_tries(context),
-            lease=lease,
         ):
-            later = history.executions.later_success(key)
+            with history.transaction():
+                lease.keep()
+                later = history.executions.later_success(key)
+                known = history.fingerprints.for_dealer(ref.dealer_id, platform.id)
             if later is not None:
                 # Clearing an old run's failed ingest after a later run succeeded would re-send stale
                 # content (re-listing sold cars) and move the source state (window, ETag) backwards.
@@ -230,6 +234,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     history,
                     pulled,
                     staged.vehicles,
+                    known=known,
                     scope=scope,
                     run=f"{key.dag_id}/{key.run_id}",
                     rejected_vins=staged.rejected_vins,
@@ -302,6 +307,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         pulled: PullResult,
         vehicles: list[Vehicle],
         *,
+        known: Mapping[str, Fingerprint],
         scope: str,
         run: str,
         rejected_vins: Collection[str] = (),
@@ -309,9 +315,12 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
     ) -> tuple[IngestResult, dict[str, Any], Verdict]:
         """Plan the ingest, send the delta, record every answer, delist; returns (result, metrics, verdict).
 
-        ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for; ``rejected_vins`` are the VINs of
-        records the pull rejected, present on the lot though not staged. ``lease`` (this run's on the dealer)
-        is renewed before every batch and before delisting; once another run holds it, nothing more is sent.
+        ``known``: the dealer's fingerprints, read by the caller (``history.fingerprints.for_dealer``) while
+        it held ``lease``. ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for;
+        ``rejected_vins`` are the VINs of records the pull rejected, present on the lot though not staged.
+        ``lease`` (this run's on the dealer, renewed by the caller before the first batch) is renewed with the
+        record of every batch's answer, so before every next batch and before delisting; once another run
+        holds it, nothing more is sent or written.
         """
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
@@ -327,7 +336,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         plan = plan_ingest(
             pulled,
             vehicles,
-            history.fingerprints.for_dealer(dealer_id, platform),
+            known,
             rejected_vins=rejected_vins,
             scope=scope,
             run=run,
@@ -335,10 +344,14 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         )
         tally = SendTally()
         for batch in plan.batches:
-            if lease is not None:
-                lease.hold()
-            for sent in self._post(client, pulled, plan, batch):
-                self._record(history, pulled, plan.delta, sent, tally)
+            answers = self._post(client, pulled, plan, batch)
+            self._record_then_renew(
+                history,
+                plan,
+                lease,
+                record=partial(self._record, history, pulled, plan.delta, answers, tally),
+                last=batch is plan.batches[-1],
+            )
             self.log.info(
                 "Ingest %s: %d/%d new or changed vehicle(s) sent, %d processed so far",
                 dealer_id,
@@ -353,10 +366,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 still_rejected.total(),
                 dict(still_rejected),
             )
-        with history.transaction():
-            if lease is not None:
-                lease.hold()
-            self._record_pull(history, plan)
+        if not plan.batches:
+            self._record_then_renew(history, plan, lease, record=None, last=True)
         gone = self._delist_gone(client, history, pulled, plan)
         verdict = judge(
             plan, failed_batches=tally.failed, reported=tally.reported, delist_failed=gone.problem
@@ -392,6 +403,31 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             "ingest_rate_limits_hit": stats["rate_limits_hit"],
         }
         return result, metrics, verdict
+
+    def _record_then_renew(
+        self,
+        history: JobHistoryHook,
+        plan: IngestPlan,
+        lease: DealerLease | None,
+        *,
+        record: Callable[[], None] | None,
+        last: bool,
+    ) -> None:
+        """In one transaction: ``record`` what a batch's answer confirmed, renew the lease for what comes
+        next (the next batch, or delisting), and after the ``last`` batch write the plan's marks of the VINs
+        not sent (:meth:`_record_pull`).
+
+        An answer is committed even when the lease turns out to be lost (the Data API applied it: it must be
+        neither re-sent nor forgotten); nothing else is written then, and the ingest stops naming the run
+        that holds the lease."""
+        with history.transaction():
+            if record is not None:
+                record()
+            holder = lease.renew() if lease is not None else None
+            if holder is None and last:
+                self._record_pull(history, plan)
+        if holder is not None and lease is not None:
+            raise lease.lost(holder)
 
     @staticmethod
     def _record_pull(history: JobHistoryHook, plan: IngestPlan) -> None:
@@ -498,15 +534,33 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         return [SentBatch(position=batch.position, key=batch.key, vins=vins, outcome=outcome)]
 
     def _record(
-        self, history: JobHistoryHook, pulled: PullResult, plan: DeltaPlan, sent: SentBatch, tally: SendTally
+        self,
+        history: JobHistoryHook,
+        pulled: PullResult,
+        plan: DeltaPlan,
+        answers: list[SentBatch],
+        tally: SendTally,
     ) -> None:
-        """Count and log one reconciled answer; record what it confirmed (accepted and rejected VINs)."""
+        """Count and log the reconciled answers of one batch (its halves, after a 413); record what they
+        confirmed (accepted and rejected VINs) in one statement set."""
+        accepted: dict[str, str] = {}
+        rejected: dict[str, tuple[str, str]] = {}
+        for sent in answers:
+            if self._count(sent, tally):
+                accepted.update({vin: plan.hashes[vin] for vin in sent.outcome.accepted})
+                rejected.update({vin: (plan.hashes[vin], r) for vin, r in sent.outcome.rejected.items()})
+        history.fingerprints.record_answer(
+            pulled.dealer_id, pulled.platform, accepted, rejected, hash_version=HASH_VERSION
+        )
+
+    def _count(self, sent: SentBatch, tally: SendTally) -> bool:
+        """Count and log one reconciled answer; whether it says what was applied (then it is recorded)."""
         outcome = sent.outcome
         tally.batches += 1
         if outcome.failed:
             self.log.error("Batch at position %s (key %s): %s", sent.position, sent.key, outcome.failed)
             tally.failed.append(outcome.failed)
-            return
+            return False
         tally.processed += outcome.processed
         for vin, reason in outcome.rejected.items():
             if sum(tally.reported.values()) < MAX_LOGGED_API_ERRORS:
@@ -523,12 +577,5 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 len(sent.vins),
                 outcome.unconfirmed,
             )
-            return
-        # Recorded as soon as it arrives, in one transaction: a crash after it neither re-sends nor loses it.
-        history.fingerprints.record_answer(
-            pulled.dealer_id,
-            pulled.platform,
-            {vin: plan.hashes[vin] for vin in outcome.accepted},
-            {vin: (plan.hashes[vin], reason) for vin, reason in outcome.rejected.items()},
-            hash_version=HASH_VERSION,
-        )
+            return False
+        return True
