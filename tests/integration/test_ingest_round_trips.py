@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures import job_history_conn
 from tests.integration.test_delta_and_delisting import SLUG, pull, truth_vins
 from tests.round_trips import RoundTrips
+from tests.scripted_data_api import accept
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +94,64 @@ def test_round_trips_of_one_dealers_ingest(
     for case, counter in measured.items():
         print(f"--- {case}\n" + "\n".join(counter.log))
     assert figures == EXPECTED
+
+
+def test_an_answer_is_recorded_even_when_the_lease_is_lost_while_it_was_sent(
+    dagbag, dealer, clean: httpx.Client, scripted
+) -> None:
+    # The lease renewal travels with the record of the batch's answer; losing the lease must not lose the
+    # answer (the Data API applied it): it is committed, then the ingest refuses to go on.
+    def steal_lease_then_accept(body: dict[str, Any]) -> dict[str, Any]:
+        with job_history_conn() as db:
+            db.execute(
+                "UPDATE dealer_leases SET dag_id = 'other_dag', run_id = 'backfill__other', "
+                "expires_at = now() + interval '1 hour' WHERE dealer_id = %s",
+                (dealer["id"],),
+            )
+        return accept(body)
+
+    api = scripted(batch=steal_lease_then_accept)
+    _, row = pull(dagbag, dealer)
+    assert len(api.bodies) == 1
+    assert row["status"] == "failed"
+    assert "no longer holds the dealer's lease" in row["errors"][-1]
+    assert "run_id backfill__other" in row["errors"][-1]
+    with job_history_conn() as db:
+        recorded = db.execute(
+            "SELECT count(*) FROM vehicle_fingerprints WHERE dealer_id = %s AND content_hash IS NOT NULL",
+            (dealer["id"],),
+        ).fetchone()[0]
+        db.execute("DELETE FROM dealer_leases WHERE dealer_id = %s", (dealer["id"],))
+    assert recorded == 80, "the answer that arrived before the lease was found lost is recorded"
+
+
+def test_operations_in_one_transaction_are_committed_together_or_not_at_all(clean) -> None:
+    from od_scheduler.hooks.job_history import JobHistoryHook
+
+    history, d, p = JobHistoryHook(reuse_connections=True), "tx-dealer", "dealer.com"
+
+    def write_then_crash() -> None:
+        with history.transaction():
+            history.fingerprints.record_answer(d, p, {"V1": "a"}, {"V2": ("b", "recall")}, hash_version=1)
+            history.fingerprints.touch_seen(d, p, ["V1"])
+            raise RuntimeError("crash before the end of the transaction")
+
+    try:
+        with pytest.raises(RuntimeError, match="crash before the end"):
+            write_then_crash()
+        assert history.fingerprints.for_dealer(d, p) == {}
+
+        with history.transaction():
+            history.fingerprints.record_answer(d, p, {"V1": "a"}, {"V2": ("b", "recall")}, hash_version=1)
+            with history.transaction():  # nested: the outer transaction holds
+                history.fingerprints.record_pull(d, p, seen=["V1"], missing=["V1"], run="dag/r1")
+            with job_history_conn() as other:
+                seen_outside = other.execute(
+                    "SELECT count(*) FROM vehicle_fingerprints WHERE dealer_id = %s", (d,)
+                ).fetchone()[0]
+        assert seen_outside == 0, "nothing is visible before the transaction ends"
+        known = history.fingerprints.for_dealer(d, p)
+        assert (known["V1"].content_hash, known["V1"].missing_pulls) == ("a", 1)
+        assert (known["V2"].rejected_hash, known["V2"].rejected_reason) == ("b", "recall")
+    finally:
+        history.close()
