@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 #: Fixtures for the suites that need the sandbox, a migrated Airflow DB or a running Airflow.
-pytest_plugins = ["tests.fixtures", "tests.scripted_data_api"]
+pytest_plugins = ["tests.fixtures", "tests.scripted_data_api", "tests.round_trips"]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Everything the suite creates (embedded PostgreSQL, Airflow home, staging). OD_TEST_LOCAL_DIR gives two

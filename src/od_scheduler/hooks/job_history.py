@@ -1,7 +1,8 @@
 """JobHistoryHook: the one owner of the job-history database's connections, and the door to its stores.
 
 The hook opens (or, for a shard task's threads, shares) the connections and runs each operation in one
-transaction (:meth:`JobHistoryHook.cursor`); the queries live in the stores, one per group of tables
+transaction (:meth:`JobHistoryHook.cursor`), or several operations that belong together in one
+(:meth:`JobHistoryHook.transaction`); the queries live in the stores, one per group of tables
 (``od_scheduler.hooks.stores``): ``hook.executions`` (job executions and dealer leases),
 ``hook.fingerprints`` (vehicle fingerprints and source state) and ``hook.directory`` (the dealer directory).
 """
@@ -56,6 +57,8 @@ class JobHistoryHook(PostgresHook):
         self._od_open: list[Any] = []
         self._od_idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._od_slots = threading.BoundedSemaphore(max(1, max_connections))
+        #: The cursor of the transaction this thread holds open (see :meth:`transaction`), if any.
+        self._od_local = threading.local()
         #: ``job_executions`` and ``dealer_leases``.
         self.executions = ExecutionStore(self.cursor)
         #: ``vehicle_fingerprints`` and ``source_state``.
@@ -103,7 +106,14 @@ class JobHistoryHook(PostgresHook):
     @contextmanager
     def cursor(self) -> Iterator[Any]:
         """One transaction: a cursor on a borrowed (or new) connection, committed when the block ends, rolled
-        back when it raises; the connection goes back to the shared ones (or is closed) either way."""
+        back when it raises; the connection goes back to the shared ones (or is closed) either way.
+
+        Inside :meth:`transaction` on the same thread, the cursor of that transaction (nothing is committed
+        before it ends)."""
+        held = getattr(self._od_local, "cursor", None)
+        if held is not None:
+            yield held
+            return
         conn: Any = self._borrow() if self._od_reuse else self._open_connection()
         try:
             with conn.cursor() as cur:
@@ -121,6 +131,21 @@ class JobHistoryHook(PostgresHook):
                 self._give_back(conn)
             else:
                 conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the store operations of the block, on this thread, in one transaction: committed together
+        when the block ends, none of them when it raises (writes that belong together, one round trip of
+        borrowing and committing instead of one per operation). Nested, the outer transaction holds."""
+        if getattr(self._od_local, "cursor", None) is not None:
+            yield
+            return
+        with self.cursor() as cur:
+            self._od_local.cursor = cur
+            try:
+                yield
+            finally:
+                self._od_local.cursor = None
 
     # -- schema ---------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]  # DbApiHook's is unannotated

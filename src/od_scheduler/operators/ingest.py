@@ -41,8 +41,9 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
@@ -50,7 +51,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.data_api import DataApiClient
-from od_scheduler.delta import BatchOutcome, DeltaPlan, reconcile, reconcile_delist
+from od_scheduler.delta import BatchOutcome, DeltaPlan, Fingerprint, reconcile, reconcile_delist
 from od_scheduler.exceptions import BatchTooLarge, PayloadError
 from od_scheduler.hooks.data_api import DataApiHook
 from od_scheduler.hooks.job_history import JobHistoryHook
@@ -198,10 +199,11 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         platform = get_platform(self.platform)
         key = execution_key(context, ref)
         try_number = int(context["ti"].try_number or 1)
-        # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and per batch;
-        # another run holding it fails the try before anything is written (see job_tracking).
+        # Renewed at the start of every try (a cleared ingest re-takes a lease nobody holds) and after every
+        # batch; another run holding it fails the try before anything is written (see job_tracking).
         lease = DealerLease(history.executions, key, label=ref.label, what="Data API ingest")
 
+        # failing_job gets no lease to renew: it is renewed below, in one transaction with the reads.
         with failing_job(
             history.executions,
             key,
@@ -209,9 +211,11 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             label=ref.label,
             try_number=try_number,
             max_tries=ti_max_tries(context),
-            lease=lease,
         ):
-            later = history.executions.later_success(key)
+            with history.transaction():
+                lease.keep()
+                later = history.executions.later_success(key)
+                known = history.fingerprints.for_dealer(ref.dealer_id, platform.id)
             if later is not None:
                 # Clearing an old run's failed ingest after a later run succeeded would re-send stale
                 # content (re-listing sold cars) and move the source state (window, ETag) backwards.
@@ -230,18 +234,23 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     history,
                     pulled,
                     staged.vehicles,
+                    known=known,
                     scope=scope,
                     run=f"{key.dag_id}/{key.run_id}",
                     rejected_vins=staged.rejected_vins,
                     lease=lease,
                 )
-            history.executions.progress(
-                key,
-                processed=result.vehicles_processed,
-                rejected=pulled.vehicles_rejected + result.vehicles_rejected,
-                delisted=result.vehicles_delisted,
-                metrics={"ingest_ms": int((time.monotonic() - started) * 1000), **metrics},
-            )
+            ingest_ms = int((time.monotonic() - started) * 1000)
+
+            def record_counts() -> None:
+                history.executions.progress(
+                    key,
+                    processed=result.vehicles_processed,
+                    rejected=pulled.vehicles_rejected + result.vehicles_rejected,
+                    delisted=result.vehicles_delisted,
+                    metrics={"ingest_ms": ingest_ms, **metrics},
+                )
+
             self.log.info(
                 "%s: %d unchanged (not sent), %d still rejected (not sent), sent %d in %d batch(es); "
                 "Data API processed %d, rejected %d %s; delisted %d",
@@ -255,11 +264,14 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 result.api_errors or "",
                 result.vehicles_delisted,
             )
-            if verdict.problem and verdict.anomaly:
-                raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
             if verdict.problem:
+                # The counts are the row's whatever the verdict; failing_job ends the row failed.
+                record_counts()
+                if verdict.anomaly:
+                    raise InventoryAnomaly(verdict.problem, anomaly=verdict.anomaly)
                 raise AirflowFailException(verdict.problem)
-            if pulled.state and metrics["batches_unconfirmed"]:
+            advance = bool(pulled.state) and not metrics["batches_unconfirmed"]
+            if pulled.state and not advance:
                 # The Data API did not confirm every batch: keep the old window / ETag, so the next run
                 # fetches these vehicles again instead of asking only for what changed after this pull.
                 self.log.warning(
@@ -267,10 +279,13 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                     ref.label,
                     metrics["batches_unconfirmed"],
                 )
-            elif pulled.state:
-                # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
-                history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
-            history.executions.finish(key, JobStatus.SUCCESS)
+            # The closing writes together: the counts, the source state and the row's success.
+            with history.transaction():
+                record_counts()
+                if advance:
+                    # Only now is it safe to advance per-source state (e.g. the ETag of this pull).
+                    history.fingerprints.set_state(pulled.dealer_id, pulled.platform, pulled.state)
+                history.executions.finish(key, JobStatus.SUCCESS)
         return result.model_dump(mode="json")
 
     @staticmethod
@@ -292,6 +307,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         pulled: PullResult,
         vehicles: list[Vehicle],
         *,
+        known: Mapping[str, Fingerprint],
         scope: str,
         run: str,
         rejected_vins: Collection[str] = (),
@@ -299,9 +315,12 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
     ) -> tuple[IngestResult, dict[str, Any], Verdict]:
         """Plan the ingest, send the delta, record every answer, delist; returns (result, metrics, verdict).
 
-        ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for; ``rejected_vins`` are the VINs of
-        records the pull rejected, present on the lot though not staged. ``lease`` (this run's on the dealer)
-        is renewed before every batch and before delisting; once another run holds it, nothing more is sent.
+        ``known``: the dealer's fingerprints, read by the caller (``history.fingerprints.for_dealer``) while
+        it held ``lease``. ``run`` (``<dag_id>/<run_id>``) is what a miss is counted once for;
+        ``rejected_vins`` are the VINs of records the pull rejected, present on the lot though not staged.
+        ``lease`` (this run's on the dealer, renewed by the caller before the first batch) is renewed with the
+        record of every batch's answer, so before every next batch and before delisting; once another run
+        holds it, nothing more is sent or written.
         """
         settings = get_settings()
         dealer_id, platform = pulled.dealer_id, pulled.platform
@@ -317,7 +336,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         plan = plan_ingest(
             pulled,
             vehicles,
-            history.fingerprints.for_dealer(dealer_id, platform),
+            known,
             rejected_vins=rejected_vins,
             scope=scope,
             run=run,
@@ -325,10 +344,14 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         )
         tally = SendTally()
         for batch in plan.batches:
-            if lease is not None:
-                lease.hold()
-            for sent in self._post(client, pulled, plan, batch):
-                self._record(history, pulled, plan.delta, sent, tally)
+            answers = self._post(client, pulled, plan, batch)
+            self._record_then_renew(
+                history,
+                plan,
+                lease,
+                record=partial(self._record, history, pulled, plan.delta, answers, tally),
+                last=batch is plan.batches[-1],
+            )
             self.log.info(
                 "Ingest %s: %d/%d new or changed vehicle(s) sent, %d processed so far",
                 dealer_id,
@@ -336,9 +359,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 plan.vehicles_sent,
                 tally.processed,
             )
-        history.fingerprints.touch_seen(dealer_id, platform, plan.seen)
-        # The Data API holds these vehicles' current content: a rejection of other content is over.
-        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_over)
         still_rejected = plan.still_rejected
         if still_rejected:
             self.log.info(
@@ -346,8 +366,8 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 still_rejected.total(),
                 dict(still_rejected),
             )
-        if lease is not None:
-            lease.hold()
+        if not plan.batches:
+            self._record_then_renew(history, plan, lease, record=None, last=True)
         gone = self._delist_gone(client, history, pulled, plan)
         verdict = judge(
             plan, failed_batches=tally.failed, reported=tally.reported, delist_failed=gone.problem
@@ -384,14 +404,53 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         }
         return result, metrics, verdict
 
+    def _record_then_renew(
+        self,
+        history: JobHistoryHook,
+        plan: IngestPlan,
+        lease: DealerLease | None,
+        *,
+        record: Callable[[], None] | None,
+        last: bool,
+    ) -> None:
+        """In one transaction: ``record`` what a batch's answer confirmed, renew the lease for what comes
+        next (the next batch, or delisting), and after the ``last`` batch write the plan's marks of the VINs
+        not sent (:meth:`_record_pull`).
+
+        An answer is committed even when the lease turns out to be lost (the Data API applied it: it must be
+        neither re-sent nor forgotten); nothing else is written then, and the ingest stops naming the run
+        that holds the lease."""
+        with history.transaction():
+            if record is not None:
+                record()
+            holder = lease.renew() if lease is not None else None
+            if holder is None and last:
+                self._record_pull(history, plan)
+        if holder is not None and lease is not None:
+            raise lease.lost(holder)
+
+    @staticmethod
+    def _record_pull(history: JobHistoryHook, plan: IngestPlan) -> None:
+        """Write what the plan says of the VINs it did not send, in one statement set: their ``last_seen``
+        moves on; rejections are over for unchanged vehicles (the Data API holds their current content) and
+        for vehicles that left the lot; present VINs' misses are reset; after a complete pull that is no
+        anomaly, live VINs missing from it count one miss (nothing for a partial pull or an anomaly)."""
+        history.fingerprints.record_pull(
+            plan.dealer_id,
+            plan.platform,
+            seen=plan.seen,
+            rejections_over=(*plan.rejections_over, *plan.rejections_left),
+            reset=plan.delisting.reset,
+            missing=plan.delisting.count,
+            run=plan.run,
+        )
+
     def _delist_gone(
         self, client: DataApiClient, history: JobHistoryHook, pulled: PullResult, plan: IngestPlan
     ) -> DelistTally:
-        """Reset the misses of present VINs; after a complete pull count the misses of live VINs missing
-        from it and delist those that reached the threshold, unless the pull is an anomaly."""
-        dealer_id, platform = pulled.dealer_id, pulled.platform
+        """After a complete pull that is no anomaly, delist the live VINs that reached the miss threshold
+        (their misses are counted and the present VINs' reset before, see :meth:`_record_pull`)."""
         decision = plan.delisting
-        history.fingerprints.reset_missing(dealer_id, platform, decision.reset)
         if not pulled.complete:
             self.log.info(
                 "Partial or unchanged pull (%s): no miss is counted, nothing is delisted",
@@ -405,7 +464,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 decision.anomaly,
             )
             return DelistTally()
-        history.fingerprints.count_missing(dealer_id, platform, decision.count, run=plan.run)
         if decision.waiting:
             self.log.info(
                 "%d live vehicle(s) missing from this complete pull, not delisted yet (delisted after %d "
@@ -416,8 +474,6 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
             )
         tally = self._delist(client, history, pulled, list(decision.delist))
         tally.waiting = len(decision.waiting)
-        # Vehicles that left the lot while rejected: their rejection no longer stands.
-        history.fingerprints.clear_rejections(dealer_id, platform, plan.rejections_left)
         return tally
 
     def _delist(
@@ -478,15 +534,33 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         return [SentBatch(position=batch.position, key=batch.key, vins=vins, outcome=outcome)]
 
     def _record(
-        self, history: JobHistoryHook, pulled: PullResult, plan: DeltaPlan, sent: SentBatch, tally: SendTally
+        self,
+        history: JobHistoryHook,
+        pulled: PullResult,
+        plan: DeltaPlan,
+        answers: list[SentBatch],
+        tally: SendTally,
     ) -> None:
-        """Count and log one reconciled answer; record what it confirmed (accepted and rejected VINs)."""
+        """Count and log the reconciled answers of one batch (its halves, after a 413); record what they
+        confirmed (accepted and rejected VINs) in one statement set."""
+        accepted: dict[str, str] = {}
+        rejected: dict[str, tuple[str, str]] = {}
+        for sent in answers:
+            if self._count(sent, tally):
+                accepted.update({vin: plan.hashes[vin] for vin in sent.outcome.accepted})
+                rejected.update({vin: (plan.hashes[vin], r) for vin, r in sent.outcome.rejected.items()})
+        history.fingerprints.record_answer(
+            pulled.dealer_id, pulled.platform, accepted, rejected, hash_version=HASH_VERSION
+        )
+
+    def _count(self, sent: SentBatch, tally: SendTally) -> bool:
+        """Count and log one reconciled answer; whether it says what was applied (then it is recorded)."""
         outcome = sent.outcome
         tally.batches += 1
         if outcome.failed:
             self.log.error("Batch at position %s (key %s): %s", sent.position, sent.key, outcome.failed)
             tally.failed.append(outcome.failed)
-            return
+            return False
         tally.processed += outcome.processed
         for vin, reason in outcome.rejected.items():
             if sum(tally.reported.values()) < MAX_LOGGED_API_ERRORS:
@@ -503,16 +577,5 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 len(sent.vins),
                 outcome.unconfirmed,
             )
-            return
-        history.fingerprints.record_accepted(
-            pulled.dealer_id,
-            pulled.platform,
-            {vin: plan.hashes[vin] for vin in outcome.accepted},
-            hash_version=HASH_VERSION,
-        )
-        history.fingerprints.record_rejected(
-            pulled.dealer_id,
-            pulled.platform,
-            {vin: (plan.hashes[vin], reason) for vin, reason in outcome.rejected.items()},
-            hash_version=HASH_VERSION,
-        )
+            return False
+        return True

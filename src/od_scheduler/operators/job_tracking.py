@@ -78,10 +78,22 @@ class DealerLease:
 
     def hold(self) -> None:
         """Renew the lease now, or fail naming the run that holds it."""
-        holder = self.executions.renew_lease(self.key, minutes=self.minutes)
+        holder = self.renew()
         if holder is not None:
-            raise AirflowFailException(lease_lost(self.label, self.what, holder))
-        self.renewed = time.monotonic()
+            raise self.lost(holder)
+
+    def renew(self) -> OtherRun | None:
+        """Renew the lease now; returns the run that holds it instead (then nothing is renewed), or None.
+
+        For a caller that commits what it already did before refusing to go on (:meth:`lost`)."""
+        holder = self.executions.renew_lease(self.key, minutes=self.minutes)
+        if holder is None:
+            self.renewed = time.monotonic()
+        return holder
+
+    def lost(self, holder: OtherRun) -> AirflowFailException:
+        """The error that refuses to go on once ``holder`` holds the lease."""
+        return AirflowFailException(lease_lost(self.label, self.what, holder))
 
     def keep(self) -> None:
         """Renew the lease when a sixth of its length passed since the last renewal (or none was made).

@@ -4,7 +4,7 @@
 ``source_state``) and ``DirectoryStore`` (``dealer_directory``, ``platform_listings``); the hook exposes them
 as ``hook.executions``, ``hook.fingerprints`` and ``hook.directory``. A store holds no connection of its own:
 each operation runs in one transaction of ``JobHistoryHook.cursor()``, which borrows and returns the hook's
-connections.
+connections (or, inside ``JobHistoryHook.transaction()``, in the transaction of the operations around it).
 """
 
 from __future__ import annotations
