@@ -127,7 +127,7 @@ class Stack:
             ),
             "AIRFLOW__OD_SCHEDULER__LONG_RUN_ALERTS": "False",
             "AIRFLOW__OD_SCHEDULER__URL_ALLOWLIST": "127.0.0.1",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": self.args.log_level,
         }
         self.env = {**os.environ, **env}
         subprocess.run(
@@ -359,6 +359,9 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=16)
     parser.add_argument("--ingest-in-flight", type=int, help="ingest_dealers_in_flight (default: setting)")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument(
+        "--log-level", default="WARNING", help="Airflow's logging level (WARNING; INFO to read the task logs)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = [measure(n, args) for n in args.dealers]
