@@ -59,3 +59,34 @@ def test_cli_starts_reports_its_port_and_answers_health(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_the_sandbox_socket_sends_answers_without_waiting_for_an_ack() -> None:
+    """asyncio sets TCP_NODELAY only on sockets created as TCP: with the default protocol (0) every answer
+    written as headers then body waited for the client's delayed ACK, 40 ms a request."""
+    import asyncio
+    import socket
+
+    from include.sandbox.__main__ import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    nodelay: list[int] = []
+
+    async def scenario() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname())
+            for _ in range(100):
+                if nodelay:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(scenario())
+    assert sock.proto == socket.IPPROTO_TCP
+    assert nodelay, "the server accepted the connection"
+    assert nodelay[0] != 0, "accepted connections have TCP_NODELAY"
