@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -54,8 +55,21 @@ def metadata_db_connection(conn_id: str, not_found: Exception) -> Any:
 #: after a deferral, concurrent lookups failed as "isn't defined").
 CONNECTION_LOOKUP_LOCK = threading.Lock()
 
-#: The Connections this task looked up while its shard runs (:func:`shared_connections`), by id; None outside.
-_SHARED_CONNECTIONS: ContextVar[dict[str, Any] | None] = ContextVar("od_shared_connections", default=None)
+
+@dataclass
+class _Shared:
+    """What the dealers of one shard task share (:func:`shared_connections`)."""
+
+    #: The Connections looked up, by id.
+    connections: dict[str, Any] = field(default_factory=dict)
+    #: Each Connection's extras as ``extra_dejson`` gave them, by id (Airflow parses and masks on each read).
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Secrets already handed to Airflow's ``mask_secret`` (each call is a round trip to the supervisor).
+    masked: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_SHARED: ContextVar[_Shared | None] = ContextVar("od_shared_connections", default=None)
 
 
 @contextmanager
@@ -64,31 +78,55 @@ def shared_connections() -> Iterator[None]:
 
     Every dealer builds its own hook, and a lookup goes through the task's supervisor to the API server one
     at a time (:data:`CONNECTION_LOOKUP_LOCK`): a hundred dealers in flight queued on that lock for their
-    turn, each a round trip. The dealers' threads run in copies of the task's context, so they all see the
-    dict set here. A Connection edited while the shard runs is seen by the next task.
+    turn, each a round trip. Reading a Connection's extras and masking its secrets are round trips to the
+    supervisor too, so those are done once per shard as well. The dealers' threads run in copies of the
+    task's context, so they all see what is set here. A Connection edited while the shard runs is seen by
+    the next task.
     """
-    token = _SHARED_CONNECTIONS.set({})
+    token = _SHARED.set(_Shared())
     try:
         yield
     finally:
-        _SHARED_CONNECTIONS.reset(token)
+        _SHARED.reset(token)
 
 
 def lookup_connection(hook: BaseHook, conn_id: str) -> Any:
     """``hook.get_connection(conn_id)``, one lookup at a time, shared inside :func:`shared_connections`."""
-    shared = _SHARED_CONNECTIONS.get()
-    if shared is not None and conn_id in shared:
-        return shared[conn_id]
+    shared = _SHARED.get()
+    if shared is not None and conn_id in shared.connections:
+        return shared.connections[conn_id]
     with CONNECTION_LOOKUP_LOCK:
-        if shared is not None and conn_id in shared:
-            return shared[conn_id]
+        if shared is not None and conn_id in shared.connections:
+            return shared.connections[conn_id]
         try:
             conn = hook.get_connection(conn_id)
         except AirflowNotFoundException as err:
             conn = metadata_db_connection(conn_id, err)
         if shared is not None:
-            shared[conn_id] = conn
+            shared.connections[conn_id] = conn
         return conn
+
+
+def raw_extras(conn_id: str, conn: Any) -> dict[str, Any]:
+    """``conn.extra_dejson``, read once per shard inside :func:`shared_connections`."""
+    shared = _SHARED.get()
+    if shared is None:
+        return dict(conn.extra_dejson or {})
+    with shared.lock:
+        if conn_id not in shared.extras:
+            shared.extras[conn_id] = dict(conn.extra_dejson or {})
+        return dict(shared.extras[conn_id])
+
+
+def mask_once(secret: str) -> None:
+    """Airflow's ``mask_secret``, called once per secret per shard inside :func:`shared_connections`."""
+    shared = _SHARED.get()
+    if shared is not None:
+        with shared.lock:
+            if secret in shared.masked:
+                return
+            shared.masked.add(secret)
+    mask_secret(secret)
 
 
 SENSITIVE_EXTRA_KEYS = ("token", "api_key", "secret", "password", "integration_token", "client_secret")
@@ -139,7 +177,7 @@ class OdHttpHook(BaseHook):
     @property
     def extras(self) -> dict[str, Any]:
         """The connection's extras (see :func:`connection_extras`)."""
-        return self._extras_of(self.connection.extra_dejson)
+        return self._extras_of(raw_extras(self.conn_id, self.connection))
 
     def _extras_of(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         return connection_extras(raw, (self.conn_type, getattr(self._conn, "conn_type", None)))
@@ -193,7 +231,7 @@ class OdHttpHook(BaseHook):
             "conn_id": self.conn_id,
             "deadline_s": deadline,
             "max_response_bytes": max(1, int(max_mb * 1_000_000)),
-            "on_secret": mask_secret,
+            "on_secret": mask_once,
         }
 
     def _secrets(self) -> list[str]:

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from od_scheduler.hooks.cobalt import CobaltHook
+from od_scheduler.hooks.dealer_com import DealerComHook
 from od_scheduler.hooks.http_base import shared_connections
 from od_scheduler.models.job import DealerRef
 from od_scheduler.operators.shard import DealerState, run_dealers
@@ -59,3 +60,17 @@ def test_the_next_shard_sees_a_connection_edited_since(monkeypatch: pytest.Monke
         assert CobaltHook().connection.login == "reader"
     with shared_connections():
         assert CobaltHook().connection.login == "other-reader"
+
+
+def test_a_shard_reads_a_connections_extras_once_and_hands_each_hook_its_own_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = {"conn_type": "http", "host": "https://site.test", "extra": {"requests_per_second": 2}}
+    monkeypatch.setenv("AIRFLOW_CONN_OD_DEALER_COM", json.dumps(conn))
+    with shared_connections():
+        first = DealerComHook().extras
+        first["requests_per_second"] = 99
+        conn["extra"] = {"requests_per_second": 5}
+        monkeypatch.setenv("AIRFLOW_CONN_OD_DEALER_COM", json.dumps(conn))
+        assert DealerComHook().extras["requests_per_second"] == 2, "read once per shard, each a copy"
+    assert DealerComHook().extras["requests_per_second"] == 5, "the next shard reads them again"
