@@ -6,12 +6,12 @@ documentation, params, defaults, tags; the documentation composed from the platf
 the params themselves, so it cannot drift), and to ``inventory_tasks(operator)``, which wires, inside the
 DAG being defined::
 
-    list_dealers >> shard[pull_inventory >> ingest_inventory] (mapped, one per shard) >> summarize_run
+    list_dealers >> shard[pull_inventory | ingest_inventory] (mapped, one per shard) >> summarize_run
 
 Each shard task works on ``pool_slots`` dealers at once (see :mod:`od_scheduler.operators.shard`): the pull
-in the platform's pool, the ingest in ``data_api``. The ingest runs whatever its pull's outcome
-(``all_done``): it ingests the dealers whose pull staged, so one dealer's failed pull never holds back the
-others of its shard.
+in the platform's pool, the ingest in ``data_api``. The two run side by side: the ingest ingests each dealer
+as soon as the pull has staged it, and ends once the pull has ended (``od_scheduler.operators.ingest_feed``),
+so one dealer's slow or failed pull never holds back the others of its shard.
 
 Alerts are wired here too: a ``DeadlineAlert`` per platform DAG (a run still going after the platform's
 expected duration → a ``long_run`` alert from the triggerer) and a system alert when ``list_dealers`` fails.
@@ -51,6 +51,12 @@ from od_scheduler.settings import get_settings, platform_timing
 
 #: Shown as each mapped task's index in the UI: the shard's first dealers and its size (``Shard.label``).
 SHARD_LABEL = "{{ task.shard['label'] }}"
+
+
+#: A platform DAG's mapped group, its two tasks (``shard.pull_inventory``, ``shard.ingest_inventory``).
+SHARD_GROUP = "shard"
+PULL_TASK = "pull_inventory"
+INGEST_TASK = "ingest_inventory"
 
 
 #: The trigger form's section for params most runs leave alone.
@@ -141,10 +147,13 @@ def long_run_deadline(platform_id: str) -> DeadlineAlert:
 #: How every platform DAG runs, after its registry entry's own paragraph.
 FLOW_DOC = (
     "`list_dealers` (PayloadCMS) → per shard of dealers (`dealers_per_task`): `shard.pull_inventory` (pool "
-    "`{pool}`, several dealers at once) → `shard.ingest_inventory` (pool `{data_api_pool}`) → "
-    "`summarize_run`, which fails the run when more than `max_failure_rate` of the dealers failed. "
+    "`{pool}`, several dealers at once) and beside it `shard.ingest_inventory` (pool `{data_api_pool}`), "
+    "which ingests each dealer as soon as its pull has staged it (it lets its slot go while there is "
+    "nothing to ingest: `up_for_reschedule`) → `summarize_run`, which fails the run when more than "
+    "`max_failure_rate` of the dealers failed. "
     "Every dealer's outcome is its own row in the `job_executions` table and its own folded section of the "
-    "shard's task log; a retry or clear of a shard re-does only the dealers that did not succeed in the run."
+    "shard's task log; a retry or clear of a shard re-does only the dealers that did not succeed in the run "
+    "(clear the pull and the ingest of a shard together: a pull refuses to begin once its ingest has ended)."
 )
 #: What ``announce_changes`` does (``{uri}``: the platform's asset).
 ANNOUNCE_DOC = (
@@ -251,27 +260,30 @@ def inventory_tasks(operator: type[PullInventoryOperator]) -> None:
         on_failure_callback=WebhookAlertNotifier(kind=AlertKind.SYSTEM, platform=platform.id),
     )
 
-    @task_group(group_id="shard")
+    @task_group(group_id=SHARD_GROUP)
     def per_shard(shard: dict[str, Any]) -> None:
-        pulled = operator(
-            task_id="pull_inventory",
+        # Side by side, no edge: the ingest ingests each dealer as soon as the pull has staged it (see
+        # od_scheduler.operators.ingest_feed); Airflow has no trigger rule that starts a task of a mapped
+        # group before its upstream ends.
+        operator(
+            task_id=PULL_TASK,
             shard=shard,
+            ingest_task_id=f"{SHARD_GROUP}.{INGEST_TASK}",
             pool=platform.pool,
             pool_slots=min(platform.dealers_in_flight, settings.dealers_per_task),
             execution_timeout=task_timeout(platform.id),
             map_index_template=SHARD_LABEL,
         )
-        ingested = DataApiIngestOperator(
-            task_id="ingest_inventory",
+        DataApiIngestOperator(
+            task_id=INGEST_TASK,
             shard=shard,
             platform=platform.id,
+            pull_task_id=f"{SHARD_GROUP}.{PULL_TASK}",
             pool=DATA_API_POOL,
             pool_slots=min(settings.ingest_dealers_in_flight, settings.dealers_per_task),
-            trigger_rule=TriggerRule.ALL_DONE,
             execution_timeout=task_timeout(platform.id),
             map_index_template=SHARD_LABEL,
         )
-        pulled >> ingested
 
     summary = SummarizeRunOperator(
         task_id="summarize_run",

@@ -47,7 +47,7 @@ from functools import partial
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
 from od_scheduler.alert_rules import dealer_deadline_s
 from od_scheduler.clients.data_api import DataApiClient
@@ -66,6 +66,7 @@ from od_scheduler.models.job import (
     Shard,
 )
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
+from od_scheduler.operators.ingest_feed import StagedFeed, sibling_state
 from od_scheduler.operators.job_tracking import (
     DealerLease,
     InventoryAnomaly,
@@ -74,7 +75,14 @@ from od_scheduler.operators.job_tracking import (
     stale_pull,
     ti_max_tries,
 )
-from od_scheduler.operators.shard import NothingToDo, ShardLogMixin, finish_shard, run_dealers
+from od_scheduler.operators.shard import (
+    DealerState,
+    NothingToDo,
+    ShardFailed,
+    ShardLogMixin,
+    finish_shard,
+    run_dealers,
+)
 from od_scheduler.platforms import get_platform
 from od_scheduler.settings import get_settings
 from od_scheduler.staging import StagedPull, read_staged
@@ -140,10 +148,14 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
     template_fields = ("shard",)
     ui_color = "#e9f7ef"
 
-    def __init__(self, *, shard: Any, platform: str, **kwargs: Any) -> None:
+    def __init__(self, *, shard: Any, platform: str, pull_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shard = shard
         self.platform = platform
+        #: The shard's pull task, which this task runs beside (its dealers are ingested as they are staged,
+        #: see :mod:`od_scheduler.operators.ingest_feed`). None: the pull has ended before this task runs
+        #: (it is upstream of it).
+        self.pull_task_id = pull_task_id
         #: The run's params, parsed once per task (read-only while the dealers' threads run).
         self.params_of_run = RunParams()
         #: At most ``pool_slots`` Data API requests in flight from this task (None: unbounded, outside a
@@ -161,21 +173,50 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
         history = JobHistoryHook(reuse_connections=True)
         hook = DataApiHook()
         self._api_slots = threading.BoundedSemaphore(self.pool_slots)
+        workers = self.pool_slots * PREPARED_PER_SLOT
         try:
-            rows = history.executions.shard_rows(
-                context["dag"].dag_id, context["run_id"], platform.id, [d.dealer_id for d in shard.dealers]
+            feed = StagedFeed(
+                shard.dealers,
+                read_rows=partial(
+                    history.executions.shard_rows, context["dag"].dag_id, context["run_id"], platform.id
+                ),
+                pull_state=partial(self._pull_state, context),
+                workers=workers,
+                reschedules=int(context.get("task_reschedule_count") or 0),
+                stop_after_s=(self.execution_timeout.total_seconds() / 2 if self.execution_timeout else None),
             )
             outcomes = run_dealers(
-                shard.dealers,
-                lambda ref: self.ingest_dealer(context, ref, history, hook, rows.get(ref.dealer_id)),
-                in_flight=self.pool_slots * PREPARED_PER_SLOT,
+                feed,
+                lambda ref: self.ingest_dealer(context, ref, history, hook, feed.row(ref.dealer_id)),
+                in_flight=workers,
                 log=self.log,
                 what="Data API ingest",
                 deadline_s=dealer_deadline_s(platform.id),
+                on_end=lambda outcome: feed.finished(failed=outcome.state == DealerState.FAILED),
             )
         finally:
             history.close()
-        return finish_shard(outcomes, what="Data API ingest", log=self.log)
+        if feed.reschedule_at is None:
+            return finish_shard(outcomes, what="Data API ingest", log=self.log)
+        try:
+            finish_shard(outcomes, what="Data API ingest", log=self.log)
+        except AirflowFailException as err:
+            # The pull still stages dealers this task must come back for: even a permanent failure of one
+            # dealer is retried (the retry re-does only the dealers not ingested in this run).
+            raise ShardFailed(f"{err} ({len(feed.waiting)} dealer(s) not staged yet)") from err
+        self.log.info(
+            "%d dealer(s) of this shard not staged yet and %s: this task lets its %s slot go and comes "
+            "back at %s",
+            len(feed.waiting),
+            feed.reason,
+            self.pool,
+            feed.reschedule_at.isoformat(timespec="seconds"),
+        )
+        raise AirflowRescheduleException(feed.reschedule_at)
+
+    def _pull_state(self, context: Context) -> str | None:
+        """The Airflow state of this shard's pull task in this run ("success" when it is upstream)."""
+        return "success" if self.pull_task_id is None else sibling_state(context, self.pull_task_id)
 
     def ingest_dealer(
         self,

@@ -38,6 +38,7 @@ from od_scheduler.models.job import (
 )
 from od_scheduler.models.vehicle import Vehicle
 from od_scheduler.models.vin import INVALID_VIN_CHECK_DIGIT, normalize_vin, vin_problem
+from od_scheduler.operators.ingest_feed import TaskPhase, sibling_state
 from od_scheduler.operators.job_tracking import (
     DealerLease,
     execution_key,
@@ -268,9 +269,12 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
     template_fields = ("shard",)
     ui_color = "#fdf2e8"
 
-    def __init__(self, *, shard: Any, **kwargs: Any) -> None:
+    def __init__(self, *, shard: Any, ingest_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shard = shard
+        #: The shard's ingest task, which runs beside this one and ingests each dealer it stages (see
+        #: :mod:`od_scheduler.operators.ingest_feed`); a try refuses to begin once it has ended.
+        self.ingest_task_id = ingest_task_id
         #: The run's params, parsed once per task (read-only while the dealers' threads run).
         self.params_of_run = RunParams()
 
@@ -319,6 +323,7 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
         shard = Shard.load(self.shard, self.platform_id)
         self.params_of_run = RunParams.of(context["params"])
         platform = get_platform(self.platform_id)
+        self.check_ingest_waits(context)
         history = JobHistoryHook(reuse_connections=True)
         try:
             todo = self.dealers_to_pull(context, shard, history)
@@ -336,6 +341,21 @@ class PullInventoryOperator(ShardLogMixin, BaseOperator):
             }
         finally:
             history.close()
+
+    def check_ingest_waits(self, context: Context) -> None:
+        """Refuse a try when the shard's ingest has already ended in this run: what it staged would never be
+        ingested (this happens when only this task is cleared). Nothing is pulled; the message says what to
+        clear."""
+        if self.ingest_task_id is None:
+            return
+        state = sibling_state(context, self.ingest_task_id)
+        if TaskPhase.of(state) is TaskPhase.ENDED:
+            raise AirflowFailException(
+                f"this shard's {self.ingest_task_id} has already ended in this run ({state}), so nothing "
+                "this try staged would be ingested; nothing was pulled. Clear both tasks of the shard "
+                f"together (clear the task group, or {self.task_id} with {self.ingest_task_id}): the pull "
+                "then re-does only the dealers that did not succeed in this run, and the ingest ingests them."
+            )
 
     def dealers_to_pull(self, context: Context, shard: Shard, history: JobHistoryHook) -> list[DealerRef]:
         """The shard's dealers this try pulls: all but those pulled or done earlier in this run."""

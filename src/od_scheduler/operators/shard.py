@@ -14,7 +14,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,15 +180,20 @@ class ShardLogMixin:
 
 
 def run_dealers(
-    dealers: Sequence[DealerRef],
+    dealers: Iterable[DealerRef],
     work: Callable[[DealerRef], Any],
     *,
     in_flight: int,
     log: Any,
     what: str,
     deadline_s: float | None = None,
+    on_end: Callable[[DealerOutcome], None] | None = None,
 ) -> list[DealerOutcome]:
     """Run ``work(ref)`` for every dealer, ``in_flight`` at once; one outcome per dealer, in order.
+
+    ``dealers`` may be a list or an iterable that yields dealers as they become ready (it is drawn from in
+    this thread, between submissions, e.g. :class:`od_scheduler.operators.ingest_feed.StagedFeed`);
+    ``on_end(outcome)`` is called in the dealer's thread when each dealer ends.
 
     ``deadline_s`` bounds each dealer's requests together (``work_budget``): past it, the dealer's next
     request is refused and the one under way cut short, as a transient failure of that dealer only.
@@ -197,10 +202,14 @@ def run_dealers(
     ``NothingToDo`` and ``AirflowSkipException`` are not failures, ``AirflowFailException`` is a permanent
     failure, any other exception a transient one.
     """
-    if not dealers:
-        return []
-    workers = max(1, min(in_flight, len(dealers)))
-    log.info("%s of %d dealer(s), %d at a time", what, len(dealers), workers)
+    if isinstance(dealers, Sized):
+        if not len(dealers):
+            return []
+        workers = max(1, min(in_flight, len(dealers)))
+        log.info("%s of %d dealer(s), %d at a time", what, len(dealers), workers)
+    else:
+        workers = max(1, in_flight)
+        log.info("%s of each dealer as it is ready, %d at a time", what, workers)
 
     def one(ref: DealerRef) -> DealerOutcome:
         section = DealerLog()
@@ -229,7 +238,11 @@ def run_dealers(
             section.error("%s failed: %s", what, outcome.detail)
         elif outcome.detail:
             section.info("%s", outcome.detail)
-        section.write(log, f"{ref.label}: {outcome.state.value} ({seconds:.1f}s)")
+        try:
+            section.write(log, f"{ref.label}: {outcome.state.value} ({seconds:.1f}s)")
+        finally:
+            if on_end is not None:
+                on_end(outcome)
         return outcome
 
     TASK_STOPPING.clear()
