@@ -227,6 +227,8 @@ def sandbox_dealers(sandbox_url: str) -> list[dict[str, Any]]:
 
 
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)")
+#: The line the Task SDK logs when a task is rescheduled (it goes on in the same try).
+_RESCHEDULED = "marking task as UP_FOR_RESCHEDULE"
 
 
 def publish_task_logs(log_path: Path, dag_id: str, run_id: str, base_log_folder: Path) -> int:
@@ -235,26 +237,38 @@ def publish_task_logs(log_path: Path, dag_id: str, run_id: str, base_log_folder:
     ``dags test`` runs every task in its own process and prints the logs instead of writing the task log
     files, so after ``make up`` the UI would show these runs' logs empty. Each try's part begins at the
     "[DAG TEST] starting task_id=… map_index=…" line; it goes to Airflow's default log file layout
-    (``[logging] log_filename_template``). Returns the number of files written.
+    (``[logging] log_filename_template``). A task that was rescheduled (``up_for_reschedule``: an ingest
+    that ran before its pull) goes on in the same try, so its next part is added to the same file, as
+    Airflow writes it. Returns the number of files written.
     """
     tries: dict[tuple[str, int], int] = {}
-    parts: list[tuple[Path, list[str]]] = []
+    rescheduled: set[tuple[str, int]] = set()
+    files: dict[Path, list[str]] = {}
+    current: tuple[str, int] | None = None
+    lines: list[str] | None = None
     with open(log_path, encoding="utf-8", errors="replace") as log:
         for line in log:
             match = _TASK_START.search(line)
             if match:
-                task_id, index = match["task"], int(match["index"])
-                attempt = tries[(task_id, index)] = tries.get((task_id, index), 0) + 1
+                current = (match["task"], int(match["index"]))
+                if current in rescheduled:
+                    rescheduled.discard(current)
+                    attempt = tries[current]
+                else:
+                    attempt = tries[current] = tries.get(current, 0) + 1
+                task_id, index = current
                 folder = base_log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
                 if index >= 0:
                     folder /= f"map_index={index}"
-                parts.append((folder / f"attempt={attempt}.log", []))
-            if parts:
-                parts[-1][1].append(line)
-    for path, lines in parts:
+                lines = files.setdefault(folder / f"attempt={attempt}.log", [])
+            if lines is not None:
+                lines.append(line)
+                if current is not None and _RESCHEDULED in line:
+                    rescheduled.add(current)
+    for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(lines), encoding="utf-8")
-    return len(parts)
+        path.write_text("".join(text), encoding="utf-8")
+    return len(files)
 
 
 def main() -> int:

@@ -187,7 +187,7 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
     ),
     "dealers_per_task": _option(
         "integer",
-        "100",
+        "250",
         "Dealers per shard (mapped task); never more shards than [core] max_map_length. 1 gives one dealer "
         "per task.",
     ),

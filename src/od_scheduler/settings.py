@@ -20,7 +20,7 @@ from od_scheduler.platforms import get_platform
 
 SECTION = "od_scheduler"
 #: Dealers per mapped task instance (see bench/README.md for how it was chosen).
-DEFAULT_DEALERS_PER_TASK = 100
+DEFAULT_DEALERS_PER_TASK = 250
 
 #: Where alerts go (``alert_channel``): the ``od_alerts`` connection as a JSON webhook (the default), as a
 #: Slack incoming webhook through Airflow's Slack provider, or through Airflow's Apprise provider.

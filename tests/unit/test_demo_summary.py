@@ -50,3 +50,29 @@ def test_legend_tells_deliberate_faults_from_real_failures() -> None:
     assert "Clean Motors (dealer.com): NOT a deliberate sandbox fault" in text
     assert "Flaky Ridge (dealer.com): every 4th request -> 503" in text
     assert "max_failure_rate is 0" in text
+
+
+def test_task_logs_split_per_try_and_a_rescheduled_task_goes_on_in_the_same_file(tmp_path) -> None:
+    from include.tools.demo import publish_task_logs
+
+    start = "[DAG TEST] starting task_id={} map_index={}\n"
+    output = tmp_path / "dags-test.log"
+    output.write_text(
+        start.format("shard.ingest_inventory", 0)
+        + "ingest pass 1\nRescheduling task, marking task as UP_FOR_RESCHEDULE\n"
+        + start.format("shard.pull_inventory", 0)
+        + "pull try 1\n"
+        + start.format("shard.ingest_inventory", 0)
+        + "ingest pass 2\n"
+        + start.format("shard.pull_inventory", 0)
+        + "pull try 2\n"
+    )
+    assert publish_task_logs(output, "d", "r", tmp_path / "logs") == 3
+    shard = tmp_path / "logs" / "dag_id=d" / "run_id=r"
+    ingest = (shard / "task_id=shard.ingest_inventory" / "map_index=0" / "attempt=1.log").read_text()
+    assert "ingest pass 1" in ingest
+    assert "ingest pass 2" in ingest
+    assert not (shard / "task_id=shard.ingest_inventory" / "map_index=0" / "attempt=2.log").exists()
+    pulls = shard / "task_id=shard.pull_inventory" / "map_index=0"
+    assert "pull try 2" in (pulls / "attempt=2.log").read_text()
+    assert "pull try 2" not in (pulls / "attempt=1.log").read_text()

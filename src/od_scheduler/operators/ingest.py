@@ -66,7 +66,7 @@ from od_scheduler.models.job import (
     Shard,
 )
 from od_scheduler.models.vehicle import HASH_VERSION, Vehicle
-from od_scheduler.operators.ingest_feed import StagedFeed, sibling_state
+from od_scheduler.operators.ingest_feed import StagedFeed, runs_in_process, sibling_state
 from od_scheduler.operators.job_tracking import (
     DealerLease,
     InventoryAnomaly,
@@ -184,6 +184,7 @@ class DataApiIngestOperator(ShardLogMixin, BaseOperator):
                 workers=workers,
                 reschedules=int(context.get("task_reschedule_count") or 0),
                 stop_after_s=(self.execution_timeout.total_seconds() / 2 if self.execution_timeout else None),
+                in_process=runs_in_process(),
             )
             outcomes = run_dealers(
                 feed,

@@ -15,13 +15,18 @@ The rules, each for a reason:
   before that the pull's next try would pull it again, and the two must never work on one dealer at once.
 - Once the pull task has ended (``success``, ``failed``, ...), every dealer not handed on yet is handed on,
   and the ingest classifies it as it always did (nothing staged: nothing to do).
-- While nothing is ready and no dealer is at work, the ingest does not sit on its ``data_api`` slot: when
-  the pull has not started (waiting for its pool, or for ``dag.test()``, which runs one task at a time), is
-  waiting for a retry or is deferred, or has staged nothing for :data:`IDLE_RELEASE_S`, the ingest is
-  rescheduled (``up_for_reschedule``, as a sensor in reschedule mode) and comes back later
-  (:func:`reschedule_delay_s`). Dealers already ingested are ``success`` in the job history, so the next
-  pass passes over them. One exception: once a dealer failed in this pass the ingest stays until the pull
-  has ended, so that the pass's verdict (and its Airflow retry) covers that failure.
+- While nothing is ready and no dealer is at work, the ingest does not sit on its ``data_api`` slot for
+  long: after :data:`IDLE_RELEASE_S` of that (its pull waiting for its pool, for a retry, deferred, or
+  staging nothing) it is rescheduled (``up_for_reschedule``, as a sensor in reschedule mode) and comes back
+  after :func:`reschedule_delay_s`. Dealers already ingested are ``success`` in the job history, so the next
+  pass passes over them. Once a dealer failed in this pass the ingest stays until the pull has ended, so
+  that the pass's verdict (and its Airflow retry) covers that failure.
+- The first wait is :data:`FIRST_RESCHEDULE_S` (30 s), not less: Airflow 3.3's scheduler fails a task
+  whose previous execution's "finished" event it processes after it has queued the task again (the two
+  executions share their try number; seen with a 5 s wait and an event 6 s late). Under ``dag.test()`` and
+  ``airflow dags test`` (:func:`runs_in_process`: one task at a time, in this process, no executor) an
+  ingest that runs before its pull could never see it start: it is rescheduled at once, for
+  :data:`IN_PROCESS_RESCHEDULE_S`, and runs again after the pull.
 - A pass is bounded: after ``stop_after_s`` (half the task's ``execution_timeout``) it hands on no more
   dealers, lets those at work end and ends: rescheduled, or failed (retried) when a dealer failed, so a pull
   that stages for longer than a task may run never gets its ingest killed by the timeout.
@@ -44,9 +49,11 @@ POLL_S = 0.5
 #: go and comes back later (seconds).
 IDLE_RELEASE_S = 20.0
 #: The first wait of a rescheduled ingest (seconds); it doubles with each reschedule of the same try, up to
-#: :data:`MAX_RESCHEDULE_S`.
-FIRST_RESCHEDULE_S = 5
-MAX_RESCHEDULE_S = 60
+#: :data:`MAX_RESCHEDULE_S`. Never short (see the module docstring).
+FIRST_RESCHEDULE_S = 30
+MAX_RESCHEDULE_S = 120
+#: The wait of an ingest rescheduled under ``dag.test()`` (one task at a time: the pull runs meanwhile).
+IN_PROCESS_RESCHEDULE_S = 1
 
 
 class TaskPhase(StrEnum):
@@ -73,6 +80,15 @@ class TaskPhase(StrEnum):
         return cls.PAUSED
 
 
+def runs_in_process() -> bool:
+    """Whether this task runs in the process of its runner, one task at a time (``dag.test()``, ``airflow dags
+    test``): the Task SDK's in-process supervisor, not an executor's."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
+
+    return isinstance(getattr(task_runner, "SUPERVISOR_COMMS", None), InProcessSupervisorComms)
+
+
 def sibling_state(context: Mapping[str, Any], task_id: str) -> str | None:
     """The Airflow state of ``task_id`` in this task's run, at this task's map index (None: no state yet).
 
@@ -85,6 +101,15 @@ def sibling_state(context: Mapping[str, Any], task_id: str) -> str | None:
     key = task_id if ti.map_index is None or ti.map_index < 0 else f"{task_id}_{ti.map_index}"
     state = states.get(ti.run_id, {}).get(key)
     return None if state is None else str(state)
+
+
+#: Why an idle ingest lets its slot go, by its pull's phase.
+_WHY = {
+    TaskPhase.NOT_STARTED: "its pull has not started yet",
+    TaskPhase.PAUSED: "its pull is waiting (for a retry, or deferred)",
+    TaskPhase.WORKING: f"its pull staged no dealer for {IDLE_RELEASE_S:.0f}s",
+    TaskPhase.ENDED: "its pull has ended",
+}
 
 
 def ready_ids(rows: Mapping[str, JobExecution], waiting: Sequence[str], *, pull_ended: bool) -> list[str]:
@@ -127,6 +152,7 @@ class StagedFeed:
         workers: int,
         reschedules: int = 0,
         stop_after_s: float | None = None,
+        in_process: bool = False,
         poll_s: float = POLL_S,
         idle_release_s: float = IDLE_RELEASE_S,
         clock: Callable[[], float] = time.monotonic,
@@ -139,6 +165,7 @@ class StagedFeed:
         self._workers = max(1, workers)
         self._reschedules = reschedules
         self._stop_after_s = stop_after_s
+        self._in_process = in_process
         self._poll_s = poll_s
         self._idle_release_s = idle_release_s
         self._clock = clock
@@ -171,7 +198,10 @@ class StagedFeed:
 
     def _let_go(self, reason: str, *, first: bool = False) -> None:
         self.reason = reason
-        delay = reschedule_delay_s(0 if first else self._reschedules)
+        if self._in_process:
+            delay = IN_PROCESS_RESCHEDULE_S
+        else:
+            delay = reschedule_delay_s(0 if first else self._reschedules)
         self.reschedule_at = datetime.now(UTC) + timedelta(seconds=delay)
 
     def _hand_on(self, dealer_ids: list[str], rows: Mapping[str, JobExecution]) -> Iterator[DealerRef]:
@@ -211,13 +241,8 @@ class StagedFeed:
                 idle_since = self._clock()
                 continue
             if not self._failed:
-                if phase is TaskPhase.NOT_STARTED:
-                    self._let_go("its pull has not started yet")
-                    return
-                if phase is TaskPhase.PAUSED:
-                    self._let_go("its pull is waiting (for a retry, or deferred)")
-                    return
-                if self._clock() - idle_since >= self._idle_release_s:
-                    self._let_go(f"its pull staged no dealer for {self._idle_release_s:.0f}s")
+                waiting = phase in (TaskPhase.NOT_STARTED, TaskPhase.PAUSED)
+                if (waiting and self._in_process) or self._clock() - idle_since >= self._idle_release_s:
+                    self._let_go(_WHY[phase])
                     return
             time.sleep(self._poll_s)

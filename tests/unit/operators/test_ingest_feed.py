@@ -82,7 +82,7 @@ def test_a_dealer_is_ready_once_staged_and_a_failed_one_only_after_the_pull_ende
 
 
 def test_the_reschedule_wait_doubles_and_is_capped() -> None:
-    assert [reschedule_delay_s(n) for n in range(6)] == [5, 10, 20, 40, 60, 60]
+    assert [reschedule_delay_s(n) for n in range(5)] == [30, 60, 120, 120, 120]
     assert reschedule_delay_s(10_000) == MAX_RESCHEDULE_S
 
 
@@ -138,15 +138,27 @@ def test_dealers_are_handed_on_as_the_pull_stages_them_and_the_rest_once_it_ende
     assert feed.row("d2") is not None
 
 
-def test_the_ingest_lets_its_slot_go_while_its_pull_has_not_started_or_waits_for_a_retry() -> None:
+def test_the_ingest_lets_its_slot_go_after_waiting_a_while_for_a_pull_not_started_or_retrying() -> None:
     for state, reason in (("scheduled", "has not started"), ("up_for_retry", "waiting")):
-        feed = feed_of(Script([({}, state)]), 2, reschedules=2)
+        script = Script([({}, state)])
+        feed = feed_of(script, 2, reschedules=1, idle_release_s=0.2)
         before = datetime.now(UTC)
         assert list(drain(feed)) == []
+        assert script.reads > 5, "it waited (holding its slot) before letting it go"
         assert feed.reschedule_at is not None
         assert reason in (feed.reason or "")
-        assert 19 <= (feed.reschedule_at - before).total_seconds() <= 21, "5 s doubled twice"
+        assert 59 <= (feed.reschedule_at - before).total_seconds() <= 61, "30 s doubled once"
         assert feed.waiting == ["d0", "d1"]
+
+
+def test_under_dag_test_an_ingest_before_its_pull_is_rescheduled_at_once() -> None:
+    script = Script([({}, "scheduled")])
+    feed = feed_of(script, 2, in_process=True, idle_release_s=60)
+    before = datetime.now(UTC)
+    assert list(drain(feed)) == []
+    assert script.reads == 1
+    assert feed.reschedule_at is not None
+    assert (feed.reschedule_at - before).total_seconds() <= 2
 
 
 def test_a_running_pull_that_stages_nothing_for_a_while_gets_its_slot_back() -> None:
