@@ -1,6 +1,6 @@
 """One scheduled Dealer.com run over N sandbox dealers, with a real scheduler: wall time against its bounds.
 
-    .venv/bin/python bench/bench_shards.py --dealers 100 1000 5000 [--latency 0.1] [--dealers-per-task 50]
+    .venv/bin/python bench/bench_shards.py --dealers 100 1000 5000 [--latency 0.1] [--dealers-per-task 100]
 
 For each N it starts a fresh embedded PostgreSQL, a sandbox that serves N generated Dealer.com dealers
 (``--fleet``, every request delayed by ``--latency``, the CMS and the Data API too), the api-server,
@@ -119,7 +119,11 @@ class Stack:
         env |= {
             "OD_CONNECTIONS_FILE": str(conn_file),
             "AIRFLOW__CORE__PARALLELISM": str(self.args.parallelism),
-            "AIRFLOW__OD_SCHEDULER__DEALERS_PER_TASK": str(self.args.dealers_per_task),
+            **(
+                {"AIRFLOW__OD_SCHEDULER__DEALERS_PER_TASK": str(self.args.dealers_per_task)}
+                if self.args.dealers_per_task
+                else {}
+            ),
             **(
                 {"AIRFLOW__OD_SCHEDULER__INGEST_DEALERS_IN_FLIGHT": str(self.args.ingest_in_flight)}
                 if self.args.ingest_in_flight
@@ -355,7 +359,7 @@ def main() -> None:
     parser.add_argument("--dealers", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request (0.1)")
     parser.add_argument("--vehicles", type=int, default=30, help="vehicles per dealer (30)")
-    parser.add_argument("--dealers-per-task", type=int, default=100)
+    parser.add_argument("--dealers-per-task", type=int, help="dealers_per_task (default: the setting's, 250)")
     parser.add_argument("--parallelism", type=int, default=16)
     parser.add_argument("--ingest-in-flight", type=int, help="ingest_dealers_in_flight (default: setting)")
     parser.add_argument("--timeout", type=float, default=3600)
