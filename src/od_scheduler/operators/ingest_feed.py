@@ -25,8 +25,8 @@ The rules, each for a reason:
   whose previous execution's "finished" event it processes after it has queued the task again (the two
   executions share their try number; seen with a 5 s wait and an event 6 s late). Under ``dag.test()`` and
   ``airflow dags test`` (:func:`runs_in_process`: one task at a time, in this process, no executor) an
-  ingest that runs before its pull could never see it start: it is rescheduled at once, for
-  :data:`IN_PROCESS_RESCHEDULE_S`, and runs again after the pull.
+  ingest that runs before its pull could never see it start: it asks for the pull's state once, and is
+  rescheduled at once (for :data:`IN_PROCESS_RESCHEDULE_S`) unless the pull has ended.
 - A pass is bounded: after ``stop_after_s`` (half the task's ``execution_timeout``) it hands on no more
   dealers, lets those at work end and ends: rescheduled, or failed (retried) when a dealer failed, so a pull
   that stages for longer than a task may run never gets its ingest killed by the timeout.
@@ -204,6 +204,20 @@ class StagedFeed:
             delay = reschedule_delay_s(0 if first else self._reschedules)
         self.reschedule_at = datetime.now(UTC) + timedelta(seconds=delay)
 
+    def _one_task_at_a_time(self) -> Iterator[DealerRef]:
+        """Under ``dag.test()``: the pull has either ended or not started, and nothing runs beside this task.
+
+        The pull's state is asked once, before any dealer's thread exists: the in-process supervisor of
+        ``dag.test()`` is not thread-safe (while it answers one request, ``SUPERVISOR_COMMS`` is missing for
+        every other thread of the process).
+        """
+        phase = TaskPhase.of(self._pull_state())
+        if phase is not TaskPhase.ENDED:
+            self._let_go(_WHY[phase])
+            return
+        rows = self._read_rows(self.waiting)
+        yield from self._hand_on(ready_ids(rows, self.waiting, pull_ended=True), rows)
+
     def _hand_on(self, dealer_ids: list[str], rows: Mapping[str, JobExecution]) -> Iterator[DealerRef]:
         for dealer_id in dealer_ids:
             self._wait_for_a_worker()
@@ -215,6 +229,9 @@ class StagedFeed:
             yield self._refs[dealer_id]
 
     def __iter__(self) -> Iterator[DealerRef]:
+        if self._in_process:
+            yield from self._one_task_at_a_time()
+            return
         began = idle_since = self._clock()
         while self.waiting:
             self._wait_for_a_worker()
@@ -240,9 +257,7 @@ class StagedFeed:
                     self._changed.wait(self._poll_s)
                 idle_since = self._clock()
                 continue
-            if not self._failed:
-                waiting = phase in (TaskPhase.NOT_STARTED, TaskPhase.PAUSED)
-                if (waiting and self._in_process) or self._clock() - idle_since >= self._idle_release_s:
-                    self._let_go(_WHY[phase])
-                    return
+            if not self._failed and self._clock() - idle_since >= self._idle_release_s:
+                self._let_go(_WHY[phase])
+                return
             time.sleep(self._poll_s)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -252,7 +252,15 @@ def run_dealers(
         with capture_package_logs(), task_gc(), shared_connections():
             # Each dealer's thread runs in a copy of the task's context (Airflow keeps some of a task's state,
             # e.g. connections preset for it, in context variables, which new threads would not see).
-            futures = [pool.submit(contextvars.copy_context().run, one, ref) for ref in dealers]
+            futures = []
+            try:
+                for ref in dealers:
+                    futures.append(pool.submit(contextvars.copy_context().run, one, ref))
+            except Exception:
+                # The source of dealers failed (not a kill or a timeout): the dealers at work end and record
+                # their own end before the error goes on (and the task's connections are closed).
+                wait(futures)
+                raise
             return [future.result() for future in futures]
     except BaseException:
         # Killed or timed out (the exception arrives in this thread): dealers not started never start, and

@@ -8,6 +8,7 @@ scheduler) is ``tests/e2e/test_shard_pools.py`` and the bench.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -156,9 +157,41 @@ def test_under_dag_test_an_ingest_before_its_pull_is_rescheduled_at_once() -> No
     feed = feed_of(script, 2, in_process=True, idle_release_s=60)
     before = datetime.now(UTC)
     assert list(drain(feed)) == []
-    assert script.reads == 1
+    assert (script.reads, script.states) == (0, 1)
     assert feed.reschedule_at is not None
     assert (feed.reschedule_at - before).total_seconds() <= 2
+
+
+def test_under_dag_test_the_pull_state_is_asked_once_before_any_dealer_works() -> None:
+    """dag.test()'s in-process supervisor is not thread-safe: no request of the feed while dealers work."""
+    staged = row("d0", RUNNING, staged=True)
+    script = Script([({"d0": staged}, "failed")])
+    feed = feed_of(script, 3, in_process=True)
+    handed = []
+    for ref in feed:
+        assert script.states == 1
+        handed.append(ref.dealer_id)
+        feed.finished(failed=False)
+    assert handed == ["d0", "d1", "d2"]
+    assert (script.reads, script.states) == (1, 1)
+    assert feed.reschedule_at is None
+
+
+def test_when_the_feed_fails_the_dealers_at_work_end_before_the_error_goes_on() -> None:
+    ended = threading.Event()
+
+    def dealers() -> Iterator[DealerRef]:
+        yield refs(1)[0]
+        raise RuntimeError("the Airflow API did not answer")
+
+    def work(ref: DealerRef) -> None:
+        time.sleep(0.2)
+        ended.set()
+
+    log = __import__("logging").getLogger("test")
+    with pytest.raises(RuntimeError, match="did not answer"):
+        run_dealers(dealers(), work, in_flight=2, log=log, what="ingest")
+    assert ended.is_set(), "the dealer at work ended (and closed its row) before the task's error"
 
 
 def test_a_running_pull_that_stages_nothing_for_a_while_gets_its_slot_back() -> None:
