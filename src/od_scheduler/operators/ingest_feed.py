@@ -71,7 +71,7 @@ class TaskPhase(StrEnum):
     @classmethod
     def of(cls, state: str | None) -> TaskPhase:
         """The phase of an Airflow task-instance state (None: no state yet)."""
-        if state in (None, "", "none", "scheduled"):
+        if state in (None, "scheduled"):
             return cls.NOT_STARTED
         if state in ("queued", "running", "restarting"):
             return cls.WORKING
@@ -103,12 +103,11 @@ def sibling_state(context: Mapping[str, Any], task_id: str) -> str | None:
     return None if state is None else str(state)
 
 
-#: Why an idle ingest lets its slot go, by its pull's phase.
+#: Why an idle ingest lets its slot go, by its pull's phase (an ended pull never lets it go).
 _WHY = {
     TaskPhase.NOT_STARTED: "its pull has not started yet",
     TaskPhase.PAUSED: "its pull is waiting (for a retry, or deferred)",
     TaskPhase.WORKING: f"its pull staged no dealer for {IDLE_RELEASE_S:.0f}s",
-    TaskPhase.ENDED: "its pull has ended",
 }
 
 
